@@ -1,0 +1,1 @@
+"""Zhili (治理) backend: FastAPI routers over plain service functions."""

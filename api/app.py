@@ -1,0 +1,73 @@
+"""The one ASGI app: the API at /api/v1, OGC API at /ogc, the Dash app at /dashboard/."""
+
+from __future__ import annotations
+
+from a2wsgi import WSGIMiddleware
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from starlette.middleware.gzip import GZipMiddleware
+
+from api.errors import install_error_handlers
+from api.limits import RequestLimits
+from api.ogc import router as ogc_router
+from api.responses import ORJSONResponse
+from api.routers import (
+    alerts,
+    audit,
+    auth,
+    boundaries,
+    cases,
+    choropleth,
+    health,
+    levels,
+    metrics,
+    units,
+)
+from api.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, with_dashboard: bool = True) -> FastAPI:
+    """Build the app for ``settings`` (default: the environment's)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Zhili 治理 API",
+        version="1.0",
+        description="Caseload and grid network of a multi-level governance center.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+
+    for module in (
+        health,
+        levels,
+        auth,
+        audit,
+        cases,
+        boundaries,
+        metrics,
+        units,
+        choropleth,
+        alerts,
+    ):
+        app.include_router(module.router, prefix="/api/v1")
+    app.include_router(ogc_router.router)
+
+    if with_dashboard:
+        from dashboard.app import create_dash
+
+        dash_app = create_dash(settings)
+        app.mount("/dashboard", WSGIMiddleware(dash_app.server, workers=8))
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory api.app:app_factory``."""
+    return create_app()

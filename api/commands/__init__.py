@@ -1,0 +1,1 @@
+"""Commands of the ``zhili`` CLI that live beside their area (attached in api/cli.py)."""

@@ -1,0 +1,1 @@
+"""Database layer: typed models, portable types, engines, migrations."""

@@ -1,0 +1,124 @@
+"""Dependencies every route declares by type: the session, the caller, a unit in scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from api.db.models import AdminUnit
+from api.db.session import session_factory
+from api.errors import ApiError
+from api.services.auth import Principal, principal_for_token
+from api.services.scope import in_scope
+from api.services.sessions import COOKIE_NAME, principal_for_cookie
+from api.services.units import get_unit
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session on the app's database; committed by the service that writes."""
+    session = session_factory(request.app.state.settings.database_url)()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>`` or else the dashboard's session
+    cookie (so the browser can fetch /api/v1 URLs directly)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:
+        return principal
+    header = request.headers.get("authorization", "")
+    cookie = request.cookies.get(COOKIE_NAME)
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(
+                401,
+                "authentication required: send 'Authorization: Bearer <token>' "
+                "(create one with 'zhili user add')",
+            )
+        principal = principal_for_token(session, token.strip()[:256])
+        if principal is None:
+            raise ApiError(401, "invalid, expired or revoked token")
+    elif cookie:
+        principal = principal_for_cookie(session, request.app.state.settings, cookie)
+        if principal is None:
+            raise ApiError(401, "your session has ended: log in again at /dashboard/login")
+    else:
+        raise ApiError(
+            401,
+            "authentication required: send 'Authorization: Bearer <token>' "
+            "(create one with 'zhili user add') or log in at /dashboard/login",
+        )
+    request.state.principal = principal
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def get_reader(user: CurrentUser) -> Principal:
+    """A caller allowed to read figures and maps."""
+    if not user.can_read:
+        raise ApiError(403, f"role {user.role!r} cannot read; it may only submit cases")
+    return user
+
+
+Reader = Annotated[Principal, Depends(get_reader)]
+
+
+def get_case_reader(user: Reader) -> Principal:
+    """A caller allowed to list and read individual cases (not a wall display)."""
+    if not user.can_list_cases:
+        raise ApiError(403, f"role {user.role!r} shows figures and maps, not lists of cases")
+    return user
+
+
+CaseReader = Annotated[Principal, Depends(get_case_reader)]
+
+
+def get_case_writer(user: CurrentUser) -> Principal:
+    """A caller allowed to submit and advance cases."""
+    if not user.can_write_cases:
+        raise ApiError(403, f"role {user.role!r} cannot write cases (intake or admin only)")
+    return user
+
+
+CaseWriter = Annotated[Principal, Depends(get_case_writer)]
+
+
+def get_admin(user: CurrentUser) -> Principal:
+    """A caller with the admin role (its powers still end at its subtree)."""
+    if not user.is_admin:
+        raise ApiError(403, f"role {user.role!r} cannot do this; it needs the admin role")
+    return user
+
+
+Admin = Annotated[Principal, Depends(get_admin)]
+
+
+def check_scope(session: Session, user: Principal, code: str) -> AdminUnit:
+    """The current version of unit ``code`` if it lies in ``user``'s subtree, else 404
+    (a unit outside the scope is never confirmed to exist)."""
+    unit = get_unit(session, code)
+    if unit is None or not in_scope(session, user.unit_code, code):
+        raise ApiError(404, f"no unit {code!r} in your jurisdiction")
+    return unit
+
+
+def get_scoped_unit(
+    session: SessionDep, user: Reader, code: Annotated[str, Path(max_length=32)]
+) -> AdminUnit:
+    """The ``{code}`` path parameter as a unit inside the caller's subtree, or a 404."""
+    return check_scope(session, user, code)
+
+
+ScopedUnit = Annotated[AdminUnit, Depends(get_scoped_unit)]

@@ -1,0 +1,74 @@
+"""The domain's fixed vocabularies, one source of truth: case categories (with their default
+SLA), intake channels, workflow steps 接-约-办-访-评, outcomes, grid worker roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name_zh: str
+    name_en: str
+    sla_days: int  # default deadline after reporting
+    group: str  # dispute, petition, hazard
+    serious: bool = False  # counts in the safety index's serious component
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("neighbour", "邻里纠纷", "Neighbour dispute", 15, "dispute"),
+    Category("family", "婚姻家庭纠纷", "Family and marriage", 30, "dispute"),
+    Category("labour", "劳资纠纷", "Labour and wages", 30, "dispute", serious=True),
+    Category("land_housing", "土地房屋纠纷", "Land and housing", 30, "dispute", serious=True),
+    Category("property", "物业纠纷", "Property management", 15, "dispute"),
+    Category("traffic", "交通事故纠纷", "Traffic", 20, "dispute"),
+    Category("consumer", "消费纠纷", "Consumer", 15, "dispute"),
+    Category("medical", "医疗纠纷", "Medical", 30, "dispute", serious=True),
+    Category("environment", "环境污染纠纷", "Environment", 20, "dispute"),
+    Category("other_dispute", "其他纠纷", "Other disputes", 20, "dispute"),
+    Category("petition", "信访事项", "Petition", 60, "petition", serious=True),
+    Category("safety_hazard", "安全隐患", "Safety hazard", 7, "hazard", serious=True),
+)
+CATEGORY_BY_CODE = {c.code: c for c in CATEGORIES}
+
+
+@dataclass(frozen=True)
+class Channel:
+    code: str
+    name_zh: str
+    name_en: str
+
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel("hotline_12345", "12345热线", "12345 hotline"),
+    Channel("police_110", "110非警务警情", "110 non-police"),
+    Channel("grid_patrol", "网格巡查", "Grid patrol"),
+    Channel("walk_in", "来访", "Walk-in"),
+    Channel("online", "网上受理", "Online"),
+)
+CHANNEL_BY_CODE = {c.code: c for c in CHANNELS}
+
+# 接-约-办-访-评: received, scheduled, handled (办结: the case is closed), visited, evaluated.
+STEPS: tuple[str, ...] = ("received", "scheduled", "handled", "visited", "evaluated")
+STEP_NAMES_ZH = {
+    "received": "接",
+    "scheduled": "约",
+    "handled": "办",
+    "visited": "访",
+    "evaluated": "评",
+}
+CLOSED_STEPS = frozenset({"handled", "visited", "evaluated"})
+
+OUTCOMES: tuple[str, ...] = (
+    "mediated_success",  # 调解成功
+    "mediation_failed",  # 调解不成
+    "referred",  # 移交法院/部门
+    "resolved",  # 办结 (no mediation needed: hazard removed, request answered)
+    "withdrawn",  # 撤回
+)
+MEDIATION_OUTCOMES = frozenset({"mediated_success", "mediation_failed"})
+
+GRID_WORKER_ROLES: tuple[str, ...] = ("leader", "full_time", "part_time")
+FACILITY_KINDS: tuple[str, ...] = ("center", "linkage_station")
+FACILITY_STATUSES: tuple[str, ...] = ("required", "under_construction", "built")

@@ -1,0 +1,162 @@
+"""Choropleth: the units of a level under a parent with a metric, its count, previous value,
+change, low-count flag and class, as GeoJSON (pre-serialised display geometry spliced in
+with orjson, never re-serialised per request) or as CSV / GeoPackage for download."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import orjson
+from sqlalchemy.orm import Session
+
+from api.metrics.cube import State
+from api.metrics.periods import Period
+from api.metrics.service import MetricsError, Query, describe_query, figure_rows, resolve_query
+
+SCHEMES = ("quantiles", "natural_breaks", "equal_interval", "fixed")
+
+
+def class_breaks(
+    values: list[float | None],
+    low: list[bool],
+    scheme: str = "quantiles",
+    k: int = 5,
+    fixed: list[float] | None = None,
+) -> tuple[list[float], list[int | None]]:
+    """Upper bounds of the classes (mapclassify) and each value's class (None: no value).
+    Breaks are computed over the values that are not low-count (all values when fewer
+    than ``k`` remain); every value is then placed by the same bounds."""
+    if scheme not in SCHEMES:
+        raise MetricsError(f"bad classes {scheme!r}: use {', '.join(SCHEMES)}")
+    if not 2 <= k <= 12:
+        raise MetricsError("k (number of classes) must be between 2 and 12")
+    import mapclassify
+
+    have = np.array([v for v in values if v is not None], dtype=float)
+    solid = np.array(
+        [v for v, lo in zip(values, low, strict=True) if v is not None and not lo], dtype=float
+    )
+    y = solid if len(np.unique(solid)) >= k else have
+    if scheme == "fixed":
+        if not fixed:
+            raise MetricsError("classes=fixed needs breaks=b1,b2,... (ascending upper bounds)")
+        if any(b >= c for b, c in itertools.pairwise(fixed)):
+            raise MetricsError("breaks must be strictly ascending")
+        bounds = list(fixed)
+        if len(have) and have.max() > bounds[-1]:
+            bounds.append(float(have.max()))
+    elif len(y) == 0:
+        return [], [None] * len(values)
+    else:
+        k = max(1, min(k, len(np.unique(y))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if k == 1:
+                bounds = [float(y.max())]
+            elif scheme == "quantiles":
+                bounds = list(mapclassify.Quantiles(y, k=k).bins)
+            elif scheme == "equal_interval":
+                bounds = list(mapclassify.EqualInterval(y, k=k).bins)
+            else:
+                state = np.random.get_state()
+                np.random.seed(0)  # k-means starts: the same data gives the same breaks
+                try:
+                    bounds = list(mapclassify.NaturalBreaks(y, k=k).bins)
+                finally:
+                    np.random.set_state(state)
+    bounds = [float(b) for b in bounds]
+    top = len(bounds) - 1
+    classes = [
+        None if v is None else min(int(np.searchsorted(bounds, v - 1e-12, side="left")), top)
+        for v in values
+    ]
+    return bounds, classes
+
+
+def units_under(state: State, parent: str, level: str) -> list[int]:
+    """Code indexes of the current units of ``level`` under ``parent`` (any depth)."""
+    u = state.units
+    found = u.memo.get(("under", parent, level))
+    if found is not None:
+        return found
+    p = u.index[parent]
+    parent_level = u.level[p]
+    out = []
+    for uid, anc in u.ancestors.items():
+        if anc.get(parent_level) == p:
+            j = u.unit_code_idx.get(uid)
+            if j is not None and u.level[j] == level and u.current[j]:
+                out.append(j)
+    found = u.memo[("under", parent, level)] = sorted(set(out), key=lambda j: u.codes[j])
+    return found
+
+
+def choropleth_rows(
+    session: Session,
+    parent: str,
+    level: str | None,
+    scheme: str = "quantiles",
+    k: int = 5,
+    fixed: list[float] | None = None,
+    **params,
+) -> tuple[State, Query, str, list[dict], list[float]]:
+    """(state, query, level, rows with ``class``, class upper bounds)."""
+    state, q = resolve_query(session, **params)
+    u = state.units
+    parent_depth = u.depth.get(u.level[u.index[parent]], 0)
+    if level is None:
+        deeper = [lv for lv in u.levels if u.depth[lv] == parent_depth + 1]
+        if not deeper:
+            raise MetricsError(f"unit {parent!r} is at the deepest level: give level=")
+        level = deeper[0]
+    if level not in u.depth:
+        raise MetricsError(f"unknown level {level!r}; levels: {', '.join(u.levels)}")
+    if u.depth[level] <= parent_depth:
+        raise MetricsError(
+            f"level {level!r} is not below the parent's level {u.level[u.index[parent]]!r}"
+        )
+    shown = units_under(state, parent, level)
+    rows = figure_rows(state, q, shown)
+    bounds, classes = class_breaks(
+        [r["value"] for r in rows], [r["low_count"] for r in rows], scheme, k, fixed
+    )
+    for r, c in zip(rows, classes, strict=True):
+        r["class"] = c
+    return state, q, level, rows, bounds
+
+
+def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:
+    """GeoJSON bytes: each row's properties with its pre-serialised geometry spliced in."""
+    features = [
+        {
+            "type": "Feature",
+            "id": r["code"],
+            "geometry": orjson.Fragment(fragments[r["code"]]) if r["code"] in fragments else None,
+            "properties": r,
+        }
+        for r in rows
+    ]
+    return orjson.dumps(
+        {"type": "FeatureCollection", **meta, "features": features},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def meta_of(q: Query, parent: str, level: str, scheme: str, bounds: list[float]) -> dict:
+    info = describe_query(q)
+    return {
+        "parent": parent,
+        "level": level,
+        "metric": info["metric"]["id"],
+        "metric_info": info["metric"],
+        "period": info["period"],
+        "compare": q.compare,
+        "previous_period": info["previous_period"],
+        "classes": scheme,
+        "breaks": bounds,
+    }
+
+
+__all__ = ["Period", "choropleth_rows", "class_breaks", "feature_collection", "meta_of"]

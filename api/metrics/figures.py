@@ -1,0 +1,134 @@
+"""Figures of a metric for a set of units and a period, from the in-memory cube.
+
+``Frame`` turns the cube's leaf sums into one value per unit shown (``np.bincount`` over
+the leaves' ancestor at each shown unit's level); ``evaluate`` applies a metric to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from api.metrics.cube import NBINS, State
+from api.metrics.periods import Period
+from api.metrics.registry import (
+    NETWORK_MEASURES,
+    PERIOD_MEASURES,
+    STOCK_MEASURES,
+    Metric,
+)
+from api.metrics.stats import histogram_quantile, poisson_rate_interval, wilson
+
+_PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
+_STOCK = {m: i for i, m in enumerate(STOCK_MEASURES)}
+_NETWORK = {m: i for i, m in enumerate(NETWORK_MEASURES)}
+
+
+class Frame:
+    """Measures of the units ``shown`` (code indexes) over ``period``, computed on demand."""
+
+    def __init__(self, state: State, shown: list[int], period: Period | None) -> None:
+        self.state = state
+        self.shown = np.asarray(shown, dtype=np.int64)
+        self.period = period
+        self.n = len(shown)
+        units = state.units
+        by_level: dict[str, list[int]] = {}
+        for pos, i in enumerate(shown):
+            by_level.setdefault(units.level[i], []).append(pos)
+        # one leaf → shown-unit index per level (shown units of different levels may nest)
+        self.groups: list[tuple[np.ndarray, np.ndarray]] = []
+        for level, positions in by_level.items():
+            lookup = np.full(len(units.codes) + 1, -1, dtype=np.int64)  # [-1] → sentinel
+            lookup[self.shown[positions]] = positions
+            group = lookup[state.ancestor_at(level)]
+            leaves = np.flatnonzero(group >= 0)
+            self.groups.append((leaves, group))
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _sum_leaves(self, per_leaf: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.n)
+        for leaves, group in self.groups:
+            out += np.bincount(group[leaves], weights=per_leaf[leaves], minlength=self.n)
+        return out
+
+    def __getitem__(self, measure: str) -> np.ndarray:
+        found = self._cache.get(measure)
+        if found is not None:
+            return found
+        cube = self.state.cube
+        if measure in _PERIOD:
+            if self.period is None:
+                raise KeyError(f"measure {measure!r} needs a period")
+            sums = cube.period_sums(self.period.start, self.period.end, [_PERIOD[measure]])
+            found = self._sum_leaves(sums[0])
+        elif measure in _STOCK:
+            if self.period is None:
+                raise KeyError(f"measure {measure!r} needs a period")
+            found = self._sum_leaves(cube.stock_at(self.period.end, [_STOCK[measure]])[0])
+        elif measure in _NETWORK:
+            found = self.state.network[_NETWORK[measure], self.shown].astype(float)
+        else:
+            raise KeyError(f"unknown measure {measure!r}")
+        self._cache[measure] = found
+        return found
+
+    def close_histogram(self) -> np.ndarray:
+        """(units, whole days to close) counts of the cases reported in the period."""
+        cube = self.state.cube
+        if self.period is None or self.n == 0:
+            return np.zeros((self.n, NBINS))
+        rows = cube.histogram_rows(self.period.start, self.period.end)
+        counts = np.zeros(self.n * NBINS)
+        for _, group in self.groups:
+            g = group[cube.hist_leaf[rows]]
+            ok = g >= 0
+            flat = g[ok] * NBINS + cube.hist_bin[rows][ok]
+            counts += np.bincount(flat, weights=cube.hist_n[rows][ok], minlength=self.n * NBINS)
+        return counts.reshape(self.n, NBINS)
+
+
+@dataclass
+class Figures:
+    """One metric's figures for the units of a frame, in the same order."""
+
+    value: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray | None
+    count: np.ndarray  # what the figure rests on (cases, closed cases, stations...)
+    ci_low: np.ndarray | None = None
+    ci_high: np.ndarray | None = None
+
+
+def evaluate(metric: Metric, frame: Frame) -> Figures:
+    """The metric's value, numerator, denominator, count and 95% interval per unit."""
+    if metric.compute is not None:
+        values, counts = metric.compute(frame)
+        values = np.asarray(values, dtype=float)
+        return Figures(values, values, None, np.asarray(counts, dtype=float))
+    if metric.kind == "percentile":
+        hist = frame.close_histogram()
+        n = hist.sum(axis=1)
+        return Figures(histogram_quantile(hist, metric.quantile or 0.5), n, None, n)
+    num = frame[metric.numerator]
+    if metric.denominator is None:
+        return Figures(num, num, None, num)
+    den = frame[metric.denominator]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(den > 0, num / np.where(den > 0, den, 1) * metric.scale, np.nan)
+    count = num if metric.kind == "per_capita" else den
+    fig = Figures(value, num, den, count)
+    if metric.kind == "proportion":
+        lo, hi = wilson(num, den)
+        fig.ci_low, fig.ci_high = lo * metric.scale, hi * metric.scale
+    elif metric.kind == "per_capita":
+        fig.ci_low, fig.ci_high = poisson_rate_interval(num, den, metric.scale)
+    return fig
+
+
+def is_low_count(metric: Metric, count: np.ndarray, min_denominator: int) -> np.ndarray:
+    """Rates resting on fewer than ``min_denominator`` cases (or items) are flagged."""
+    if metric.kind in ("count", "stock", "ratio") and metric.compute is None:
+        return np.zeros(len(count), dtype=bool)
+    return count < min_denominator

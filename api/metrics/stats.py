@@ -1,0 +1,72 @@
+"""Small-number statistics: Wilson intervals for proportions, exact Poisson intervals for
+per-capita rates, empirical-Bayes smoothing towards the parent's rate, percentiles from
+histograms. All vectorised over the units shown."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import chi2
+
+Z95 = 1.959963984540054
+
+
+def wilson(k: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score 95% interval of the proportion k/n (NaN where n == 0)."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo, hi = centre - half, centre + half
+    bad = n <= 0
+    lo[bad] = np.nan
+    hi[bad] = np.nan
+    return np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+
+
+def poisson_rate_interval(
+    k: np.ndarray, exposure: np.ndarray, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) 95% interval of a Poisson count k per ``exposure``, times ``scale``."""
+    k = np.asarray(k, dtype=float)
+    exposure = np.asarray(exposure, dtype=float)
+    lo_k = np.where(k > 0, chi2.ppf(0.025, 2 * k) / 2, 0.0)
+    hi_k = chi2.ppf(0.975, 2 * k + 2) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(exposure > 0, lo_k / exposure * scale, np.nan)
+        hi = np.where(exposure > 0, hi_k / exposure * scale, np.nan)
+    return lo, hi
+
+
+def eb_smooth(k: np.ndarray, exposure: np.ndarray, prior_rate: float | None = None) -> np.ndarray:
+    """Empirical-Bayes (Marshall 1991, method of moments) smoothed rates k/exposure, shrunk
+    towards ``prior_rate`` (default: Σk/Σexposure, the parent's rate) the more, the smaller
+    a unit's exposure. Units with no exposure get NaN."""
+    k = np.asarray(k, dtype=float)
+    e = np.asarray(exposure, dtype=float)
+    ok = e > 0
+    out = np.full(k.shape, np.nan)
+    if not ok.any():
+        return out
+    m = prior_rate if prior_rate is not None else k[ok].sum() / e[ok].sum()
+    r = k[ok] / e[ok]
+    total = e[ok].sum()
+    s2 = (e[ok] * (r - m) ** 2).sum() / total
+    a = max(0.0, s2 - m / (total / ok.sum()))
+    weight = a / (a + m / e[ok]) if a > 0 else np.zeros_like(r)
+    out[ok] = weight * r + (1 - weight) * m
+    return out
+
+
+def histogram_quantile(hist: np.ndarray, q: float) -> np.ndarray:
+    """Per row of ``hist`` (units × whole-day bins), the smallest bin at which the
+    cumulative count reaches ceil(q·n) (nearest rank); NaN for an empty row."""
+    hist = np.asarray(hist)
+    n = hist.sum(axis=1)
+    rank = np.maximum(1, np.ceil(q * n - 1e-9))
+    cum = np.cumsum(hist, axis=1)
+    idx = (cum < rank[:, None]).sum(axis=1).astype(float)
+    idx[n == 0] = np.nan
+    return idx

@@ -1,0 +1,130 @@
+"""Cases: intake (one or a batch), the scoped list, and the 接-约-办-访-评 workflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.deps import CaseReader, CaseWriter, SessionDep
+from api.errors import ApiError
+from api.schemas.cases import (
+    MAX_BATCH,
+    BatchError,
+    CaseAdvance,
+    CaseIn,
+    CaseOut,
+    CasePage,
+    IngestOut,
+    parse_batch,
+)
+from api.services.cases import advance_case, frame_from_items, ingest_frame, list_cases
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+# 5,000 cases of a few hundred bytes fit easily; a 10 MB description never gets read.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+async def capped_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length")
+    too_big = f"the body is larger than {MAX_BODY_BYTES // 2**20} MiB: send smaller batches"
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, too_big)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, too_big)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+Body = Annotated[bytes, Depends(capped_body)]
+
+
+@router.post(
+    "",
+    response_model=IngestOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            CaseIn.model_json_schema(),
+                            {
+                                "type": "array",
+                                "items": CaseIn.model_json_schema(),
+                                "minItems": 1,
+                                "maxItems": MAX_BATCH,
+                            },
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+def post_cases(session: SessionDep, user: CaseWriter, body: Body) -> dict:
+    """Submit one case or a batch (≤ 5,000); idempotent on (source, external_id). Each item
+    is created, unchanged, updated or rejected (with the reason); good items land."""
+    try:
+        items, bad, _ = parse_batch(body)
+    except BatchError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    report = ingest_frame(
+        session,
+        frame_from_items(items),
+        user_name=user.name,
+        scope_code=user.unit_code,
+        prior=bad,
+    )
+    return report.as_dict()
+
+
+@router.get("", response_model=CasePage)
+def get_cases(
+    session: SessionDep,
+    user: CaseReader,
+    unit: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(description="a step, open or closed")] = None,
+    category: str | None = None,
+    channel: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict:
+    """Cases in your jurisdiction (or in ``unit``'s subtree), newest first, cursor-paged."""
+    return list_cases(
+        session,
+        user,
+        unit_code=unit,
+        status=status,
+        category=category,
+        channel=channel,
+        start=start,
+        end=end,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.patch("/{case_id}", response_model=CaseOut)
+def patch_case(session: SessionDep, user: CaseWriter, case_id: int, move: CaseAdvance) -> dict:
+    """Advance a case one step of 接-约-办-访-评; an illegal move is a 409 with the reason."""
+    return advance_case(
+        session,
+        user,
+        case_id,
+        move.step,
+        at=move.at,
+        outcome=move.outcome,
+        satisfaction=move.satisfaction,
+    )

@@ -1,0 +1,1 @@
+"""Service functions: the application's logic, called by routers, the CLI, seed and geo."""

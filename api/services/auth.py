@@ -1,0 +1,317 @@
+"""Users, passwords, API tokens and the principal a request acts as.
+
+Passwords are hashed with argon2 (argon2-cffi); tokens are random and only their SHA-256 is
+stored. A dashboard session is an API token labelled ``session`` (see ``api.services.sessions``),
+so listing, revoking and expiry work the same way for both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from api.db.models import ApiToken, AuditLog, User
+from api.services.audit import audit
+
+ROLES = ("admin", "official", "village_worker", "analyst", "display", "intake")
+READ_ROLES = frozenset({"admin", "official", "village_worker", "analyst", "display"})
+WRITE_ROLES = frozenset({"admin", "intake"})
+# A wall display shows figures and maps, never lists of cases.
+CASE_LIST_ROLES = READ_ROLES - {"display"}
+SESSION_LABEL = "session"
+MIN_PASSWORD_LENGTH = 8
+# Failed logins for one name within the window before further attempts are refused.
+MAX_FAILED_LOGINS = 5
+FAILED_LOGIN_WINDOW = dt.timedelta(minutes=5)
+# A token's last use is written at most this often (reads must not write on every request).
+LAST_USED_RESOLUTION = dt.timedelta(minutes=10)
+
+_hasher = PasswordHasher()  # RFC 9106 defaults of argon2-cffi (argon2id)
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the user is unknown, so both cost the same time."""
+    key = id(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash("not a password of anyone")
+    return _dummy_hashes[key]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: a user, its role and its home unit (root of what it sees)."""
+
+    user_id: int
+    name: str
+    role: str
+    unit_code: str
+    via: str = "token"  # token | session
+    token_id: int | None = None
+
+    @property
+    def can_read(self) -> bool:
+        return self.role in READ_ROLES
+
+    @property
+    def can_write_cases(self) -> bool:
+        return self.role in WRITE_ROLES
+
+    @property
+    def can_list_cases(self) -> bool:
+        return self.role in CASE_LIST_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """The argon2 hash of ``password``; refuses passwords too short to be worth hashing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password too short: use at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def create_user(
+    session: Session,
+    name: str,
+    role: str,
+    unit_code: str,
+    password_hash: str | None = None,
+) -> User:
+    """Create a user; the caller checks that ``unit_code`` exists."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    user = User(
+        name=name,
+        role=role,
+        unit_code=unit_code,
+        password_hash=password_hash,
+        active=True,
+        created_at=now_utc(),
+    )
+    session.add(user)
+    session.flush()
+    audit(session, name, unit_code, "user.create", target=name, detail={"role": role})
+    return user
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Give ``user`` a new password (argon2-hashed)."""
+    user.password_hash = hash_password(password)
+    audit(session, user.name, user.unit_code, "user.password", target=user.name)
+    session.flush()
+
+
+def find_user(session: Session, name: str) -> User | None:
+    return session.scalar(select(User).where(User.name == name))
+
+
+def _new_token(
+    session: Session, user: User, ttl: dt.timedelta, label: str | None
+) -> tuple[ApiToken, str]:
+    token = "zh_" + secrets.token_urlsafe(32)
+    now = now_utc()
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=hash_token(token),
+        label=label,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
+    return row, token  # the token is shown once, never stored
+
+
+def issue_token(session: Session, user: User, ttl_days: int, label: str | None = None) -> str:
+    """Create a token for ``user`` and return it (shown once; only its hash is kept)."""
+    row, token = _new_token(session, user, dt.timedelta(days=ttl_days), label)
+    audit(
+        session,
+        user.name,
+        user.unit_code,
+        "token.create",
+        target=user.name,
+        detail={"token_id": row.id, "label": label, "expires_at": row.expires_at.isoformat()},
+    )
+    return token
+
+
+def issue_session_token(session: Session, user: User, ttl: dt.timedelta) -> tuple[int, str]:
+    """A token labelled ``session`` for a dashboard login: (token id, token)."""
+    row, token = _new_token(session, user, ttl, SESSION_LABEL)
+    return row.id, token
+
+
+def principal_for_token(session: Session, token: str, via: str = "token") -> Principal | None:
+    """The principal of a valid (unexpired, unrevoked, active-user) token, else None.
+
+    ``via="session"`` accepts only session tokens (an API token cannot pose as a session)."""
+    now = now_utc()
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    tok, user = row
+    if tok.revoked_at is not None or tok.expires_at <= now or not user.active:
+        return None
+    if via == "session" and tok.label != SESSION_LABEL:
+        return None
+    if tok.last_used_at is None or now - tok.last_used_at > LAST_USED_RESOLUTION:
+        _touch(session, tok.id, now)
+    return Principal(
+        user_id=user.id,
+        name=user.name,
+        role=user.role,
+        unit_code=user.unit_code,
+        via=via,
+        token_id=tok.id,
+    )
+
+
+_last_touch: dict[int, dt.datetime] = {}
+
+
+def _touch(session: Session, token_id: int, now: dt.datetime) -> None:
+    """Record a token's last use (at most once per ``LAST_USED_RESOLUTION`` per process) on
+    the request's own connection, committed at once: the request has written nothing yet,
+    and a second connection per request could exhaust the pool under load."""
+    seen = _last_touch.get(token_id)
+    if seen is not None and now - seen < LAST_USED_RESOLUTION:
+        return
+    _last_touch[token_id] = now
+    if len(_last_touch) > 100_000:
+        _last_touch.clear()
+    try:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        session.commit()
+    except Exception:  # a busy SQLite file or a blip: the figure is advisory
+        session.rollback()
+
+
+def recent_failed_logins(session: Session, name: str) -> int:
+    """Failed logins for ``name`` within the lock-out window (counted from the audit log)."""
+    since = now_utc() - FAILED_LOGIN_WINDOW
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.action == "login.failure")
+            .where(AuditLog.target == name[:128])
+            .where(AuditLog.at >= since)
+        )
+        or 0
+    )
+
+
+class LoginRefused(Exception):
+    """A login that did not succeed; ``reason`` is ``invalid`` or ``locked``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def authenticate(session: Session, name: str, password: str, client: str | None = None) -> User:
+    """The active user with ``name`` and ``password``, or ``LoginRefused``; both outcomes are
+    audited in the caller's transaction (commit it in either case)."""
+    user = find_user(session, name) if name else None
+    if recent_failed_logins(session, name) >= MAX_FAILED_LOGINS:
+        audit(
+            session,
+            name[:64],
+            user.unit_code if user else None,
+            "login.failure",
+            target=name[:128],
+            detail={"reason": "locked", "client": client},
+        )
+        raise LoginRefused("locked")
+    ok = False
+    try:
+        ok = _hasher.verify(
+            user.password_hash if user and user.password_hash else _dummy_hash(), password
+        )
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None or not user.password_hash or not user.active:
+        audit(
+            session,
+            name[:64],
+            user.unit_code if user else None,
+            "login.failure",
+            target=name[:128],
+            detail={"reason": "invalid", "client": client},
+        )
+        raise LoginRefused("invalid")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    audit(
+        session,
+        user.name,
+        user.unit_code,
+        "login.success",
+        target=user.name,
+        detail={"client": client},
+    )
+    return user
+
+
+def list_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    """Every token of a user, newest first (revoked and expired ones included)."""
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def token_state(token: ApiToken, now: dt.datetime | None = None) -> str:
+    """``active``, ``revoked`` or ``expired``."""
+    now = now or now_utc()
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def revoke_token(session: Session, token: ApiToken, by: Principal | User | None) -> bool:
+    """Revoke ``token`` (audited); False when it was revoked already."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now_utc()
+    owner = session.get(User, token.user_id)
+    actor_name = by.name if by is not None else None
+    actor_unit = by.unit_code if by is not None else (owner.unit_code if owner else None)
+    action = "session.close" if token.label == SESSION_LABEL else "token.revoke"
+    audit(
+        session,
+        actor_name,
+        actor_unit,
+        action,
+        target=owner.name if owner else None,
+        detail={"token_id": token.id, "label": token.label},
+    )
+    session.flush()
+    return True

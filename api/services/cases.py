@@ -1,0 +1,685 @@
+"""Case intake: the one pipeline every case goes through, from the hotline, 110, grid apps
+or a bulk file — validate → locate → dedupe → store → rollups, in one transaction.
+
+- **Validate** (vectorised over a batch): category and channel known (code or Chinese
+  name), reported_at between 1990-01-01 and now (+5 min of clock skew; a time without zone
+  is Asia/Shanghai), finite lon/lat inside the city (a swapped pair is named as such),
+  description at most 2,000 characters after trimming, deadline not before the report.
+- **Locate**: ``unit_code`` (a current village, grid or other leaf unit; retired codes are
+  refused) or the point (GCJ-02 converted to WGS84) through ``geo.locate.PointLocator``.
+  A writer may only file cases inside its own subtree.
+- **Dedupe**: within a batch the first valid item of a (source, external_id) wins, later
+  ones are rejected and name it; against the table, (source, external_id) is unique.
+- **Store**: new cases are inserted (``ON CONFLICT DO NOTHING`` — or COPY for bulk files),
+  existing ones are compared: unchanged, or updated (intake fields only; the workflow steps
+  stay). PostgreSQL locks existing rows in key order and retries on deadlock; SQLite
+  serialises writers by taking the write lock before reading.
+- **Rollups**: one ``apply_case_changes`` per batch, in the same transaction.
+
+A batch with rejected items stores its good items; the answer lists each item's fate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from api.db.models import AdminUnit, Case, UnitAncestry
+from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNELS
+from api.metrics.rollup import CaseSnapshot, apply_case_changes
+from api.services.audit import audit
+from api.services.scope import subtree_unit_ids
+from api.settings import get_settings
+
+MAX_DESCRIPTION = 2000
+EARLIEST = dt.date(1990, 1, 1)
+CLOCK_SKEW = dt.timedelta(minutes=5)
+CRS = ("wgs84", "gcj02", "cgcs2000")
+# The intake fields a re-send may change; the workflow fields are PATCH's.
+INTAKE_FIELDS = (
+    "channel",
+    "category",
+    "description",
+    "reported_at",
+    "lon",
+    "lat",
+    "leaf_unit_id",
+    "village_code",
+    "grid_code",
+    "deadline",
+)
+FRAME_COLUMNS = (
+    "source",
+    "external_id",
+    "category",
+    "channel",
+    "reported_at",
+    "lon",
+    "lat",
+    "crs",
+    "unit_code",
+    "description",
+    "deadline",
+)
+_CATEGORY_NAMES = {c.code: c.code for c in CATEGORIES} | {c.name_zh: c.code for c in CATEGORIES}
+_CHANNEL_NAMES = {c.code: c.code for c in CHANNELS} | {c.name_zh: c.code for c in CHANNELS}
+
+
+@lru_cache(maxsize=4)
+def local_zone(name: str | None = None) -> ZoneInfo:
+    """The zone of naive timestamps (settings: Asia/Shanghai)."""
+    return ZoneInfo(name or get_settings().timezone)
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Outcome:
+    """The fate of one input item (by its position in the input)."""
+
+    index: int
+    status: str  # created, unchanged, updated, rejected
+    source: str | None = None
+    external_id: str | None = None
+    id: int | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class IngestReport:
+    """Counts and the per-item outcomes of one batch, in input order."""
+
+    items: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.items if o.status == status)
+
+    def summary(self) -> dict[str, int]:
+        return {s: self.count(s) for s in ("created", "updated", "unchanged", "rejected")}
+
+    def as_dict(self) -> dict:
+        return {**self.summary(), "items": [o.as_dict() for o in self.items]}
+
+
+# ---------------------------------------------------------------- validate + locate
+
+
+def empty_frame(n: int = 0) -> pd.DataFrame:
+    """A batch frame: the columns of FRAME_COLUMNS plus ``index`` (input position)."""
+    return pd.DataFrame({"index": np.arange(n, dtype=np.int64)})
+
+
+def to_utc(values: Sequence[dt.datetime | None]) -> pd.Series:
+    """Python datetimes (naive = local zone) as a UTC series (NaT for None), to the µs."""
+    zone = local_zone()
+    out = [
+        None if v is None else (v.replace(tzinfo=zone) if v.tzinfo is None else v) for v in values
+    ]
+    return pd.to_datetime(pd.Series(out, dtype=object), utc=True).dt.floor("us")
+
+
+def frame_from_items(items: Sequence[tuple[int, object]]) -> pd.DataFrame:
+    """A batch frame from parsed items (objects with the FRAME_COLUMNS attributes, e.g.
+    ``api.schemas.cases.CaseIn``) and their input positions."""
+    frame = pd.DataFrame(
+        {
+            col: pd.Series([getattr(item, col) for _, item in items], dtype=object)
+            for col in FRAME_COLUMNS
+        }
+    )
+    frame.insert(0, "index", np.array([i for i, _ in items], dtype=np.int64))
+    frame["reported_at"] = to_utc(frame["reported_at"].tolist())
+    frame["deadline"] = to_utc(frame["deadline"].tolist())
+    return frame
+
+
+class _Reasons:
+    """The first reason each row is rejected for."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = np.full(n, None, dtype=object)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return pd.isna(self.reason) if len(self.reason) else np.zeros(0, bool)
+
+    def fail(self, mask: np.ndarray, message, values: np.ndarray | None = None) -> None:
+        """Reject rows in ``mask`` not rejected yet; ``message`` may be a callable of the
+        row's value in ``values``."""
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool) & self.ok)
+        if not len(rows):
+            return
+        if callable(message):
+            self.reason[rows] = [message(v) for v in values[rows]]
+        else:
+            self.reason[rows] = message
+
+
+def _known(values: pd.Series, names: dict[str, str], what: str, r: _Reasons) -> np.ndarray:
+    codes = values.map(names).to_numpy(dtype=object)
+    missing = values.isna().to_numpy() | (values.astype(str).str.len() == 0).to_numpy()
+    r.fail(missing, f"{what} is missing")
+    choices = ", ".join(sorted({v for v in names.values()}))
+    r.fail(pd.isna(codes), lambda v: f"unknown {what} {v!r}: use one of {choices}", values.values)
+    return codes
+
+
+def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame:
+    """Check and normalise the fields of a batch frame (vectorised); the rows that fail get
+    their reason in ``r``. Returns the frame with codes, UTC times and WGS84 points."""
+    out = frame.copy()
+    for col, limit in (("source", 32), ("external_id", 64)):
+        s = out[col].astype(object).where(out[col].notna(), None)
+        s = s.map(lambda v: v.strip() if isinstance(v, str) else v)
+        empty = s.isna() | (s.map(lambda v: len(str(v)) if v is not None else 0) == 0)
+        r.fail(empty.to_numpy(), f"{col} is missing")
+        r.fail(
+            (s.map(lambda v: len(str(v)) if v is not None else 0) > limit).to_numpy(),
+            f"{col} is longer than {limit} characters",
+        )
+        out[col] = s
+    out["category"] = _known(out["category"], _CATEGORY_NAMES, "category", r)
+    out["channel"] = _known(out["channel"], _CHANNEL_NAMES, "channel", r)
+
+    reported = out["reported_at"]
+    r.fail(reported.isna().to_numpy(), "reported_at is missing or not a date-time")
+    local_midnight = pd.Timestamp(dt.datetime.combine(EARLIEST, dt.time(), local_zone()))
+    iso = reported.map(lambda t: t.isoformat() if not pd.isna(t) else "").to_numpy()
+    r.fail(
+        (reported > pd.Timestamp(now + CLOCK_SKEW)).to_numpy(),
+        lambda v: f"reported_at {v} is in the future",
+        iso,
+    )
+    r.fail(
+        (reported < local_midnight).to_numpy(),
+        lambda v: f"reported_at {v} is before 1990-01-01",
+        iso,
+    )
+
+    deadline = out["deadline"]
+    r.fail((deadline.notna() & (deadline < reported)).to_numpy(), "deadline is before reported_at")
+    sla = out["category"].map(
+        lambda c: CATEGORY_BY_CODE[c].sla_days if c in CATEGORY_BY_CODE else 0
+    )
+    default = reported + pd.to_timedelta(sla.astype("int64"), unit="D")
+    out["deadline"] = deadline.where(deadline.notna(), default)
+
+    desc = out["description"].map(lambda v: v.strip() if isinstance(v, str) else v)
+    desc = desc.where(desc.map(lambda v: isinstance(v, str) and v != ""), None)
+    lengths = desc.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+    r.fail(
+        lengths > MAX_DESCRIPTION,
+        lambda v: (
+            f"description has {v:,} characters; at most {MAX_DESCRIPTION:,} are kept: shorten it"
+        ),
+        lengths,
+    )
+    out["description"] = desc
+
+    code = out["unit_code"].map(lambda v: v.strip() if isinstance(v, str) and v.strip() else None)
+    out["unit_code"] = code
+    has_code = code.notna().to_numpy()
+    lon = pd.to_numeric(out["lon"], errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    lat = pd.to_numeric(out["lat"], errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    raw_lon = out["lon"].to_numpy(dtype=object)
+    given = ~(pd.isna(out["lon"]).to_numpy() & pd.isna(out["lat"]).to_numpy())
+    r.fail(~has_code & ~given, "give a location: lon and lat, or unit_code")
+    bad_number = given & (~np.isfinite(lon) | ~np.isfinite(lat))
+    r.fail(bad_number, lambda v: f"lon/lat must be finite numbers (got {v!r})", raw_lon)
+    crs = out["crs"].map(
+        lambda v: v.strip().lower() if isinstance(v, str) and v.strip() else "wgs84"
+    )
+    r.fail(
+        given & ~crs.isin(CRS).to_numpy(),
+        lambda v: f"unknown crs {v!r}: use wgs84, gcj02 or cgcs2000",
+        crs.to_numpy(),
+    )
+    with np.errstate(invalid="ignore"):
+        out_of_range = given & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+        looks_swapped = out_of_range & (np.abs(lon) <= 90) & (np.abs(lat) <= 180)
+    r.fail(
+        looks_swapped, lambda v: f"lat {v} is out of range -90..90: lon and lat look swapped", lat
+    )
+    r.fail(out_of_range, "lon/lat out of range (lon -180..180, lat -90..90)")
+    gcj = given & (crs == "gcj02").to_numpy() & r.ok
+    if gcj.any():
+        from geo.locate import gcj02_to_wgs84
+
+        lon[gcj], lat[gcj] = gcj02_to_wgs84(lon[gcj], lat[gcj])
+    out["lon"] = np.where(given, lon, np.nan)
+    out["lat"] = np.where(given, lat, np.nan)
+    out["crs"] = crs
+    out["has_code"] = has_code
+    return out
+
+
+def locate(session: Session, frame: pd.DataFrame, r: _Reasons, scope_code: str | None) -> None:
+    """Fill ``leaf_unit_id``, ``village_code``, ``grid_code`` of each row still valid: from
+    its unit code, else from its point. Rows outside the city (or outside ``scope_code``'s
+    subtree, the writer's) are rejected."""
+    n = len(frame)
+    leaf = np.full(n, -1, dtype=np.int64)
+    village = np.full(n, None, dtype=object)
+    grid = np.full(n, None, dtype=object)
+    has_code = frame["has_code"].to_numpy()
+
+    by_code = np.flatnonzero(has_code & r.ok)
+    if len(by_code):
+        codes = frame["unit_code"].to_numpy(dtype=object)
+        found = _units_by_code(session, set(codes[by_code]))
+        for i in by_code:
+            hit = found.get(codes[i])
+            if isinstance(hit, str):
+                r.reason[i] = hit
+            else:
+                leaf[i], village[i], grid[i] = hit
+
+    by_point = np.flatnonzero(~has_code & r.ok)
+    if len(by_point):
+        from geo.locate import PointLocator
+
+        locator = PointLocator.from_session(session)
+        lon = frame["lon"].to_numpy(dtype=np.float64)[by_point]
+        lat = frame["lat"].to_numpy(dtype=np.float64)[by_point]
+        found = locator.locate(lon, lat)
+        leaf[by_point] = found.leaf_unit_id
+        village[by_point] = found.village_code
+        grid[by_point] = found.grid_code
+        outside = found.outside
+        if outside.any():
+            swapped = locator.locate(lat[outside], lon[outside])
+            mask = np.zeros(n, bool)
+            rows = by_point[outside]
+            mask[rows[~swapped.outside]] = True
+            r.fail(
+                mask, "lon and lat are swapped: (lat, lon) lies in the city, (lon, lat) does not"
+            )
+            mask[:] = False
+            mask[rows] = True
+            pts = np.array(
+                [f"({x:.6f}, {y:.6f})" for x, y in zip(lon, lat, strict=True)], dtype=object
+            )
+            full = np.full(n, None, dtype=object)
+            full[by_point] = pts
+            r.fail(
+                mask,
+                lambda v: f"point {v} lies outside every unit of the city (check lon/lat and crs)",
+                full,
+            )
+
+    if scope_code is not None:
+        allowed = set(session.scalars(subtree_unit_ids(scope_code)))
+        outside_scope = np.array([u not in allowed for u in leaf], dtype=bool) & (leaf >= 0)
+        r.fail(outside_scope, f"the case lies outside your jurisdiction ({scope_code})")
+    frame["leaf_unit_id"] = leaf
+    frame["village_code"] = village
+    frame["grid_code"] = grid
+
+
+def _units_by_code(session: Session, codes: set[str]) -> dict[str, tuple | str]:
+    """Each code → (leaf unit id, village code, grid code), or the reason it is refused."""
+    out: dict[str, tuple | str] = {}
+    codes_list = sorted(codes)
+    rows = []
+    for i in range(0, len(codes_list), 500):
+        rows += session.execute(
+            select(AdminUnit.id, AdminUnit.code, AdminUnit.level, AdminUnit.valid_to).where(
+                AdminUnit.code.in_(codes_list[i : i + 500])
+            )
+        ).all()
+    current = {r.code: r for r in rows if r.valid_to is None}
+    retired = {r.code: r for r in rows if r.valid_to is not None}
+    ids = [r.id for r in current.values()]
+    villages: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        villages.update(
+            session.execute(
+                select(UnitAncestry.unit_id, UnitAncestry.ancestor_code)
+                .where(UnitAncestry.unit_id.in_(ids[i : i + 500]))
+                .where(UnitAncestry.ancestor_level == "village")
+            ).all()
+        )
+    for code in codes:
+        unit = current.get(code)
+        if unit is not None:
+            out[code] = (unit.id, villages.get(unit.id), code if unit.level == "grid" else None)
+        elif code in retired:
+            out[code] = f"unit {code} was retired on {retired[code].valid_to}: use its successor"
+        else:
+            out[code] = f"no unit with code {code!r}"
+    return out
+
+
+def dedupe(frame: pd.DataFrame, r: _Reasons, label: str = "item") -> None:
+    """Within a batch, the first valid item of each (source, external_id) wins."""
+    ok = r.ok
+    keys = pd.Series(list(zip(frame["source"], frame["external_id"], strict=True)), dtype=object)
+    valid_keys = keys[ok]
+    dup = valid_keys.duplicated(keep="first")
+    if not dup.any():
+        return
+    first = {k: int(frame["index"].iat[i]) for i, k in valid_keys[~dup].items()}
+    rows = np.zeros(len(frame), bool)
+    rows[dup[dup].index.to_numpy()] = True
+    r.fail(
+        rows,
+        lambda k: (
+            f"duplicate of {label} {first[k]} in this batch (same source and "
+            "external_id); the first one is kept"
+        ),
+        keys.to_numpy(),
+    )
+
+
+# ---------------------------------------------------------------- store
+
+
+def _case_values(row: dict, now: dt.datetime) -> dict:
+    return {
+        "source": row["source"],
+        "external_id": row["external_id"],
+        "channel": row["channel"],
+        "category": row["category"],
+        "description": row["description"],
+        "reported_at": row["reported_at"],
+        "lon": row["lon"],
+        "lat": row["lat"],
+        "leaf_unit_id": row["leaf_unit_id"],
+        "village_code": row["village_code"],
+        "grid_code": row["grid_code"],
+        "status": "received",
+        "received_at": row["reported_at"],
+        "deadline": row["deadline"],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Plain Python values per row (UTC datetimes, floats or None)."""
+
+    def objects(col: str) -> list:
+        return [
+            None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else v
+            for v in frame[col].tolist()
+        ]
+
+    def floats(col: str) -> list:
+        return [None if np.isnan(v) else float(v) for v in frame[col].to_numpy(np.float64)]
+
+    cols = {
+        "index": frame["index"].astype("int64").tolist(),
+        **{c: objects(c) for c in ("source", "external_id", "channel", "category")},
+        "description": objects("description"),
+        "reported_at": list(frame["reported_at"].dt.to_pydatetime()),
+        "deadline": list(frame["deadline"].dt.to_pydatetime()),
+        "lon": floats("lon"),
+        "lat": floats("lat"),
+        "leaf_unit_id": frame["leaf_unit_id"].astype("int64").tolist(),
+        "village_code": objects("village_code"),
+        "grid_code": objects("grid_code"),
+    }
+    keys = list(cols)
+    return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+
+
+_SNAP_FIELDS = ("handled_at", "visited_at", "evaluated_at", "outcome", "satisfaction")
+_EXISTING_COLUMNS = (
+    Case.id,
+    Case.source,
+    Case.external_id,
+    *(getattr(Case, f) for f in INTAKE_FIELDS),
+    Case.scheduled_at,
+    *(getattr(Case, f) for f in _SNAP_FIELDS),
+)
+
+
+def _existing(session: Session, keys: list[tuple[str, str]], lock: bool) -> dict[tuple, dict]:
+    """The stored rows of ``keys`` (locked in key order on PostgreSQL when ``lock``).
+    One ``source = s AND external_id IN (...)`` per source and chunk: an index range scan
+    each, where a row-value IN list would make the planner OR thousands of probes."""
+    out: dict[tuple, dict] = {}
+    by_source: dict[str, list[str]] = {}
+    for source, external_id in sorted(set(keys)):
+        by_source.setdefault(source, []).append(external_id)
+    for source, ids in by_source.items():
+        for i in range(0, len(ids), 5000):
+            stmt = (
+                select(*_EXISTING_COLUMNS)
+                .where(Case.source == source)
+                .where(Case.external_id.in_(ids[i : i + 5000]))
+                .order_by(Case.external_id)
+            )
+            if lock:
+                stmt = stmt.with_for_update()
+            for row in session.execute(stmt).mappings():
+                out[(row["source"], row["external_id"])] = dict(row)
+    return out
+
+
+def _snapshot(values: dict) -> CaseSnapshot:
+    return CaseSnapshot(
+        leaf_unit_id=values["leaf_unit_id"],
+        reported_at=values["reported_at"],
+        category=values["category"],
+        channel=values["channel"],
+        deadline=values["deadline"],
+        handled_at=values.get("handled_at"),
+        visited_at=values.get("visited_at"),
+        evaluated_at=values.get("evaluated_at"),
+        outcome=values.get("outcome"),
+        satisfaction=values.get("satisfaction"),
+    )
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or abs(a - b) < 1e-9
+    return a == b
+
+
+def _insert_new(session: Session, rows: list[dict], now: dt.datetime, use_copy: bool) -> dict:
+    """Insert ``rows`` (new keys); returns key → id for the rows this transaction wrote
+    (empty for COPY, which returns no ids). A key another writer inserted meanwhile is
+    left out, so the caller treats it as existing."""
+    if not rows:
+        return {}
+    table = Case.__table__
+    values = [
+        _case_values(r, now) for r in sorted(rows, key=lambda r: (r["source"], r["external_id"]))
+    ]
+    if use_copy:
+        from api.services.bulk import copy_rows
+
+        columns = list(values[0])
+        copy_rows(session, table, columns, [tuple(v[c] for c in columns) for v in values])
+        return {(v["source"], v["external_id"]): None for v in values}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(table.c.id, table.c.source, table.c.external_id)
+    )
+    written: dict = {}
+    for i in range(0, len(values), 1000):
+        for row in session.execute(stmt, values[i : i + 1000]):
+            written[(row.source, row.external_id)] = row.id
+    return written
+
+
+def _later_step_before(stored: dict, reported_at: dt.datetime) -> bool:
+    steps = ("scheduled_at", "handled_at", "visited_at", "evaluated_at")
+    return any(stored.get(s) is not None and stored[s] < reported_at for s in steps)
+
+
+def store(
+    session: Session, records: list[dict], now: dt.datetime, use_copy: bool = False
+) -> tuple[list[Outcome], list[tuple]]:
+    """Write valid, deduplicated records: insert the new, compare and update the existing.
+    Returns the outcomes and the rollup changes (old, new snapshots)."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    keys = [(r["source"], r["external_id"]) for r in records]
+    stored = _existing(session, keys, lock=pg)
+    new = [r for r in records if (r["source"], r["external_id"]) not in stored]
+    written = _insert_new(session, new, now, use_copy)
+    raced = [
+        (r["source"], r["external_id"])
+        for r in new
+        if (r["source"], r["external_id"]) not in written
+    ]
+    if raced:
+        stored.update(_existing(session, raced, lock=pg))
+    outcomes: list[Outcome] = []
+    changes: list[tuple] = []
+    updates: list[dict] = []
+    for rec in records:
+        key = (rec["source"], rec["external_id"])
+        base = {"index": rec["index"], "source": key[0], "external_id": key[1]}
+        if key in written:
+            outcomes.append(Outcome(status="created", id=written[key], **base))
+            changes.append((None, _snapshot(rec)))
+            continue
+        old = stored[key]
+        diff = {f: rec[f] for f in INTAKE_FIELDS if not _same(old[f], rec[f])}
+        if not diff:
+            outcomes.append(Outcome(status="unchanged", id=old["id"], **base))
+            continue
+        if "reported_at" in diff and _later_step_before(old, rec["reported_at"]):
+            outcomes.append(
+                Outcome(
+                    status="rejected",
+                    id=old["id"],
+                    reason="reported_at would fall after a workflow step already recorded",
+                    **base,
+                )
+            )
+            continue
+        if "reported_at" in diff:
+            diff["received_at"] = rec["reported_at"]
+        updates.append({"_id": old["id"], **diff, "updated_at": now})
+        outcomes.append(Outcome(status="updated", id=old["id"], **base))
+        changes.append((_snapshot(old), _snapshot({**old, **diff})))
+    for row in updates:  # few: a re-send with changes; each its own column set
+        values = {k: v for k, v in row.items() if k != "_id"}
+        session.execute(update(Case).where(Case.id == row["_id"]).values(**values))
+    return outcomes, changes
+
+
+# ---------------------------------------------------------------- the pipeline
+
+_sqlite_writer = threading.Lock()
+
+
+def _take_write_lock(session: Session) -> None:
+    """SQLite: start the transaction with a write so that it holds the database's write
+    lock before reading (no lost update between two writers; others wait, busy_timeout)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE dataset_version SET version = version WHERE 0"))
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def _text(value) -> str | None:
+    return str(value) if isinstance(value, str | int) else None
+
+
+def ingest_frame(
+    session: Session,
+    frame: pd.DataFrame,
+    *,
+    user_name: str | None,
+    scope_code: str | None,
+    now: dt.datetime | None = None,
+    prior: dict[int, str] | None = None,
+    use_copy: bool = False,
+    commit: bool = True,
+    index_label: str = "item",
+) -> IngestReport:
+    """Run a typed batch frame through validate → locate → dedupe → store → rollups in one
+    transaction and commit it. ``prior``: rejections found by the caller's parsing
+    (input index → reason), reported in order with the rest."""
+    now = now or dt.datetime.now(dt.UTC)
+    r = _Reasons(len(frame))
+    frame = validate(frame, now, r)
+    locate(session, frame, r, scope_code)
+    dedupe(frame, r, index_label)
+    good = _records(frame[r.ok])
+    rejected = [
+        Outcome(index=int(i), status="rejected", source=_text(s), external_id=_text(e), reason=why)
+        for i, s, e, why in zip(
+            frame["index"], frame["source"], frame["external_id"], r.reason, strict=True
+        )
+        if why is not None
+    ]
+    rejected += [
+        Outcome(index=i, status="rejected", reason=why) for i, why in (prior or {}).items()
+    ]
+    outcomes: list[Outcome] = []
+    for attempt in range(6):
+        lock = _sqlite_writer if session.get_bind().dialect.name == "sqlite" else None
+        try:
+            if lock:
+                lock.acquire()
+            try:
+                _take_write_lock(session)
+                outcomes, changes = store(session, good, now, use_copy=use_copy)
+                apply_case_changes(session, changes)
+                summary = {
+                    s: sum(1 for o in outcomes if o.status == s)
+                    for s in ("created", "updated", "unchanged")
+                }
+                if any(summary.values()) and (summary["created"] or summary["updated"]):
+                    audit(
+                        session,
+                        user_name,
+                        scope_code,
+                        "case.ingest",
+                        target=",".join(sorted({r["source"] for r in good}))[:128],
+                        detail={
+                            **summary,
+                            "rejected": len(rejected),
+                            "updated_ids": [o.id for o in outcomes if o.status == "updated"][:1000],
+                        },
+                    )
+                if commit:
+                    session.commit()
+                else:
+                    session.flush()
+            finally:
+                if lock:
+                    lock.release()
+            break
+        except DBAPIError as exc:
+            session.rollback()
+            if not _retryable(exc) or attempt == 5:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    report = IngestReport(sorted(outcomes + rejected, key=lambda o: o.index))
+    return report
+
+
+# The workflow and the list live next door; importable from here as the one case service.
+from api.services.case_workflow import advance_case, list_cases  # noqa: E402
+
+__all__ = ["IngestReport", "advance_case", "frame_from_items", "ingest_frame", "list_cases"]

@@ -1,0 +1,34 @@
+"""The one settings object. Every knob is an environment variable prefixed ``ZHILI_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration read from ``ZHILI_*`` environment variables (and an optional ``.env``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHILI_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///zhili.db",
+        description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://user@host/db",
+    )
+    cache_dir: Path = Field(Path(".cache/zhili"), description="Disk cache for display geometry")
+    timezone: str = Field("Asia/Shanghai", description="Local time zone of naive timestamps")
+    min_denominator: int = Field(10, ge=1, description="Rates over fewer cases are low_count")
+    token_ttl_days: int = Field(365, ge=1, description="Lifetime of API tokens")
+    session_secret: str = Field("", description="Secret for dashboard session cookies")
+    tile_url: str | None = Field(None, description="Optional intranet XYZ tile URL for the map")
+    wall_refresh_seconds: int = Field(60, ge=1, description="Wall display refresh interval")
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

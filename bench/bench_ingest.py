@@ -1,0 +1,305 @@
+"""Case intake speed: bulk import (``zhili import-cases`` path) and the batch API with four
+concurrent clients against a running server (uvicorn on a free port).
+
+    python -m bench --only ingest                        # metro on PostGIS
+    python -m bench.bench_ingest --database-url URL      # this section alone
+
+Writes into the given database under a source of its own (``bench-ingest-<pid>``) and
+deletes those cases afterwards (moving the rollups back), so a shared metro database is left
+as it was. Prints medians of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, select
+
+BULK_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_ROWS", 20_000))
+BULK_RUNS = 3
+API_BATCH = 500
+API_BATCHES = int(os.environ.get("ZHILI_BENCH_INGEST_BATCHES", 16))
+CLIENTS = 4
+CATEGORIES = ("neighbour", "family", "labour", "property", "traffic", "safety_hazard")
+CHANNELS = ("hotline_12345", "police_110", "grid_patrol", "walk_in", "online")
+
+
+def _points(session, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points inside the city's units (uniform in its box, kept when located)."""
+    from api.db.models import AdminUnit
+    from geo.locate import PointLocator
+
+    locator = PointLocator.from_session(session)
+    bounds = [
+        u.geom.bounds
+        for u in session.scalars(
+            select(AdminUnit).where(AdminUnit.parent_code.is_(None), AdminUnit.valid_to.is_(None))
+        )
+        if u.geom is not None
+    ]
+    x0, y0 = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    x1, y1 = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    rng = np.random.default_rng(seed)
+    lon, lat = np.empty(0), np.empty(0)
+    while len(lon) < n:
+        x = rng.uniform(x0, x1, n)
+        y = rng.uniform(y0, y1, n)
+        inside = ~locator.locate(x, y).outside
+        lon, lat = np.r_[lon, x[inside]], np.r_[lat, y[inside]]
+    return lon[:n], lat[:n]
+
+
+def _cases(source: str, start: int, n: int, lon, lat, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    return [
+        {
+            "source": source,
+            "external_id": f"B{start + i:08d}",
+            "category": rng.choice(CATEGORIES),
+            "channel": rng.choice(CHANNELS),
+            "reported_at": (t0 + dt.timedelta(minutes=rng.randrange(400_000))).isoformat(),
+            "lon": round(float(lon[i]), 6),
+            "lat": round(float(lat[i]), 6),
+            "description": "bench",
+        }
+        for i in range(n)
+    ]
+
+
+def _write_csv(path: Path, cases: list[dict]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.DictWriter(fh, fieldnames=list(cases[0]))
+        out.writeheader()
+        out.writerows(cases)
+
+
+def _cleanup(url: str, source: str) -> int:
+    """Delete the bench's cases, moving their rollup counts back."""
+    from api.db.models import Case
+    from api.db.session import session_scope
+    from api.metrics.rollup import CaseSnapshot, apply_case_changes
+
+    with session_scope(url) as session:
+        cases = session.scalars(select(Case).where(Case.source.like(f"{source}%"))).all()
+        apply_case_changes(session, [(CaseSnapshot.of(c), None) for c in cases])
+        session.execute(delete(Case).where(Case.source.like(f"{source}%")))
+        return len(cases)
+
+
+class _Stopwatch:
+    """Time spent inside the rollup maintenance the pipeline calls (the METRICS part)."""
+
+    def __init__(self) -> None:
+        import api.services.cases as pipeline
+
+        self.pipeline = pipeline
+        self.inner = pipeline.apply_case_changes
+        self.seconds = 0.0
+
+    def __enter__(self) -> _Stopwatch:
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return self.inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        self.pipeline.apply_case_changes = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pipeline.apply_case_changes = self.inner
+
+
+def bench_bulk(url: str, source: str, lon, lat) -> dict:
+    from api.db.session import session_factory
+    from api.services.case_import import import_cases
+
+    rates, rerun_rates, rollup_share = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(BULK_RUNS):
+            path = Path(tmp) / f"cases{run}.csv"
+            _write_csv(path, _cases(f"{source}-bulk{run}", 0, BULK_ROWS, lon, lat, run))
+            session = session_factory(url)()
+            try:
+                with _Stopwatch() as watch:
+                    t0 = time.perf_counter()
+                    summary = import_cases(session, path)
+                    elapsed = time.perf_counter() - t0
+                rollup_share.append(watch.seconds / elapsed)
+                assert summary.created == BULK_ROWS, summary
+                rates.append(BULK_ROWS / elapsed)
+                t0 = time.perf_counter()
+                again = import_cases(session, path)
+                rerun_rates.append(BULK_ROWS / (time.perf_counter() - t0))
+                assert again.unchanged == BULK_ROWS, again
+            finally:
+                session.close()
+            print(
+                f"  bulk run {run}: {rates[-1]:,.0f} cases/s new, "
+                f"{rerun_rates[-1]:,.0f} cases/s re-run (no-op); "
+                f"{rollup_share[-1]:.0%} of the time in apply_case_changes",
+                flush=True,
+            )
+    return {
+        "rows_per_run": BULK_ROWS,
+        "runs": BULK_RUNS,
+        "bulk_import_cases_per_s_median": round(statistics.median(rates)),
+        "bulk_rerun_noop_cases_per_s_median": round(statistics.median(rerun_rates)),
+        "share_of_time_in_apply_case_changes_median": round(statistics.median(rollup_share), 2),
+    }
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_api(url: str, source: str, lon, lat, workers: int) -> dict:
+    import httpx
+    import orjson
+
+    from api.db.models import AdminUnit
+    from api.db.session import session_scope
+    from api.services.auth import create_user, issue_token
+
+    with session_scope(url) as session:
+        root = session.scalar(
+            select(AdminUnit.code).where(
+                AdminUnit.parent_code.is_(None), AdminUnit.valid_to.is_(None)
+            )
+        )
+        user = create_user(session, f"{source}-{workers}", "intake", root)
+        token = issue_token(session, user, ttl_days=1, label="bench")
+    port = _free_port()
+    env = {**os.environ, "ZHILI_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:app_factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        src = f"{source}-api{workers}"
+        n = API_BATCH * API_BATCHES
+        all_cases = _cases(src, 0, n, lon, lat, 99)
+        bodies = [orjson.dumps(all_cases[i : i + API_BATCH]) for i in range(0, n, API_BATCH)]
+        headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
+
+        def post_all(chunk: list[bytes], out: list[float], statuses: list[int]) -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+                for body in chunk:
+                    t0 = time.perf_counter()
+                    r = client.post("/api/v1/cases", content=body)
+                    out.append(time.perf_counter() - t0)
+                    statuses.append(r.status_code)
+
+        def round_trip(label: str) -> dict:
+            latencies: list[float] = []
+            statuses: list[int] = []
+            threads = [
+                threading.Thread(target=post_all, args=(bodies[c::CLIENTS], latencies, statuses))
+                for c in range(CLIENTS)
+            ]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - t0
+            assert set(statuses) == {200}, set(statuses)
+            rate = n / elapsed
+            print(
+                f"  api {label} (workers={workers}): {rate:,.0f} cases/s, median batch "
+                f"{statistics.median(latencies) * 1000:,.0f} ms",
+                flush=True,
+            )
+            return {
+                "cases_per_s": round(rate),
+                "batch_median_ms": round(statistics.median(latencies) * 1000),
+            }
+
+        new = round_trip("new cases")
+        resend = round_trip("blind re-send")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "server_workers": workers,
+        "clients": CLIENTS,
+        "batch": API_BATCH,
+        "batches": API_BATCHES,
+        "api_new_cases_per_s": new["cases_per_s"],
+        "api_new_batch_median_ms": new["batch_median_ms"],
+        "api_resend_cases_per_s": resend["cases_per_s"],
+        "api_resend_batch_median_ms": resend["batch_median_ms"],
+    }
+
+
+def run(database_url: str, preset: str = "metro") -> dict:
+    """The bench section: bulk import and the batch API, medians printed and returned."""
+    from api.db.models import Case
+    from api.db.session import normalize_url, session_scope
+
+    url = normalize_url(database_url)
+    source = f"bench-ingest-{os.getpid()}"
+    with session_scope(url) as session:
+        existing = session.scalar(select(func.count()).select_from(Case))
+        lon, lat = _points(session, max(BULK_ROWS, API_BATCH * API_BATCHES), seed=7)
+    print(f"  {existing:,} cases in the database before", flush=True)
+    results: dict = {"cases_before": existing}
+    try:
+        results["bulk"] = bench_bulk(url, source, lon, lat)
+        results["api"] = bench_api(url, source, lon, lat, workers=2)
+    finally:
+        removed = _cleanup(url, source)
+        print(f"  removed the bench's {removed:,} cases", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database-url", default="postgresql://postgres@127.0.0.1:5432/zhili_metro"
+    )
+    args = parser.parse_args()
+    print(run(args.database_url))

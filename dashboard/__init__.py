@@ -1,0 +1,1 @@
+"""The Plotly Dash frontend, mounted at /dashboard/; a client of the API's services."""

@@ -1,0 +1,448 @@
+"""The dashboard's one door to the data: the API's own service functions, called in-process
+with the logged-in principal (so every figure is scoped exactly as the HTTP API scopes it),
+and the URLs the browser fetches itself (geometry, exports).
+
+Nothing else in ``dashboard/`` imports ``api`` services, ``geo`` or ``api.metrics``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import flask
+from sqlalchemy.orm import Session
+
+from api.db.session import session_factory
+from api.services.auth import Principal
+from api.services.scope import in_scope
+from api.services.units import get_unit, list_levels
+from api.settings import Settings, get_settings
+
+# ---------------------------------------------------------------- who and where
+
+
+def settings() -> Settings:
+    """The settings of the running app (those given to ``create_dash``)."""
+    if flask.has_app_context():
+        found = flask.current_app.config.get("ZHILI_SETTINGS")
+        if found is not None:
+            return found
+    return get_settings()
+
+
+@contextmanager
+def db() -> Iterator[Session]:
+    """A read session on the app's database."""
+    session = session_factory(settings().database_url)()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def principal() -> Principal | None:
+    """Who is looking: the logged-in user (ACCESS's ``current_principal``); ``None`` when
+    nobody is logged in. The one place the dashboard asks."""
+    try:
+        from dashboard.auth import current_principal
+    except ImportError:  # before the login lands: the city admin
+        with db() as session:
+            root = _root_code(session)
+        return None if root is None else Principal(0, "dashboard", "admin", root)
+    return current_principal()
+
+
+def _root_code(session: Session) -> str | None:
+    from sqlalchemy import select
+
+    from api.db.models import AdminLevel, AdminUnit
+
+    top = session.scalar(select(AdminLevel.code).order_by(AdminLevel.depth).limit(1))
+    if top is None:
+        return None
+    return session.scalar(
+        select(AdminUnit.code)
+        .where(AdminUnit.level == top, AdminUnit.valid_to.is_(None))
+        .order_by(AdminUnit.code)
+        .limit(1)
+    )
+
+
+# ---------------------------------------------------------------- units
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """A unit as the breadcrumb and the map name it."""
+
+    code: str
+    name: str
+    level: str
+
+
+@dataclass(frozen=True)
+class UnitView:
+    """A unit, its ancestors (root first, within the user's reach) and its children."""
+
+    code: str
+    name: str
+    level: str
+    level_zh: str
+    level_en: str
+    ancestors: list[UnitRef]
+    children: list[UnitRef]
+    child_level: str | None
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+
+def unit_view(who: Principal, code: str) -> UnitView | None:
+    """The unit ``code`` if it lies in ``who``'s subtree, else ``None``."""
+    with db() as session:
+        unit = get_unit(session, code)
+        if unit is None or not in_scope(session, who.unit_code, code):
+            return None
+        levels = {lvl.code: lvl for lvl in list_levels(session)}
+        ancestors: list[UnitRef] = []
+        parent, seen = unit.parent_code, {code}
+        while parent and parent not in seen:
+            seen.add(parent)
+            up = get_unit(session, parent)
+            if up is None or not in_scope(session, who.unit_code, parent):
+                break
+            ancestors.insert(0, UnitRef(up.code, up.name, up.level))
+            parent = up.parent_code
+        children = _children(session, code)
+        level = levels.get(unit.level)
+        return UnitView(
+            code=unit.code,
+            name=unit.name,
+            level=unit.level,
+            level_zh=level.name_zh if level else unit.level,
+            level_en=level.name_en if level else unit.level,
+            ancestors=ancestors,
+            children=children,
+            child_level=children[0].level if children else None,
+        )
+
+
+def _children(session: Session, code: str) -> list[UnitRef]:
+    from sqlalchemy import select
+
+    from api.db.models import AdminUnit
+
+    rows = session.execute(
+        select(AdminUnit.code, AdminUnit.name, AdminUnit.level)
+        .where(AdminUnit.parent_code == code, AdminUnit.valid_to.is_(None))
+        .order_by(AdminUnit.code)
+    ).all()
+    return [UnitRef(*r) for r in rows]
+
+
+def level_names() -> dict[str, tuple[str, str]]:
+    """Level code → (Chinese, English) name, from the level table."""
+    with db() as session:
+        return {lvl.code: (lvl.name_zh, lvl.name_en) for lvl in list_levels(session)}
+
+
+# ---------------------------------------------------------------- URLs the browser fetches
+
+
+def boundaries_url(parent: str, level: str) -> str:
+    """The display geometry of ``parent``'s children of ``level`` for the map (served by
+    ``dashboard.geometry`` with an ETag; plotly.js fetches it once per page)."""
+    return f"/dashboard/geometry/{level}/{parent}.json"
+
+
+def export_url(
+    parent: str,
+    level: str,
+    metric: str,
+    start: dt.date,
+    end: dt.date,
+    compare: str,
+    method: str,
+    fmt: str,
+) -> str:
+    """The analysts' choropleth export of exactly what the map shows (same units, period,
+    comparison and classes)."""
+    params = {
+        "parent": parent,
+        "level": level,
+        "metric": metric,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "classes": method,
+        "format": fmt,
+    }
+    if compare != "none":
+        params["compare"] = compare
+    return f"/api/v1/choropleth?{urlencode(params)}"
+
+
+# ---------------------------------------------------------------- display geometry
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The children of one parent as the map draws them: a FeatureCollection with
+    clockwise exterior rings (d3-geo's winding, which plotly's geo maps use; RFC 7946's
+    counter-clockwise rings would fill the whole globe), its ETag, and label points."""
+
+    etag: str
+    body: bytes
+    labels: list[tuple[str, str, float, float, float]]  # code, name, lon, lat, area share
+
+
+def display_geometry(who: Principal, parent: str, level: str) -> Geometry | None:
+    """The display geometry of ``parent``'s children of ``level``; ``None`` when ``parent``
+    is outside ``who``'s subtree."""
+    with db() as session:
+        if not in_scope(session, who.unit_code, parent):
+            return None
+        return _geometry(session, parent, level)
+
+
+_GEOMETRY_CACHE: dict[tuple, Geometry] = {}
+_GEOMETRY_CACHE_SIZE = 64
+
+
+def _geometry(session: Session, parent: str, level: str) -> Geometry:
+    """The map's geometry of ``parent``'s units of ``level``, kept per display-layer ETag."""
+    import orjson
+    import shapely
+    from shapely.geometry import mapping, shape
+
+    from geo.display import display_layer
+
+    layer = display_layer(session, level, parent, cache_dir=settings().cache_dir)
+    key = (settings().database_url, parent, level, layer.etag)
+    found = _GEOMETRY_CACHE.get(key)
+    if found is not None:
+        return found
+    codes, names = list(layer.codes), list(layer.names)
+    shapes = [shape(orjson.loads(layer.fragments[c])) for c in codes]
+    oriented = shapely.orient_polygons(shapes, exterior_cw=True) if shapes else []
+    points = shapely.point_on_surface(shapes) if shapes else []
+    areas = shapely.area(shapes) if shapes else []
+    total = float(sum(areas)) or 1.0
+    features = [
+        {"type": "Feature", "properties": {"code": c, "name": n}, "geometry": mapping(g)}
+        for c, n, g in zip(codes, names, oriented, strict=True)
+    ]
+    labels = [
+        (c, n, round(p.x, 6), round(p.y, 6), float(a) / total)
+        for c, n, p, a in zip(codes, names, points, areas, strict=True)
+    ]
+    body = orjson.dumps({"type": "FeatureCollection", "features": features})
+    found = Geometry(etag=f'"{layer.etag.strip(chr(34))}-cw"', body=body, labels=labels)
+    if len(_GEOMETRY_CACHE) >= _GEOMETRY_CACHE_SIZE:
+        _GEOMETRY_CACHE.pop(next(iter(_GEOMETRY_CACHE)))
+    _GEOMETRY_CACHE[key] = found
+    return found
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric as the registry declares it."""
+
+    id: str
+    label_zh: str
+    label_en: str
+    unit: str
+    format: str  # integer, percent, decimal1, decimal2
+    higher_is_better: bool | None  # None: neither (a caseload is not good or bad)
+    group: str  # caseload, resolution, grid
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_zh
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A metric's figures for one unit in the period and in the comparison period."""
+
+    code: str
+    name: str
+    value: float | None
+    count: float | None  # the cases (or other units) the value rests on
+    previous: float | None
+    low_count: bool
+    klass: int | None = None  # the class on the map (choropleth only)
+
+
+def metric_catalog() -> list[MetricInfo]:
+    """Every metric of the registry, in its order."""
+    from api.metrics.registry import REGISTRY
+
+    return [
+        MetricInfo(m.id, m.label_zh, m.label_en, m.unit, m.format, m.higher_is_better, m.group)
+        for m in REGISTRY.values()
+    ]
+
+
+def last_day() -> dt.date:
+    """The data's last day (the last day a case was reported; today when none): the
+    period presets end there, as the API's ``last-30d`` does."""
+    from api.metrics.cube import engine_state
+    from api.metrics.service import last_data_day
+
+    with db() as session:
+        return last_data_day(engine_state(session))
+
+
+def _check(session: Session, who: Principal, code: str) -> None:
+    if not in_scope(session, who.unit_code, code):
+        raise LookupError(f"no unit {code!r} in your jurisdiction")
+
+
+def _period(start: dt.date, end: dt.date, compare: str) -> dict:
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "compare": None if compare == "none" else compare,
+    }
+
+
+def _figure(row: dict) -> Figure:
+    return Figure(
+        code=row["code"],
+        name=row["name"],
+        value=row.get("value"),
+        count=row.get("count"),
+        previous=row.get("previous"),
+        low_count=bool(row.get("low_count")),
+        klass=row.get("class"),
+    )
+
+
+def choropleth(
+    who: Principal,
+    code: str,
+    level: str,
+    metric: str,
+    start: dt.date,
+    end: dt.date,
+    compare: str,
+    method: str,
+) -> tuple[list[Figure], list[float]]:
+    """``metric`` for each unit of ``level`` under ``code`` with its class by ``method``
+    (the API's own classes, so the map and its export agree), and the class upper bounds."""
+    from api.metrics.choropleth import choropleth_rows
+
+    with db() as session:
+        _check(session, who, code)
+        _, _, _, rows, bounds = choropleth_rows(
+            session, code, level, method, metric=metric, **_period(start, end, compare)
+        )
+    return [_figure(row) for row in rows], bounds
+
+
+def unit_figures(
+    who: Principal, code: str, metrics: list[str], start: dt.date, end: dt.date, compare: str
+) -> dict[str, Figure]:
+    """Each of ``metrics`` for the unit itself."""
+    from api.metrics.service import unit_values
+
+    with db() as session:
+        _check(session, who, code)
+        answer = unit_values(session, code, metrics, **_period(start, end, compare))
+    return {m: _figure(row) for m, row in answer.items()}
+
+
+def monthly(
+    who: Principal, code: str, metric: str, end: dt.date, months: int = 12
+) -> tuple[list[str], list[float | None], list[float | None]]:
+    """The last ``months`` months up to ``end`` (``YYYY-MM``), their values, and the same
+    months a year before. Empty for the grid network's metrics (they have no history)."""
+    from api.metrics.service import MetricsError, timeseries
+
+    index = end.year * 12 + end.month - 1 - (months - 1)
+    first = dt.date(index // 12, index % 12 + 1, 1)
+    with db() as session:
+        _check(session, who, code)
+        try:
+            answer = timeseries(
+                session,
+                code,
+                interval="month",
+                metric=metric,
+                start=first.isoformat(),
+                end=end.isoformat(),
+                compare="yoy",
+            )
+        except MetricsError:
+            return [], [], []
+    points = answer["points"]
+    return (
+        [p["start"][:7] for p in points],
+        [p["value"] for p in points],
+        [p.get("previous") for p in points],
+    )
+
+
+def breakdown(
+    who: Principal, code: str, metric: str, by: str, start: dt.date, end: dt.date, lang: str
+) -> list[tuple[str, float]]:
+    """``metric`` by ``category`` or ``channel``: (label, value), largest first; empty when
+    the metric has no such breakdown."""
+    from api.metrics.service import MetricsError
+    from api.metrics.service import breakdown as metric_breakdown
+
+    with db() as session:
+        _check(session, who, code)
+        try:
+            answer = metric_breakdown(
+                session, code, by=by, metric=metric, **_period(start, end, "none")
+            )
+        except MetricsError:
+            return []
+    rows = [
+        (item["label_en"] if lang == "en" else item["label_zh"], item["value"])
+        for item in answer["items"]
+        if item["value"]
+    ]
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def open_cases(who: Principal, code: str, lang: str, limit: int = 200) -> list[dict]:
+    """The open cases of a village or grid, overdue first (INTAKE's ``list_cases``): no
+    description, no location, nothing that names a person."""
+    from zoneinfo import ZoneInfo
+
+    from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE, STEP_NAMES_ZH
+    from api.services.case_workflow import list_cases
+
+    zone = ZoneInfo(settings().timezone)
+    with db() as session:
+        page = list_cases(session, who, unit_code=code, status="open", limit=limit)
+    rows = []
+    for case in page["items"]:
+        category = CATEGORY_BY_CODE.get(case["category"])
+        channel = CHANNEL_BY_CODE.get(case["channel"])
+        rows.append(
+            {
+                "id": case["id"],
+                "category": (category.name_en if lang == "en" else category.name_zh)
+                if category
+                else case["category"],
+                "channel": (channel.name_en if lang == "en" else channel.name_zh)
+                if channel
+                else case["channel"],
+                "status": case["status"] if lang == "en" else STEP_NAMES_ZH[case["status"]],
+                "reported": case["reported_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                "deadline": case["deadline"].astimezone(zone).strftime("%Y-%m-%d"),
+                "overdue": ("overdue" if lang == "en" else "超期") if case["overdue"] else "",
+            }
+        )
+    rows.sort(key=lambda r: (r["overdue"] == "", r["deadline"]))
+    return rows

@@ -1,0 +1,161 @@
+"""The choropleth of a unit's children as a plain figure dict (no ``go.Figure``).
+
+Geometry is a URL (fetched once by plotly.js and kept in ``window.PlotlyGeoAssets``, and
+cached by the browser with its ETag); the figure carries only codes and numbers, so a
+metric or period change re-sends numbers alone (``map_patch``). The map is a ``geo``
+subplot with every base layer off: no tiles, no topojson, no fonts from anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dash import Patch
+
+from dashboard.i18n import t
+
+NO_DATA = -2
+LOW_COUNT = -1
+NO_DATA_COLOR = "#d0d0d0"
+LOW_COUNT_COLOR = "#f3efe6"
+WORSE_HIGH = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15", "#67000d", "#3b0007")
+BETTER_HIGH = ("#eff3ff", "#bdd7e7", "#6baed6", "#3182bd", "#08519c", "#08306b", "#041b3d")
+NEUTRAL = ("#ffffd4", "#fee391", "#fec44f", "#fe9929", "#d95f0e", "#993404", "#662506")
+# The plotly config every map uses: topojson from our own assets (never cdn.plot.ly).
+GRAPH_CONFIG = {
+    "topojsonURL": "/dashboard/assets/topojson/",
+    "displaylogo": False,
+    "scrollZoom": False,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "toImage"],
+}
+
+
+@dataclass(frozen=True)
+class MapItem:
+    """One unit on the map: its class (or NO_DATA / LOW_COUNT) and its hover card lines."""
+
+    code: str
+    name: str
+    klass: int
+    value_text: str
+    count_text: str
+    change_text: str
+    rank_text: str
+
+
+def palette(k: int, higher_is_better: bool | None) -> list[str]:
+    """``k`` sequential colours, light (low) to dark (high): blue when high is good, red
+    when high is bad, yellow-brown when neither (a caseload)."""
+    colours = (
+        NEUTRAL if higher_is_better is None else BETTER_HIGH if higher_is_better else WORSE_HIGH
+    )
+    if k <= 0:
+        return []
+    if k >= len(colours):
+        return list(colours)
+    step = (len(colours) - 2) / max(k - 1, 1)
+    return [colours[round(i * step)] for i in range(k)]
+
+
+def colorscale(k: int, higher_is_better: bool | None) -> tuple[list, int, int]:
+    """A stepped colorscale over z = NO_DATA .. k-1, with its zmin and zmax."""
+    colours = [NO_DATA_COLOR, LOW_COUNT_COLOR, *palette(k, higher_is_better)]
+    n = len(colours)  # z = NO_DATA + i has colour i, at position i / (n - 1)
+    scale = []
+    for i, colour in enumerate(colours):
+        scale.append([max((i - 0.5) / (n - 1), 0.0), colour])
+        scale.append([min((i + 0.5) / (n - 1), 1.0), colour])
+    return scale, NO_DATA, NO_DATA + n - 1
+
+
+def _hover_template(lang: str) -> str:
+    return (
+        "<b>%{customdata[0]}</b><br>"
+        f"{t('value', lang)}: %{{customdata[1]}}<br>"
+        f"{t('count', lang)}: %{{customdata[2]}}<br>"
+        f"{t('change', lang)}: %{{customdata[3]}}<br>"
+        f"{t('rank', lang)}: %{{customdata[4]}}<extra></extra>"
+    )
+
+
+def _customdata(items: list[MapItem]) -> list[list[str]]:
+    return [[i.name, i.value_text, i.count_text, i.change_text, i.rank_text] for i in items]
+
+
+def map_figure(
+    geojson_url: str,
+    items: list[MapItem],
+    k: int,
+    higher_is_better: bool | None,
+    points: dict[str, tuple[float, float, bool]],
+    lang: str,
+    dark: bool = False,
+    label_size: int = 12,
+) -> dict:
+    """The figure: one choropleth trace (classes as z) and one text trace with a point per
+    unit in the same order (``points``: code → lon, lat, whether its name fits; names that
+    do not fit are left blank)."""
+    scale, zmin, zmax = colorscale(k, higher_is_better)
+    line = "#1b2330" if dark else "#ffffff"
+    placed = [points.get(i.code, (None, None, False)) for i in items]
+    data = [
+        {
+            "type": "choropleth",
+            "geojson": geojson_url,
+            "featureidkey": "properties.code",
+            "locations": [i.code for i in items],
+            "z": [i.klass for i in items],
+            "zmin": zmin,
+            "zmax": zmax,
+            "colorscale": scale,
+            "showscale": False,
+            "customdata": _customdata(items),
+            "hovertemplate": _hover_template(lang),
+            "marker": {"line": {"color": line, "width": 1}},
+        },
+        {
+            "type": "scattergeo",
+            "mode": "text",
+            "lon": [p[0] for p in placed],
+            "lat": [p[1] for p in placed],
+            "text": [i.name if p[2] else "" for i, p in zip(items, placed, strict=True)],
+            "textfont": {"size": label_size, "color": label_colours(items, k)},
+            "hoverinfo": "skip",
+            "showlegend": False,
+        },
+    ]
+    layout = {
+        "geo": {
+            "visible": False,
+            "fitbounds": "locations",
+            "projection": {"type": "mercator"},
+            "bgcolor": "rgba(0,0,0,0)",
+        },
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "dragmode": False,
+        "showlegend": False,
+        "hoverlabel": {"font": {"size": label_size + 2}},
+        "uirevision": geojson_url,
+    }
+    return {"data": data, "layout": layout}
+
+
+def map_patch(items: list[MapItem], k: int, higher_is_better: bool | None, lang: str) -> Patch:
+    """Only the numbers of the map: classes, colours and hover cards (geometry untouched)."""
+    scale, zmin, zmax = colorscale(k, higher_is_better)
+    patch = Patch()
+    patch["data"][0]["locations"] = [i.code for i in items]
+    patch["data"][0]["z"] = [i.klass for i in items]
+    patch["data"][0]["zmin"] = zmin
+    patch["data"][0]["zmax"] = zmax
+    patch["data"][0]["colorscale"] = scale
+    patch["data"][0]["customdata"] = _customdata(items)
+    patch["data"][0]["hovertemplate"] = _hover_template(lang)
+    patch["data"][1]["textfont"]["color"] = label_colours(items, k)
+    return patch
+
+
+def label_colours(items: list[MapItem], k: int) -> list[str]:
+    """White names on the two darkest classes, near-black elsewhere."""
+    return ["#ffffff" if i.klass >= max(k - 2, 1) else "#1b1b1b" for i in items]

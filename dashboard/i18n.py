@@ -1,0 +1,121 @@
+"""Words and number formats of the dashboard in Chinese (default) and English.
+
+Metric names come from the metric registry and level names from the level table; this
+module holds only the dashboard's own chrome (buttons, headings, legend notes).
+"""
+
+from __future__ import annotations
+
+import math
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("综治中心", "Governance center"),
+    "metric": ("指标", "Metric"),
+    "period": ("时段", "Period"),
+    "compare": ("对比", "Compare"),
+    "method": ("分级", "Classes"),
+    "yoy": ("同比", "Year on year"),
+    "prev": ("环比", "Period before"),
+    "month": ("本月", "This month"),
+    "quarter": ("本季度", "This quarter"),
+    "year": ("本年", "This year"),
+    "30d": ("近30天", "Last 30 days"),
+    "custom": ("自定义", "Custom"),
+    "quantiles": ("分位数", "Quantiles"),
+    "natural_breaks": ("自然断点", "Natural breaks"),
+    "equal_interval": ("等间距", "Equal intervals"),
+    "group_caseload": ("案件", "Caseload"),
+    "group_resolution": ("化解", "Resolution"),
+    "group_grid": ("网格", "Grid network"),
+    "no_data": ("无数据", "No data"),
+    "no_data_note": ("该时段无案件或无分母", "no cases or no denominator in the period"),
+    "low_count": ("样本过少", "Too few cases"),
+    "low_count_note": ("分母不足{n}，不参与分级", "fewer than {n} in the denominator: not classed"),
+    "export": ("导出地图", "Export map"),
+    "value": ("数值", "Value"),
+    "count": ("案件数", "Cases"),
+    "change": ("变化", "Change"),
+    "rank": ("排名", "Rank"),
+    "name": ("名称", "Name"),
+    "code": ("代码", "Code"),
+    "trend": ("月度趋势", "Monthly trend"),
+    "last_year": ("上年同期", "Same months last year"),
+    "by_category": ("按类别", "By category"),
+    "by_channel": ("按渠道", "By channel"),
+    "ranking": ("下级排名", "Ranking of the units below"),
+    "open_cases": ("在办及超期案件", "Open and overdue cases"),
+    "overdue": ("超期", "Overdue"),
+    "open": ("在办", "Open"),
+    "reported": ("受理时间", "Reported"),
+    "deadline": ("期限", "Deadline"),
+    "status": ("环节", "Step"),
+    "category": ("类别", "Category"),
+    "channel": ("渠道", "Channel"),
+    "no_children": ("本单位无下级，显示本级详情", "This unit has no units below: its own detail"),
+    "data_as_of": ("数据截至", "Data as of"),
+    "stale": ("数据未更新", "data not refreshed"),
+    "lang_switch": ("English", "中文"),
+    "vs": ("较", "vs"),
+    "none": ("无", "none"),
+    "wall": ("大屏", "Wall"),
+    "login_required": ("请先登录", "Please log in"),
+    "not_found": ("无此单位或不在您的辖区内", "No such unit in your jurisdiction"),
+    "rank_of": ("第{rank}/{total}名", "#{rank} of {total}"),
+    "cases_open_none": ("暂无在办案件", "No open cases"),
+}
+
+
+def t(key: str, lang: str, **fmt: object) -> str:
+    """The dashboard's word for ``key`` in ``lang`` (``zh`` or ``en``)."""
+    zh, en = TEXT[key]
+    text = en if lang == "en" else zh
+    return text.format(**fmt) if fmt else text
+
+
+def pick(zh: str, en: str, lang: str) -> str:
+    """``zh`` or ``en`` by language (for names kept in pairs: metrics, levels)."""
+    return en if lang == "en" else zh
+
+
+def _is_missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_count(value: float | None, lang: str) -> str:
+    """A count: ``12,345`` in English, ``1.23万`` in Chinese from ten thousand up."""
+    if _is_missing(value):
+        return "—"
+    if lang != "en" and abs(value) >= 10_000:
+        if abs(value) >= 100_000_000:
+            return f"{value / 100_000_000:.2f}亿"
+        return f"{value / 10_000:.2f}万"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.1f}"
+
+
+def format_value(value: float | None, fmt: str, lang: str) -> str:
+    """A metric value by its registry format: ``percent`` (a share, 0..1), ``integer``,
+    ``decimal1``, ``decimal2``; counts of ten thousand and more in 万 in Chinese."""
+    if _is_missing(value):
+        return "—"
+    if fmt == "percent":
+        return f"{value * 100:.1f}%"
+    if fmt == "integer" or abs(value) >= 10_000:
+        return format_count(round(value) if fmt == "integer" else value, lang)
+    return f"{value:,.2f}" if fmt == "decimal2" else f"{value:,.1f}"
+
+
+def format_change(current: float | None, previous: float | None, fmt: str, lang: str) -> str:
+    """The change against the comparison period: points for rates, percent for the rest."""
+    if _is_missing(current) or _is_missing(previous):
+        return "—"
+    if fmt == "percent":
+        diff = (current - previous) * 100
+        unit = " pt" if lang == "en" else "个百分点"
+        return f"{diff:+.1f}{unit}"
+    if previous == 0:
+        return "—"
+    return f"{(current - previous) / abs(previous) * 100:+.1f}%"

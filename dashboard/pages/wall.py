@@ -1,0 +1,248 @@
+"""The wall ``/dashboard/wall``: the command centre's screen, unattended all day.
+
+Dark, large type, drawn on a 1920×1080 stage scaled to the screen (3840×2160 is the same
+picture at twice the pixels), no pointer and no scrollbars needed. It rotates through a
+list of views — ``?metrics=caseload,resolution_rate&units=320583,320583001`` (default: the
+headline metrics over the user's root unit) — and refreshes its data on its own every
+``settings.wall_refresh_seconds`` (``?refresh=`` overrides) without reloading the page: the
+map's geometry is a URL fetched once per unit, each refresh sends numbers (a ``Patch``
+when the unit is unchanged). "Data as of" turns red when no refresh has succeeded for
+three intervals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import dash
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+
+from dashboard import client, ids
+from dashboard.components.charts import trend_figure
+from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
+from dashboard.components.kpi import kpi_cards
+from dashboard.components.legend import legend
+from dashboard.i18n import t
+from dashboard.state import ViewState, period_dates
+from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
+
+dash.register_page(__name__, path="/wall", title="治理 Zhili · 大屏")
+
+DEFAULT_METRICS = ("caseload", "resolution_rate", "on_time_rate", "open_backlog")
+STALE_AFTER = 3  # refresh intervals without a good refresh before "data as of" turns red
+WALL_FONT = 20
+WALL_CONFIG = GRAPH_CONFIG | {"staticPlot": True}
+
+
+def _views(who, query: dict[str, str], metrics: dict) -> list[dict]:
+    wanted = [m for m in query.get("metrics", "").split(",") if m in metrics]
+    wanted = wanted or [m for m in DEFAULT_METRICS if m in metrics]
+    units = [u for u in query.get("units", "").split(",") if u] or [who.unit_code]
+    views = []
+    for code in units:
+        view = client.unit_view(who, code)
+        if view is None or view.is_leaf:
+            continue
+        views.extend(
+            {"code": code, "name": view.name, "level": view.child_level, "metric": m}
+            for m in wanted
+        )
+    return views
+
+
+def _refresh_seconds(query: dict[str, str]) -> int:
+    try:
+        return max(1, int(query.get("refresh", "")))
+    except ValueError:
+        return client.settings().wall_refresh_seconds
+
+
+def layout(**query: str) -> html.Div:
+    """The wall for the logged-in user (a display account sees its own subtree)."""
+    who = client.principal()
+    if who is None:
+        return html.Div(dcc.Location(id="wall-login", href=dash.get_relative_path("/login")))
+    lang = "en" if query.get("lang") == "en" else "zh"
+    metrics = catalog()
+    views = _views(who, query, metrics)
+    if not views:
+        return html.Div(html.P(t("not_found", lang), className="message"), id=ids.WALL)
+    refresh = _refresh_seconds(query)
+    panel = render(who, views[0], metrics, lang, full=True)
+    return html.Div(
+        html.Div(
+            [
+                dcc.Store(id=ids.WALL_STATE, data={"views": views, "lang": lang, "shown": 0}),
+                dcc.Store(id="wall-asof-ms", data=panel["asof_ms"]),
+                dcc.Interval(id=ids.WALL_TICK, interval=refresh * 1000),
+                dcc.Interval(id=ids.WALL_CLOCK, interval=1000),
+                html.Div(
+                    [
+                        html.Div(panel["title"], id=ids.WALL_TITLE, className="wall-title"),
+                        html.Div(
+                            [
+                                html.Span(t("data_as_of", lang) + " "),
+                                html.Span(panel["asof"], id="wall-asof-text"),
+                            ],
+                            id=ids.WALL_ASOF,
+                            className="asof",
+                            **{"data-limit-ms": str(refresh * 1000 * STALE_AFTER)},
+                        ),
+                    ],
+                    className="wall-head",
+                ),
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                dcc.Graph(
+                                    id=ids.WALL_MAP,
+                                    figure=panel["map"],
+                                    config=WALL_CONFIG,
+                                    className="wall-map",
+                                ),
+                                html.Div(panel["legend"], id=ids.WALL_LEGEND),
+                            ],
+                            className="wall-map-box",
+                        ),
+                        html.Div(
+                            [
+                                html.Div(panel["kpis"], id=ids.WALL_KPIS, className="wall-kpis"),
+                                dcc.Graph(
+                                    id=ids.WALL_TREND,
+                                    figure=panel["trend"],
+                                    config={"staticPlot": True},
+                                    className="wall-trend",
+                                ),
+                            ],
+                            className="wall-side",
+                        ),
+                    ],
+                    className="wall-body",
+                ),
+            ],
+            className="wall-stage",
+            id="wall-stage",
+        ),
+        id=ids.WALL,
+        className="wall",
+        **{"data-refresh-ms": str(refresh * 1000)},
+    )
+
+
+def render(who, view: dict, metrics: dict, lang: str, full: bool) -> dict:
+    """Everything one view shows; the map as a whole figure (``full``) or a Patch."""
+    metric = metrics[view["metric"]]
+    state = ViewState(code=view["code"], metric=view["metric"], period="year", lang=lang)
+    start, end = period_dates(state, client.last_day())
+    figures, bounds = client.choropleth(
+        who, view["code"], view["level"], view["metric"], start, end, "yoy", "quantiles"
+    )
+    model = map_model(figures, bounds, metric, lang)
+    k = len(model.bounds)
+    if full:
+        geometry = client.display_geometry(who, view["code"], view["level"])
+        figure = map_figure(
+            client.boundaries_url(view["code"], view["level"]),
+            model.items,
+            k,
+            metric.higher_is_better,
+            label_points(geometry.labels if geometry else [], limit=40),
+            lang,
+            dark=True,
+            label_size=WALL_FONT - 4,
+        )
+    else:
+        figure = map_patch(model.items, k, metric.higher_is_better, lang)
+    months, values, last_year = client.monthly(who, view["code"], view["metric"], end)
+    title = f"{view['name']} · {metric.label(lang)}"
+    if metric.unit:
+        title += f" ({metric.unit})"
+    now = dt.datetime.now(dt.UTC).astimezone(_zone())
+    return {
+        "map": figure,
+        "legend": legend(
+            title,
+            model.lower,
+            model.bounds,
+            metric.format,
+            metric.higher_is_better,
+            client.settings().min_denominator,
+            lang,
+        ),
+        "kpis": kpi_cards(
+            kpis(
+                who,
+                view["code"],
+                {m: metrics[m] for m in KPI_METRICS if m in metrics},
+                start,
+                end,
+                "yoy",
+                lang,
+            ),
+            "yoy",
+            lang,
+        ),
+        "trend": trend_figure(
+            months,
+            values,
+            last_year,
+            metric.format == "percent",
+            lang,
+            dark=True,
+            size=WALL_FONT - 4,
+        ),
+        "title": [html.Span(t("title", lang) + " · "), html.B(title)],
+        "asof": now.strftime("%Y-%m-%d %H:%M:%S"),
+        "asof_ms": int(time.time() * 1000),
+    }
+
+
+def _zone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(client.settings().timezone)
+
+
+@dash.callback(
+    Output(ids.WALL_MAP, "figure"),
+    Output(ids.WALL_LEGEND, "children"),
+    Output(ids.WALL_KPIS, "children"),
+    Output(ids.WALL_TREND, "figure"),
+    Output(ids.WALL_TITLE, "children"),
+    Output("wall-asof-text", "children"),
+    Output("wall-asof-ms", "data"),
+    Output(ids.WALL_STATE, "data"),
+    Input(ids.WALL_TICK, "n_intervals"),
+    State(ids.WALL_STATE, "data"),
+    prevent_initial_call=True,
+)
+def refresh(n_intervals: int | None, wall: dict):
+    """Next view of the rotation with fresh numbers (geometry only when the unit changes)."""
+    who = client.principal()
+    if who is None or not wall or not wall.get("views"):
+        return (no_update,) * 8
+    views = wall["views"]
+    index = (n_intervals or 0) % len(views)
+    view, shown = views[index], views[wall.get("shown", 0) % len(views)]
+    same_map = (view["code"], view["level"]) == (shown["code"], shown["level"])
+    panel = render(who, view, catalog(), wall.get("lang", "zh"), full=not same_map)
+    return (
+        panel["map"],
+        panel["legend"],
+        panel["kpis"],
+        panel["trend"],
+        panel["title"],
+        panel["asof"],
+        panel["asof_ms"],
+        wall | {"shown": index},
+    )
+
+
+dash.clientside_callback(
+    ClientsideFunction("zhili", "wallClock"),
+    Output(ids.WALL_ASOF, "className"),
+    Input(ids.WALL_CLOCK, "n_intervals"),
+    State("wall-asof-ms", "data"),
+)

@@ -1,0 +1,1 @@
+"""Boundaries: import with a validation report, display geometry, point location, export."""

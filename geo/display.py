@@ -1,0 +1,342 @@
+"""Display geometry: each level simplified once as a coverage, sliced by parent, cached.
+
+Every unit of a level is simplified together with ``shapely.coverage_simplify`` so that
+neighbours keep one shared border (no slivers, no gaps at any zoom), even across
+parents. The tolerance of a level is one pixel of a 4K screen showing the unit two levels
+up (towns and villages: the whole city; grids: one town — a town's grids look exact at
+town zoom); levels above the deepest are coarsened further until the whole level fits in
+about 1 MB of GeoJSON (a village map of a metro city), since they are shown whole.
+
+Results are cached in memory and on disk (``settings.cache_dir``), keyed by database and
+boundaries version, so a new import invalidates them by itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+import shapely
+from shapely.errors import GEOSException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.models import AdminUnit, UnitAncestry
+from api.services.units import level_depths
+from api.services.versions import get_version
+from api.settings import get_settings
+from geo.geojson import bounds_of, geometry_fragment, rfc7946_geometries
+
+SCREEN_PIXELS = 4000  # a 4K wall: one pixel of the view is the finest detail worth keeping
+LEVEL_BYTES = 960_000  # a whole level shown at once stays under 1 MB of GeoJSON
+COARSENING_STEP = 2.0
+COORDINATE_BYTES = 21.5  # "[121.123456,31.123456]," on average
+MAX_COARSENING = 12
+
+
+@dataclass(frozen=True)
+class SimplifiedUnit:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    bbox: list[float] | None
+    fragment: bytes
+
+
+@dataclass(frozen=True)
+class DisplayLayer:
+    """The display geometry of one level (optionally under one parent)."""
+
+    level: str
+    parent_code: str | None
+    version: int
+    tolerance: float
+    units: list[SimplifiedUnit]
+    codes: list[str] = field(init=False)
+    names: list[str] = field(init=False)
+    fragments: dict[str, bytes] = field(init=False)
+    bbox: list[float] | None = field(init=False)
+    feature_collection_bytes: bytes = field(init=False)
+    etag: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "codes", [u.code for u in self.units])
+        setattr_(self, "names", [u.name for u in self.units])
+        setattr_(self, "fragments", {u.code: u.fragment for u in self.units})
+        boxes = [u.bbox for u in self.units if u.bbox]
+        bbox = (
+            [
+                min(b[0] for b in boxes),
+                min(b[1] for b in boxes),
+                max(b[2] for b in boxes),
+                max(b[3] for b in boxes),
+            ]
+            if boxes
+            else None
+        )
+        setattr_(self, "bbox", bbox)
+        body = _collection(self.units, bbox)
+        setattr_(self, "feature_collection_bytes", body)
+        setattr_(self, "etag", '"' + hashlib.sha256(body).hexdigest()[:24] + '"')
+
+    def gzipped(self) -> bytes:
+        """``feature_collection_bytes`` gzip-compressed (computed once)."""
+        body = self.__dict__.get("_gzipped")
+        if body is None:
+            body = gzip.compress(self.feature_collection_bytes, compresslevel=6, mtime=0)
+            object.__setattr__(self, "_gzipped", body)
+        return body
+
+
+def children_level(session: Session, parent_code: str) -> str | None:
+    """The level of the current children of ``parent_code`` (the shallowest if mixed);
+    None for a leaf."""
+    depths = level_depths(session)
+    levels = set(
+        session.scalars(
+            select(AdminUnit.level).where(
+                AdminUnit.valid_to.is_(None), AdminUnit.parent_code == parent_code
+            )
+        )
+    )
+    return min(levels, key=lambda lvl: depths.get(lvl, 0)) if levels else None
+
+
+def _collection(units: list[SimplifiedUnit], bbox: list[float] | None = None) -> bytes:
+    features = [
+        {
+            "type": "Feature",
+            "id": u.code,
+            "properties": {
+                "code": u.code,
+                "name": u.name,
+                "level": u.level,
+                "parent_code": u.parent_code,
+            },
+            "geometry": orjson.Fragment(u.fragment or b"null"),
+        }
+        for u in units
+    ]
+    collection: dict = {"type": "FeatureCollection"}
+    if bbox:
+        collection["bbox"] = bbox
+    collection["features"] = features
+    return orjson.dumps(collection)
+
+
+def _database_key(session: Session) -> str:
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+_levels: OrderedDict[tuple, tuple[float, list[SimplifiedUnit]]] = OrderedDict()
+_layers: OrderedDict[tuple, DisplayLayer] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _remember(cache: OrderedDict, key: tuple, value, size: int = 64) -> None:
+    with _lock:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+
+def display_layer(
+    session: Session,
+    level: str,
+    parent_code: str | None = None,
+    cache_dir: Path | None = None,
+) -> DisplayLayer:
+    """The simplified geometry of the current units of ``level`` (all, or those under
+    ``parent_code`` at any depth), cached per boundaries version. Leaves above ``level``
+    (ragged branches) stand in for the units they lack; their ``level`` property says so."""
+    version = get_version(session, "boundaries")
+    db_key = _database_key(session)
+    key = (db_key, version, level, parent_code)
+    layer = _layers.get(key)
+    if layer is not None:
+        return layer
+    tolerance, units = simplified_level(session, level, cache_dir=cache_dir)
+    if parent_code is not None:
+        under = set(
+            session.scalars(
+                select(AdminUnit.code)
+                .join(UnitAncestry, UnitAncestry.unit_id == AdminUnit.id)
+                .where(AdminUnit.valid_to.is_(None))
+                .where(UnitAncestry.ancestor_code == parent_code)
+            )
+        )
+        units = [u for u in units if u.code in under]
+    layer = DisplayLayer(level, parent_code, version, tolerance, units)
+    _remember(_layers, key, layer)
+    return layer
+
+
+def warm_display_cache(session: Session, cache_dir: Path | None = None) -> dict[str, int]:
+    """Simplify every level now (after an import or a seed) so that no request waits for
+    it; returns the GeoJSON bytes of each whole level."""
+    from api.services.units import list_levels
+
+    return {
+        lvl.code: len(
+            display_layer(session, lvl.code, cache_dir=cache_dir).feature_collection_bytes
+        )
+        for lvl in list_levels(session)
+    }
+
+
+def simplified_level(
+    session: Session, level: str, cache_dir: Path | None = None
+) -> tuple[float, list[SimplifiedUnit]]:
+    """Every current unit of ``level``, simplified as one coverage (memory, then disk
+    cache, then computed), with the tolerance used."""
+    version = get_version(session, "boundaries")
+    db_key = _database_key(session)
+    key = (db_key, version, level)
+    cached = _levels.get(key)
+    if cached is not None:
+        return cached
+    folder = Path(cache_dir or get_settings().cache_dir)
+    path = folder / f"display-{db_key}-v{version}-{level}.json"
+    result = _read_disk(path)
+    if result is None:
+        result = _simplify_level(session, level)
+        _write_disk(path, result)
+    _remember(_levels, key, result, size=32)
+    return result
+
+
+def _read_disk(path: Path) -> tuple[float, list[SimplifiedUnit]] | None:
+    try:
+        data = orjson.loads(path.read_bytes())
+        units = [SimplifiedUnit(u[0], u[1], u[2], u[3], u[4], u[5].encode()) for u in data["units"]]
+        return float(data["tolerance"]), units
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _write_disk(path: Path, result: tuple[float, list[SimplifiedUnit]]) -> None:
+    tolerance, units = result
+    body = orjson.dumps(
+        {
+            "tolerance": tolerance,
+            "units": [
+                [u.code, u.name, u.level, u.parent_code, u.bbox, u.fragment.decode()] for u in units
+            ],
+        }
+    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(body)
+        os.replace(tmp, path)
+    except OSError:  # a read-only disk only costs the cache
+        pass
+
+
+def _view_width(session: Session, level: str) -> float:
+    """Median extent (degrees) of the units two levels above ``level`` (the root if none)."""
+    depths = level_depths(session)
+    depth = depths.get(level, 0)
+    view_depth = max(depth - 2, 0)
+    by_depth = {d: code for code, d in depths.items()}
+    for d in range(view_depth, -1, -1):
+        view_level = by_depth.get(d)
+        if view_level is None:
+            continue
+        geoms = np.array(
+            session.scalars(
+                select(AdminUnit.geom).where(
+                    AdminUnit.valid_to.is_(None), AdminUnit.level == view_level
+                )
+            ).all(),
+            dtype=object,
+        )
+        geoms = geoms[~shapely.is_missing(geoms)] if len(geoms) else geoms
+        if len(geoms):
+            b = shapely.bounds(geoms)
+            return float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
+    return 1.0
+
+
+def level_members(session: Session, level: str) -> dict[str, str]:
+    """Code → level of the current units that make up the map of ``level``: its units,
+    and every leaf above it (a 街道 with no villages stands in at the village level, so
+    a map of any level covers the whole territory and no unit is dropped)."""
+    depths = level_depths(session)
+    depth = depths.get(level, 0)
+    rows = session.execute(
+        select(AdminUnit.code, AdminUnit.level, AdminUnit.parent_code).where(
+            AdminUnit.valid_to.is_(None)
+        )
+    ).all()
+    parents = {r.parent_code for r in rows if r.parent_code is not None}
+    return {
+        r.code: r.level
+        for r in rows
+        if r.level == level or (depths.get(r.level, 0) < depth and r.code not in parents)
+    }
+
+
+def _coverage_simplify(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    try:
+        return shapely.coverage_simplify(geoms, tolerance)
+    except GEOSException:  # not a clean coverage: simplify each on its own
+        return shapely.simplify(geoms, tolerance, preserve_topology=True)
+
+
+def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Simplify polygons that tile an area together (shared borders stay shared), then
+    snap to 6 decimals and orient for RFC 7946."""
+    geoms = np.asarray(geoms, dtype=object)
+    return rfc7946_geometries(_coverage_simplify(geoms, tolerance))
+
+
+def _simplify_level(session: Session, level: str) -> tuple[float, list[SimplifiedUnit]]:
+    members = level_members(session, level)
+    rows = session.execute(
+        select(
+            AdminUnit.code, AdminUnit.name, AdminUnit.level, AdminUnit.parent_code, AdminUnit.geom
+        )
+        .where(AdminUnit.valid_to.is_(None), AdminUnit.level.in_({lvl for lvl in members.values()}))
+        .order_by(AdminUnit.code)
+    ).all()
+    rows = [r for r in rows if r.code in members]
+    geoms = np.array([r.geom for r in rows], dtype=object)
+    present = ~shapely.is_missing(geoms) if len(rows) else np.zeros(0, dtype=bool)
+    tolerance = _view_width(session, level) / SCREEN_PIXELS
+    depths = level_depths(session)
+    deepest = depths.get(level, 0) >= max(depths.values(), default=0)
+    boxes = [None] * len(rows)
+    if present.any():
+        boxes = [
+            bounds_of(np.array([g], dtype=object)) if ok else None
+            for g, ok in zip(geoms, present, strict=True)
+        ]
+    overhead = len(_collection([SimplifiedUnit(*r[:4], None, b"") for r in rows]))
+    simplified = geoms.copy()
+    for _ in range(MAX_COARSENING):
+        if not present.any():
+            break
+        # each coarser pass starts from the last one: fewer vertices, same coverage
+        simplified[present] = _coverage_simplify(simplified[present], tolerance)
+        vertices = shapely.get_num_coordinates(simplified[present]).sum()
+        if deepest or overhead + COORDINATE_BYTES * vertices <= LEVEL_BYTES:
+            break
+        tolerance *= COARSENING_STEP
+    simplified = rfc7946_geometries(simplified)
+    fragments = [geometry_fragment(g) for g in simplified]
+    units = [
+        SimplifiedUnit(r.code, r.name, r.level, r.parent_code, b, f)
+        for r, b, f in zip(rows, boxes, fragments, strict=True)
+    ]
+    return tolerance, units

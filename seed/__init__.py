@@ -1,0 +1,1 @@
+"""Deterministic synthetic worlds: from a county town to a metropolis."""

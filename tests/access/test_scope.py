@@ -1,0 +1,323 @@
+"""Scope everywhere: walk the app's whole route table as users of two sibling towns.
+
+Every GET operation of the OpenAPI document (so a route added tomorrow is walked without
+anyone remembering to) is called by a token of each role at 东镇 and at 西镇, a village worker
+of one village, and the city admin. Path parameters are filled with codes (and case ids)
+of the caller's own subtree and of the other town; unit-like query parameters too. The walk
+fails on any 5xx, on any 2xx that carries a unit code outside the caller's subtree, and on
+any 2xx for a path naming a unit or case outside it (it must be a 404, not a confirmation),
+and on any case list shown to a wall display.
+
+The codes of the caller's own ancestors (a town feature's ``parent_code``, the city) are
+allowed: they name no sibling, and a statistical division code spells them out anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from itertools import islice
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.db.models import Alert, Case
+from api.db.session import session_scope
+from api.services.auth import ROLES
+from tests.conftest import token_for
+
+CODE_RE = re.compile(rb"(?<![0-9])[0-9]{6,15}(?![0-9])")
+UNIT_WORDS = ("code", "unit", "parent", "feature", "item")
+LEVEL_WORDS = ("level", "collection")
+
+
+@dataclass
+class Caller:
+    label: str
+    role: str
+    home: str
+    token: str
+    subtree: set[str]
+    ancestors: set[str]
+    foreign: list[str] = field(default_factory=list)  # codes to try in path parameters
+
+
+def subtree_of(world, home: str) -> set[str]:
+    """Codes under (and including) ``home``, from the world's parent map (not the app)."""
+    every = {world.city, *world.towns, *world.villages, *world.grids}
+
+    def chain(code: str):
+        while code is not None:
+            yield code
+            code = world.parent.get(code)
+
+    return {c for c in every if home in chain(c)}
+
+
+def leaf_points(world) -> dict[str, tuple[float, float]]:
+    """A point inside each leaf (grid, village without grids, town without villages)."""
+    from api.services.units import get_unit
+
+    leaves = [*world.grids, world.leaf_village, world.leaf_town]
+    out = {}
+    with session_scope(world.url) as session:
+        for code in leaves:
+            point = get_unit(session, code).geom.representative_point()
+            out[code] = (point.x, point.y)
+    return out
+
+
+def seed_cases_and_alerts(client: TestClient, world) -> None:
+    """Cases in every leaf through the intake API, and an alert on every village and town."""
+    now = dt.datetime.now(dt.UTC)
+    items = [
+        {
+            "source": "scope-test",
+            "external_id": f"{code}-{k}",
+            "category": "neighbour",
+            "channel": "hotline_12345",
+            "reported_at": (now - dt.timedelta(days=3 + k)).isoformat(),
+            "lon": lon,
+            "lat": lat,
+        }
+        for code, (lon, lat) in leaf_points(world).items()
+        for k in range(2)
+    ]
+    response = client.post("/api/v1/cases", json=items)
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == len(items)
+    with session_scope(world.url) as session:
+        for code in [*world.villages, *world.towns]:
+            session.add(
+                Alert(
+                    unit_code=code,
+                    kind="caseload",
+                    category="neighbour",
+                    status="open",
+                    observed=9,
+                    expected=2,
+                    probability=0.001,
+                    opened_on=now.date(),
+                    last_seen_on=now.date(),
+                )
+            )
+
+
+def ids_by_kind(world) -> dict[str, dict[int, set[str]]]:
+    """For cases and alerts: id → the codes it lies in (its unit and that unit's ancestors)."""
+    from api.db.models import AdminUnit
+
+    with session_scope(world.url) as session:
+        cases = session.execute(
+            select(Case.id, AdminUnit.code).join(AdminUnit, AdminUnit.id == Case.leaf_unit_id)
+        ).all()
+        alerts = session.execute(select(Alert.id, Alert.unit_code)).all()
+
+    def lineage(code: str) -> set[str]:
+        return {code} | ancestors_of(world, code)
+
+    return {
+        "case": {i: lineage(code) for i, code in cases},
+        "alert": {i: lineage(code) for i, code in alerts},
+    }
+
+
+def ancestors_of(world, code: str) -> set[str]:
+    out = set()
+    while (code := world.parent.get(code)) is not None:
+        out.add(code)
+    return out
+
+
+def make_callers(db_url: str, world) -> list[Caller]:
+    east, west = world.towns[0], world.towns[1]
+    callers = []
+    for home, other in ((east, west), (west, east)):
+        foreign = [other, sorted(subtree_of(world, other))[-1]]  # the town and a deep unit
+        for role in ROLES:
+            callers.append(
+                Caller(
+                    f"{role}@{home}",
+                    role,
+                    home,
+                    token_for(db_url, role, home),
+                    subtree_of(world, home),
+                    ancestors_of(world, home),
+                    foreign,
+                )
+            )
+    village = world.villages[0]  # a village worker of 东镇's first village: its sibling
+    sibling = world.villages[1]  # village is as foreign as the other town
+    callers.append(
+        Caller(
+            f"village_worker@{village}",
+            "village_worker",
+            village,
+            token_for(db_url, "village_worker", village),
+            subtree_of(world, village),
+            ancestors_of(world, village),
+            [sibling, west],
+        )
+    )
+    callers.append(
+        Caller(
+            "admin@city",
+            "admin",
+            world.city,
+            token_for(db_url, "admin", world.city),
+            subtree_of(world, world.city),
+            set(),
+        )
+    )
+    return callers
+
+
+def scalar_value(name: str, schema: dict, today: dt.date):
+    """A plausible value for a parameter the walk does not vary."""
+    schema = schema.get("anyOf", [schema])[0] if "anyOf" in schema else schema
+    if "enum" in schema:
+        return schema["enum"][0]
+    lowered = name.lower()
+    if lowered == "metric":
+        return "caseload"
+    if lowered in ("start", "from", "since") or schema.get("format") == "date":
+        return (today - dt.timedelta(days=60)).isoformat() if lowered != "end" else None
+    if lowered in ("end", "until", "to"):
+        return today.isoformat()
+    if schema.get("type") == "integer":
+        return max(schema.get("minimum", 1), 1)
+    if schema.get("type") == "boolean":
+        return "false"
+    return None
+
+
+def variants(operation: dict, caller: Caller, ids, today) -> list[tuple[dict, bool]]:
+    """(parameters, names_something_foreign_in_the_path) for one caller and operation."""
+    levels = ["city", "town", "village", "grid"]
+    own_children = sorted(caller.subtree - {caller.home})
+    own = [caller.home, *own_children[:1]]
+    own_ids = {k: [i for i, c in by_id.items() if caller.home in c][:1] for k, by_id in ids.items()}
+    foreign_ids = {
+        k: [i for i, c in by_id.items() if caller.home not in c][:2] if caller.foreign else []
+        for k, by_id in ids.items()
+    }
+    base: dict = {}
+    choices: list[tuple[str, str, list, list]] = []  # (name, where, own values, foreign)
+    for param in operation.get("parameters", []):
+        name, where = param["name"], param["in"]
+        schema = param.get("schema", {})
+        kind = (schema.get("anyOf") or [schema])[0].get("type")
+        lowered = name.lower()
+        if where == "path" and kind == "integer":
+            k = next((k for k in ids if k in lowered), None)
+            own_values, foreign = (own_ids[k], foreign_ids[k]) if k else ([1], [])
+            choices.append((name, where, own_values, foreign))
+        elif any(w in lowered for w in LEVEL_WORDS) and "parent" not in lowered:
+            choices.append((name, where, levels, []))
+        elif any(w in lowered for w in UNIT_WORDS):
+            choices.append((name, where, own, caller.foreign))
+        elif where == "path" or param.get("required"):
+            value = scalar_value(name, schema, today)
+            if value is not None:
+                base[name] = value
+        else:
+            value = scalar_value(name, schema, today)
+            if value is not None and name.lower() in ("metric", "start", "end"):
+                base[name] = value
+    out = []
+    first = {name: own_values[0] for name, where, own_values, _ in choices if own_values}
+    if any(where == "path" for name, where, own_values, _ in choices if not own_values):
+        first = None  # a path parameter with no value for this caller
+    if first is not None:
+        out.append(({**base, **first}, False))
+        for name, where, own_values, foreign in choices:
+            for value in [*own_values[1:], *foreign]:
+                out.append(({**base, **first, name: value}, where == "path" and value in foreign))
+    return out
+
+
+def call(client: TestClient, path: str, params: dict):
+    url, query = path, {}
+    for name, value in params.items():
+        if "{" + name + "}" in url:
+            url = url.replace("{" + name + "}", str(value))
+        else:
+            query[name] = value
+    return url, client.get(url, params=query)
+
+
+@pytest.fixture
+def walked_world(client, db_url, world):
+    world.url = db_url
+    seed_cases_and_alerts(client, world)
+    return world
+
+
+def test_no_route_shows_anything_outside_the_callers_subtree(app, db_url, walked_world) -> None:
+    world = walked_world
+    today = dt.datetime.now(dt.UTC).date()
+    everyone = {world.city, *world.towns, *world.villages, *world.grids}
+    ids = ids_by_kind(world)
+    operations = [
+        (path, op)
+        for path, item in app.openapi()["paths"].items()
+        for method, op in item.items()
+        if method == "get"
+    ]
+    assert len(operations) >= 5
+    problems, calls = [], 0
+    for caller in make_callers(db_url, world):
+        headers = {"Authorization": f"Bearer {caller.token}"}
+        with TestClient(app, headers=headers, raise_server_exceptions=False) as client:
+            for path, op in operations:
+                for params, foreign_path in variants(op, caller, ids, today):
+                    url, response = call(client, path, params)
+                    calls += 1
+                    where = f"{caller.label} GET {url} {params}"
+                    if response.status_code >= 500:
+                        problems.append(f"{where}: {response.status_code} {response.text[:200]}")
+                        continue
+                    if not 200 <= response.status_code < 300:
+                        continue
+                    if foreign_path:
+                        problems.append(f"{where}: {response.status_code} for a foreign path")
+                    if caller.role == "display" and "/cases" in path:
+                        problems.append(f"{where}: a wall display is shown cases")
+                    seen = {m.decode() for m in CODE_RE.findall(response.content)}
+                    leaked = sorted((seen & everyone) - caller.subtree - caller.ancestors)
+                    if leaked:
+                        problems.append(f"{where}: shows {leaked}")
+    assert calls > 100
+    assert not problems, f"{len(problems)} leaks:\n" + "\n".join(islice(problems, 40))
+
+
+def test_writers_cannot_touch_cases_outside_their_subtree(app, db_url, walked_world) -> None:
+    world = walked_world
+    east, west = world.towns[0], world.towns[1]
+    west_case = next(i for i, codes in ids_by_kind(world)["case"].items() if west in codes)
+    west_grid = next(g for g in world.grids if g.startswith(west))
+    for role in ("admin", "intake"):
+        token = token_for(db_url, role, east)
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+            moved = c.patch(f"/api/v1/cases/{west_case}", json={"step": "scheduled"})
+            assert moved.status_code == 404, moved.text
+            posted = c.post(
+                "/api/v1/cases",
+                json={
+                    "source": "scope-test",
+                    "external_id": "west-by-east",
+                    "category": "neighbour",
+                    "channel": "hotline_12345",
+                    "reported_at": dt.datetime.now(dt.UTC).isoformat(),
+                    "unit_code": west_grid,
+                },
+            )
+            assert posted.status_code in (200, 404, 422)
+            if posted.status_code == 200:
+                assert posted.json()["created"] == 0
+    with session_scope(db_url) as session:
+        case = session.get(Case, west_case)
+        assert case.status == "received" and case.scheduled_at is None
+        assert not session.scalar(select(Case.id).where(Case.external_id == "west-by-east"))

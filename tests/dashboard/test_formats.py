@@ -1,0 +1,110 @@
+"""The dashboard's own logic without a browser: number formats (万 in Chinese), the URL
+state, the map's colour bands and how figures become map items."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dashboard.client import Figure, MetricInfo
+from dashboard.components.choropleth import LOW_COUNT, NO_DATA, colorscale, palette
+from dashboard.i18n import format_change, format_count, format_value
+from dashboard.state import parse_state, period_dates
+from dashboard.views import label_points, map_model
+
+
+def test_counts_use_wan_in_chinese_only():
+    assert format_count(9_999, "zh") == "9,999"
+    assert format_count(12_345, "zh") == "1.23万"
+    assert format_count(12_345, "en") == "12,345"
+    assert format_count(250_000_000, "zh") == "2.50亿"
+    assert format_value(0.9512, "percent", "zh") == "95.1%"
+    assert format_value(45_678, "integer", "zh") == "4.57万"
+    assert format_value(None, "integer", "en") == "—"
+
+
+def test_change_is_points_for_rates_and_percent_for_counts():
+    assert format_change(0.90, 0.85, "percent", "en") == "+5.0 pt"
+    assert format_change(0.90, 0.85, "percent", "zh") == "+5.0个百分点"
+    assert format_change(120, 100, "integer", "en") == "+20.0%"
+    assert format_change(5, 0, "integer", "en") == "—"
+
+
+def test_url_state_round_trips_and_rejects_nonsense():
+    state = parse_state("320583", {"metric": "on_time_rate", "period": "30d"}, "caseload")
+    assert (state.metric, state.period, state.compare, state.lang) == (
+        "on_time_rate",
+        "30d",
+        "yoy",
+        "zh",
+    )
+    again = parse_state("320583", dict(p.split("=") for p in state.query()[1:].split("&")), "x")
+    assert again == state
+    custom = parse_state("1", {"start": "2026-02-01", "end": "2026-03-31", "lang": "en"}, "m")
+    assert custom.period == "custom" and custom.lang == "en"
+    assert period_dates(custom, dt.date(2026, 11, 1)) == (dt.date(2026, 2, 1), dt.date(2026, 3, 31))
+    bad = parse_state("1", {"period": "x", "compare": "y", "method": "z", "start": "no"}, "m")
+    assert (bad.period, bad.compare, bad.method) == ("year", "yoy", "quantiles")
+
+
+@pytest.mark.parametrize(
+    ("period", "first"),
+    [
+        ("month", dt.date(2026, 8, 1)),
+        ("quarter", dt.date(2026, 7, 1)),
+        ("year", dt.date(2026, 1, 1)),
+        ("30d", dt.date(2026, 7, 22)),
+    ],
+)
+def test_period_presets_end_on_the_data_day(period, first):
+    state = parse_state("1", {"period": period}, "m")
+    assert period_dates(state, dt.date(2026, 8, 20)) == (first, dt.date(2026, 8, 20))
+
+
+def test_each_class_gets_its_own_colour_band():
+    k = 4
+    scale, zmin, zmax = colorscale(k, higher_is_better=False)
+    colours = palette(k, False)
+
+    def colour_at(z: int) -> str:
+        pos = (z - zmin) / (zmax - zmin)
+        bands = [
+            c0
+            for (p0, c0), (p1, c1) in zip(scale, scale[1:], strict=False)
+            if c0 == c1 and p0 <= pos <= p1
+        ]
+        assert len(bands) == 1, f"z={z} falls in {len(bands)} bands"
+        return bands[0]
+
+    assert [colour_at(z) for z in range(k)] == colours
+    assert colour_at(NO_DATA) != colour_at(LOW_COUNT)
+    assert len(set(colours)) == k
+
+
+def test_map_items_put_low_count_and_no_data_apart_and_rank_the_rest():
+    metric = MetricInfo(
+        "resolution_rate", "办结率", "Resolution rate", "%", "percent", True, "resolution"
+    )
+    figures = [
+        Figure("a", "甲", 0.9, 40, 0.8, False, 1),
+        Figure("b", "乙", 0.5, 30, None, False, 0),
+        Figure("c", "丙", 1.0, 3, None, True, 1),
+        Figure("d", "丁", None, 0, None, False, None),
+    ]
+    model = map_model(figures, [0.6, 0.9], metric, "zh")
+    z = {i.code: i.klass for i in model.items}
+    assert z == {"a": 1, "b": 0, "c": LOW_COUNT, "d": NO_DATA}
+    assert [r["code"] for r in model.ranking] == ["a", "b", "c", "d"]
+    assert [r["rank"] for r in model.ranking] == [1, 2, None, None]
+    hover = {i.code: i for i in model.items}
+    assert hover["a"].value_text == "90.0%" and hover["a"].change_text == "+10.0个百分点"
+    assert hover["a"].rank_text == "第1/2名"
+
+
+def test_small_units_are_not_labelled_among_many():
+    labels = [(f"u{i}", f"单位{i}", 0.0, 0.0, 0.9 / 9) for i in range(9)]
+    labels.append(("tiny", "小", 0.0, 0.0, 0.001))
+    points = label_points(labels)
+    assert points["tiny"][2] is False
+    assert all(points[f"u{i}"][2] for i in range(9))

@@ -1,0 +1,109 @@
+"""Wall mode in headless Chromium: it rotates and refreshes without reloading, "data as of"
+turns red when refreshes stop, it is drawn at 3840×2160 and 1920×1080 without scrollbars,
+and its JS heap does not grow over many 1-second refreshes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.dashboard.conftest import login_cookie, watched_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_kind", ["sqlite"])]
+
+
+def open_wall(browser, live_server, db_url, settings, world, query: str, size=(1920, 1080)):
+    cookie = login_cookie(db_url, settings, "display", world.city)
+    watched = watched_page(
+        browser, live_server.url, cookie, viewport={"width": size[0], "height": size[1]}
+    )
+    watched.page.goto(f"{live_server.url}/dashboard/wall?{query}")
+    watched.page.wait_for_selector("#wall-map path.choroplethlocation", timeout=20_000)
+    return watched
+
+
+def title(page) -> str:
+    return page.locator("#wall-title").inner_text()
+
+
+def test_wall_rotates_and_refreshes_without_reload(
+    browser, live_server, db_url, settings, world, cases, artifacts
+):
+    query = f"refresh=1&metrics=caseload,resolution_rate&units={world.city},{world.towns[0]}"
+    watched = open_wall(browser, live_server, db_url, settings, world, query)
+    page = watched.page
+    page.evaluate("window.__sameDocument = true")
+    seen = {title(page)}
+    first_asof = page.locator("#wall-asof-text").inner_text()
+    deadline = time.monotonic() + 20
+    while len(seen) < 4 and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+        seen.add(title(page))
+    # city × 2 metrics, then 东镇 × 2 metrics
+    assert any("示范市" in s and "案件量" in s for s in seen)
+    assert any("示范市" in s and "办结率" in s for s in seen)
+    assert any("东镇" in s and "案件量" in s for s in seen)
+    assert page.locator("#wall-asof-text").inner_text() != first_asof
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+    assert "stale" not in (page.locator("#wall-asof").get_attribute("class") or "")
+    no_scroll = page.evaluate(
+        "document.documentElement.scrollHeight <= innerHeight &&"
+        " document.documentElement.scrollWidth <= innerWidth"
+    )
+    assert no_scroll
+    page.screenshot(path=str(artifacts / "dashboard_wall_1080.png"))
+    assert watched.external() == []
+    assert watched.errors == []
+    watched.page.context.close()
+
+
+def test_wall_at_4k_and_stale_data_turns_red(
+    browser, live_server, db_url, settings, world, cases, artifacts
+):
+    watched = open_wall(
+        browser, live_server, db_url, settings, world, "refresh=1", size=(3840, 2160)
+    )
+    page = watched.page
+    page.wait_for_timeout(1500)
+    stage = page.locator("#wall-stage").bounding_box()
+    assert stage["width"] == pytest.approx(3840, abs=2)  # the 1080p stage scaled ×2
+    page.screenshot(path=str(artifacts / "dashboard_wall_4k.png"))
+    assert "stale" not in (page.locator("#wall-asof").get_attribute("class") or "")
+
+    page.route("**/_dash-update-component*", lambda route: route.abort())  # server gone
+    page.wait_for_function(
+        "document.getElementById('wall-asof').className.includes('stale')", timeout=15_000
+    )
+    colour = page.evaluate("getComputedStyle(document.getElementById('wall-asof')).backgroundColor")
+    assert colour == "rgb(198, 40, 40)"
+    page.screenshot(path=str(artifacts / "dashboard_wall_stale.png"))
+    assert watched.external() == []
+    watched.page.context.close()
+
+
+def heap_mb(cdp) -> float:
+    cdp.send("HeapProfiler.collectGarbage")
+    return cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20
+
+
+def test_wall_heap_does_not_grow(browser, live_server, db_url, settings, world, cases):
+    """About 45 one-second refreshes, rotating between two maps (full figures and patches):
+    the heap after garbage collection stays where it was after warming up."""
+    query = f"refresh=1&metrics=caseload,on_time_rate&units={world.city},{world.towns[0]}"
+    watched = open_wall(browser, live_server, db_url, settings, world, query)
+    page = watched.page
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("HeapProfiler.enable")
+    page.wait_for_timeout(10_000)  # every view drawn once
+    before = heap_mb(cdp)
+    refreshes_before = page.evaluate("document.getElementById('wall-asof-text').innerText")
+    page.wait_for_timeout(45_000)
+    after = heap_mb(cdp)
+    assert page.evaluate("document.getElementById('wall-asof-text').innerText") != (
+        refreshes_before
+    )
+    print(f"JS heap after warm-up {before:.1f} MB, after 45 refreshes {after:.1f} MB")
+    assert after - before < max(2.0, 0.1 * before)
+    assert watched.errors == []
+    watched.page.context.close()

@@ -1,0 +1,180 @@
+"""Display geometry: coverage simplification without gaps or overlaps, RFC 7946 fragments,
+ragged stand-ins, caching per boundaries version, and the /boundaries route."""
+
+from __future__ import annotations
+
+import gzip
+
+import geojson_validator
+import numpy as np
+import orjson
+import pytest
+import shapely
+from shapely.geometry import MultiPolygon, box, shape
+
+from api.db.session import session_scope
+from api.services.units import UnitRecord, add_units
+from geo.display import display_layer, simplify_coverage
+from tests.conftest import token_for
+
+
+def signed_area(ring: list[list[float]]) -> float:
+    """Shoelace formula: positive for counter-clockwise rings."""
+    xy = np.asarray(ring)
+    x, y = xy[:, 0], xy[:, 1]
+    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+def polygons_of(geometry: dict) -> list:
+    if geometry["type"] == "Polygon":
+        return [geometry["coordinates"]]
+    return geometry["coordinates"]
+
+
+def assert_rfc7946(collection: dict) -> None:
+    assert geojson_validator.validate_structure(collection, check_crs=True) == {}
+    problems = geojson_validator.validate_geometries(collection)
+    assert problems["invalid"] == {}
+    assert problems["problematic"] == {}
+    for feature in collection["features"]:
+        for rings in polygons_of(feature["geometry"]):
+            assert signed_area(rings[0]) > 0  # exterior counter-clockwise
+            assert all(signed_area(hole) < 0 for hole in rings[1:])
+            for x, y in (xy for ring in rings for xy in ring):
+                assert round(x, 6) == x and round(y, 6) == y
+
+
+@pytest.mark.parametrize("tolerance", [0.0005, 0.004])
+def test_coverage_simplification_leaves_no_gap_or_overlap(small_city, tolerance):
+    villages = [u for u in small_city if u.level == "village"]
+    original = np.array([u.geom for u in villages], dtype=object)
+    simplified = simplify_coverage(original, tolerance)
+    assert (
+        shapely.get_num_coordinates(simplified).sum() < shapely.get_num_coordinates(original).sum()
+    )
+    for town in (u for u in small_city if u.level == "town"):
+        mine = simplified[[v.parent_code == town.code for v in villages]]
+        union = shapely.union_all(mine)
+        # no overlap: the children's areas add up to the area of their union
+        assert shapely.area(mine).sum() == pytest.approx(union.area, rel=1e-6)
+        # no gap: the union is as large as the parent and has no holes
+        assert union.area == pytest.approx(town.geom.area, rel=0.02)
+        assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 0
+    whole = shapely.union_all(simplified)
+    city = next(u for u in small_city if u.level == "city").geom
+    assert shapely.area(simplified).sum() == pytest.approx(whole.area, rel=1e-6)
+    assert whole.area == pytest.approx(city.area, rel=0.02)
+
+
+def test_display_layer_fragments_follow_rfc7946(city_db, tmp_path):
+    with session_scope(city_db) as session:
+        layer = display_layer(session, "village", cache_dir=tmp_path)
+        town_layer = display_layer(session, "village", "320500001", cache_dir=tmp_path)
+    collection = orjson.loads(layer.feature_collection_bytes)
+    assert_rfc7946(collection)
+    assert len(layer.codes) == 40 and set(layer.fragments) == set(layer.codes)
+    assert "crs" not in collection and len(collection["bbox"]) == 4
+    props = collection["features"][0]["properties"]
+    assert set(props) == {"code", "name", "level", "parent_code"}
+    # the slice of one town is the same geometry as in the whole-level layer
+    assert town_layer.codes and set(town_layer.codes) < set(layer.codes)
+    for code in town_layer.codes:
+        assert town_layer.fragments[code] == layer.fragments[code]
+        assert orjson.loads(layer.fragments[code])["type"] in ("Polygon", "MultiPolygon")
+    assert all(c.startswith("320500001") for c in town_layer.codes)
+
+
+def test_ragged_leaves_stand_in_for_missing_children(db_url, world, tmp_path):
+    with session_scope(db_url) as session:
+        villages = display_layer(session, "village", cache_dir=tmp_path)
+        grids = display_layer(session, "grid", world.city, cache_dir=tmp_path)
+    assert set(villages.codes) == set(world.villages) | {world.leaf_town}
+    assert set(grids.codes) == set(world.grids) | {world.leaf_village, world.leaf_town}
+    features = orjson.loads(grids.feature_collection_bytes)["features"]
+    levels = {f["properties"]["code"]: f["properties"]["level"] for f in features}
+    assert levels[world.leaf_town] == "town" and levels[world.leaf_village] == "village"
+    # the grid map covers the whole city: nothing is dropped
+    union = shapely.union_all([shape(f["geometry"]) for f in features])
+    assert union.area == pytest.approx((121.3 - 121.0) * (31.6 - 31.4), rel=1e-9)
+
+
+def test_display_cache_follows_the_boundaries_version(db_url, world, tmp_path):
+    with session_scope(db_url) as session:
+        before = display_layer(session, "town", cache_dir=tmp_path)
+    assert list(tmp_path.glob("display-*-town.json"))
+    with session_scope(db_url) as session:
+        add_units(
+            session,
+            [
+                UnitRecord(
+                    "320583009",
+                    "新区",
+                    "town",
+                    world.city,
+                    MultiPolygon([box(121.3, 31.4, 121.4, 31.6)]),
+                )
+            ],
+        )
+    with session_scope(db_url) as session:
+        after = display_layer(session, "town", cache_dir=tmp_path)
+    assert before.etag != after.etag
+    assert "320583009" in after.codes and "320583009" not in before.codes
+
+
+def test_boundaries_route_serves_etag_gzip_and_scope(client, db_url, world, app):
+    response = client.get("/api/v1/boundaries", params={"parent": world.towns[0]})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/geo+json")
+    assert "max-age" in response.headers["cache-control"]
+    assert response.headers["content-encoding"] == "gzip"  # httpx asks for gzip
+    codes = {f["properties"]["code"] for f in response.json()["features"]}
+    assert codes == {v for v in world.villages if v.startswith(world.towns[0])}
+    etag = response.headers["etag"]
+    again = client.get(
+        "/api/v1/boundaries", params={"parent": world.towns[0]}, headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b""
+    raw = client.get(
+        "/api/v1/boundaries",
+        params={"level": "grid"},
+        headers={"Accept-Encoding": "identity"},
+    )
+    assert "content-encoding" not in raw.headers
+    grid_codes = {f["properties"]["code"] for f in raw.json()["features"]}
+    assert set(world.grids) <= grid_codes
+    # a leaf asked for its children gets itself
+    leaf = client.get("/api/v1/boundaries", params={"parent": world.leaf_town}).json()
+    assert [f["properties"]["code"] for f in leaf["features"]] == [world.leaf_town]
+    bad = client.get("/api/v1/boundaries", params={"level": "county"})
+    assert bad.status_code == 400 and "village" in bad.json()["message"]
+
+
+def test_boundaries_route_is_limited_to_the_callers_subtree(app, db_url, world):
+    from fastapi.testclient import TestClient
+
+    token = token_for(db_url, "official", world.towns[1])
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+        own = c.get("/api/v1/boundaries", params={"level": "village"})
+        assert {f["properties"]["code"] for f in own.json()["features"]} == {
+            v for v in world.villages if v.startswith(world.towns[1])
+        }
+        other = c.get("/api/v1/boundaries", params={"parent": world.towns[0]})
+        assert other.status_code == 404
+        assert c.get("/api/v1/boundaries", params={"parent": world.city}).status_code == 404
+
+
+def test_gzip_body_is_the_collection(db_url, world, tmp_path):
+    with session_scope(db_url) as session:
+        layer = display_layer(session, "grid", cache_dir=tmp_path)
+    assert gzip.decompress(layer.gzipped()) == layer.feature_collection_bytes
+
+
+def test_warming_the_cache_writes_every_level_to_disk(db_url, world, tmp_path):
+    from geo.display import warm_display_cache
+
+    with session_scope(db_url) as session:
+        sizes = warm_display_cache(session, cache_dir=tmp_path)
+    assert set(sizes) == {"city", "town", "village", "grid"}
+    assert {p.name.rsplit("-", 1)[-1] for p in tmp_path.glob("display-*.json")} == {
+        f"{level}.json" for level in sizes
+    }

@@ -1,0 +1,257 @@
+"""``zhili import-cases``: GB18030 / UTF-8 CSV and JSON lines, header mapping, error file,
+good rows land, re-running is a no-op."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import orjson
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from api.cli import main
+from api.db.models import Case
+from api.db.session import session_scope
+from tests.intake.conftest import assert_rollups_equal_recount, rollup_rows
+
+HEADER = [
+    *("案件号", "来源", "类别", "渠道", "发生时间"),
+    *("经度", "纬度", "投诉人", "联系电话", "事件描述"),
+]
+
+
+def gb_rows() -> list[list[str]]:
+    """Rows 2..9 of the file (line 1 is the header); which are bad is known by construction."""
+    return [
+        [
+            "A1",
+            "老系统",
+            "劳资纠纷",
+            "12345热线",
+            "2025/03/05 14:22",
+            "121.02",
+            "31.45",
+            "张三",
+            "13800000001",
+            "拖欠工资",
+        ],
+        [
+            "A2",
+            "老系统",
+            "邻里纠纷",
+            "来访",
+            "2025-03-06 09:00:00",
+            "121.15",
+            "31.55",
+            "李四",
+            "13800000002",
+            "噪音",
+        ],
+        [
+            "A3",
+            "老系统",
+            "外星人",
+            "来访",
+            "2025-03-06 09:00:00",
+            "121.15",
+            "31.55",
+            "王五",
+            "13800000003",
+            "",
+        ],  # unknown category
+        ["A4", "老系统", "物业纠纷", "来访", "昨天", "121.15", "31.55", "", "", ""],  # bad time
+        [
+            "A5",
+            "老系统",
+            "物业纠纷",
+            "来访",
+            "2025-03-07 10:00",
+            "116.40",
+            "39.90",
+            "",
+            "",
+            "",
+        ],  # Beijing: outside the city
+        [
+            "A6",
+            "老系统",
+            "物业纠纷",
+            "网格巡查",
+            "2025-03-07 10:00",
+            "121.25",
+            "31.50",
+            "",
+            "",
+            "长" * 2001,
+        ],  # description too long
+        [
+            "A1",
+            "老系统",
+            "婚姻家庭纠纷",
+            "来访",
+            "2025-03-08 10:00",
+            "121.02",
+            "31.45",
+            "",
+            "",
+            "",
+        ],  # duplicate of line 2
+        [
+            "A7",
+            "老系统",
+            "安全隐患",
+            "网格巡查",
+            "2025-03-09T08:00:00+08:00",
+            "121.05",
+            "31.52",
+            "",
+            "",
+            "井盖缺失",
+        ],
+    ]
+
+
+def write_csv(path, rows, encoding: str) -> None:
+    with path.open("w", encoding=encoding, newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADER)
+        out.writerows(rows)
+
+
+def run(db_url: str, *args: str):
+    return CliRunner().invoke(main, ["import-cases", *args, "--quiet", "--database-url", db_url])
+
+
+def stored(db_url: str) -> dict[str, Case]:
+    with session_scope(db_url) as session:
+        return {c.external_id: c for c in session.scalars(select(Case))}
+
+
+def test_a_gb18030_csv_with_chinese_headers_imports_and_reruns_as_a_no_op(db_url, world, tmp_path):
+    path = tmp_path / "legacy.csv"
+    write_csv(path, gb_rows(), "gb18030")
+    with path.open("rb") as fh:  # really not UTF-8
+        raw = fh.read()
+    try:
+        raw.decode("utf-8")
+        raise AssertionError("the file should not decode as UTF-8")
+    except UnicodeDecodeError:
+        pass
+    maps = ["--map", "案件号=external_id", "--map", "发生时间=reported_at"]
+    result = run(db_url, str(path), *maps)
+    assert result.exit_code == 1, result.output
+    assert "8 rows: 3 created, 0 updated, 0 unchanged, 5 rejected" in result.output
+    assert "投诉人" in result.output and "联系电话" in result.output  # ignored, said so
+
+    with (tmp_path / "legacy.csv.errors.csv").open(encoding="utf-8-sig") as fh:
+        errors = list(csv.DictReader(fh))
+    assert [(int(e["line"]), e["external_id"]) for e in errors] == [
+        (4, "A3"),
+        (5, "A4"),
+        (6, "A5"),
+        (7, "A6"),
+        (8, "A1"),
+    ]
+    reasons = [e["reason"] for e in errors]
+    assert "unknown category '外星人'" in reasons[0]
+    assert "'昨天' is not a date-time" in reasons[1]
+    assert "outside every unit" in reasons[2]
+    assert "2,001 characters" in reasons[3]
+    assert "duplicate of line 2" in reasons[4]
+
+    cases = stored(db_url)
+    assert sorted(cases) == ["A1", "A2", "A7"]
+    a1 = cases["A1"]
+    assert (a1.source, a1.category, a1.channel) == ("老系统", "labour", "hotline_12345")
+    assert a1.reported_at == dt.datetime(2025, 3, 5, 6, 22, tzinfo=dt.UTC)
+    assert cases["A7"].reported_at == dt.datetime(2025, 3, 9, 0, 0, tzinfo=dt.UTC)
+    assert a1.grid_code == world.grids[0]
+    for c in cases.values():  # the complainant columns went nowhere
+        assert "张三" not in repr(c.__dict__) and "1380000" not in repr(c.__dict__)
+    assert_rollups_equal_recount(db_url)
+
+    with session_scope(db_url) as session:
+        before = rollup_rows(session)
+    again = run(db_url, str(path), *maps)
+    assert "8 rows: 0 created, 0 updated, 3 unchanged, 5 rejected" in again.output
+    with session_scope(db_url) as session:
+        assert rollup_rows(session) == before
+        assert session.scalar(select(func.count()).select_from(Case)) == 3
+
+
+def test_utf8_bom_csv_and_json_lines_import(db_url, world, tmp_path):
+    path = tmp_path / "bom.csv"
+    write_csv(path, gb_rows()[:2], "utf-8-sig")
+    result = run(db_url, str(path), "--map", "案件号=external_id", "--map", "发生时间=reported_at")
+    assert result.exit_code == 0, result.output
+    assert "2 created" in result.output
+
+    lines = [
+        orjson.dumps(
+            {
+                "source": "gridapp",
+                "external_id": "J1",
+                "category": "safety_hazard",
+                "channel": "grid_patrol",
+                "reported_at": "2025-04-01T08:00:00",
+                "unit_code": world.grids[1],
+                "姓名": "赵六",
+            }
+        ).decode(),
+        "{not json",
+        orjson.dumps(
+            {
+                "source": "gridapp",
+                "external_id": "J2",
+                "category": "traffic",
+                "channel": "online",
+                "reported_at": "2025-04-01T08:00:00",
+                "lon": 121.02,
+                "lat": 31.45,
+                "crs": "gcj02",
+            }
+        ).decode(),
+        orjson.dumps(
+            {
+                "source": "gridapp",
+                "external_id": "J3",
+                "category": "traffic",
+                "channel": "online",
+                "reported_at": "2025-04-01T08:00:00",
+                "lon": "NaN",
+                "lat": 31.45,
+            }
+        ).decode(),
+    ]
+    jpath = tmp_path / "cases.jsonl"
+    jpath.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(db_url, str(jpath), "--errors", str(tmp_path / "bad.csv"))
+    assert result.exit_code == 1, result.output
+    assert "4 rows: 2 created" in result.output and "2 rejected" in result.output
+    with (tmp_path / "bad.csv").open(encoding="utf-8-sig") as fh:
+        errors = list(csv.DictReader(fh))
+    assert [int(e["line"]) for e in errors] == [2, 4]
+    assert "not JSON" in errors[0]["reason"] and "finite" in errors[1]["reason"]
+    cases = stored(db_url)
+    assert cases["J1"].grid_code == world.grids[1] and cases["J1"].lon is None
+    assert cases["J2"].lon < 121.02  # converted from GCJ-02
+    assert_rollups_equal_recount(db_url)
+
+
+def test_unusable_files_and_options_exit_2_and_store_nothing(db_url, world, tmp_path):
+    path = tmp_path / "nosource.csv"
+    path.write_text(
+        "external_id,category,channel,reported_at,lon,lat\n"
+        "X1,traffic,online,2025-04-01 08:00,121.02,31.45\n",
+        encoding="utf-8",
+    )
+    result = run(db_url, str(path))
+    assert result.exit_code == 2 and "--source" in result.output
+    result = run(db_url, str(path), "--map", "lon=longitude", "--source", "x")
+    assert result.exit_code == 2 and "unknown field" in result.output
+    result = run(db_url, str(tmp_path / "missing.csv"))
+    assert result.exit_code == 2 and "no file" in result.output
+    assert stored(db_url) == {}
+    result = run(db_url, str(path), "--source", "legacy")
+    assert result.exit_code == 0 and "1 created" in result.output, result.output

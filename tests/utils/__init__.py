@@ -1,0 +1,1 @@
+"""Small helpers that build objects for tests."""
