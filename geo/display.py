@@ -13,6 +13,7 @@ boundaries version, so a new import invalidates them by itself.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -175,7 +176,12 @@ def display_layer(
                 .where(UnitAncestry.ancestor_code == parent_code)
             )
         )
-        units = [u for u in units if u.code in under]
+        # a layer under ``parent_code`` names nothing above it (not even its own parent)
+        units = [
+            dataclasses.replace(u, parent_code=None) if u.code == parent_code else u
+            for u in units
+            if u.code in under
+        ]
     layer = DisplayLayer(level, parent_code, version, tolerance, units)
     _remember(_layers, key, layer)
     return layer

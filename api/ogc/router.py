@@ -198,6 +198,17 @@ def _when(text: str | None) -> tuple[dt.date | None, dt.date | None] | None:
     return day, day
 
 
+def _feature(feats, i: int, root: str) -> bytes:
+    """Feature ``i`` as served to a caller whose home unit is ``root``: the home unit's own
+    ``parent_code`` (the one code above the caller's subtree) is blanked."""
+    body = feats.features[i]
+    if feats.codes[i] != root:
+        return body
+    feature = orjson.loads(body)
+    feature["properties"]["parent_code"] = None
+    return orjson.dumps(feature)
+
+
 def _int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
@@ -245,7 +256,7 @@ def items(
             "numberReturned": len(page),
             "timeStamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "links": links,
-            "features": [orjson.Fragment(feats.features[i]) for i in page],
+            "features": [orjson.Fragment(_feature(feats, i, user.unit_code)) for i in page],
         }
     )
     return Response(body, media_type=GEOJSON)
@@ -270,5 +281,5 @@ def item(
             continue
         current = feats.valid_to[i] is None
         if (since and feats.valid_from[i].isoformat() == since) or (not since and current):
-            return Response(feats.features[i], media_type=GEOJSON)
+            return Response(_feature(feats, i, user.unit_code), media_type=GEOJSON)
     raise ApiError(404, f"no feature {code!r} in collection {lv.code!r} in your jurisdiction")

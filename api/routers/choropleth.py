@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.metrics.choropleth import choropleth_rows, feature_collection, meta_of
 from api.routers.metric_params import Params, answer
 from api.services.audit import audit_export
+from api.services.scope import trim_above
 
 router = APIRouter(tags=["maps"])
 
@@ -59,6 +60,7 @@ def choropleth(
         _fixed_breaks(breaks),
         **params.values,
     )
+    rows = trim_above(rows, user.unit_code)
     meta = meta_of(q, parent_unit.code, level, classes, bounds)
     from geo.display import display_layer
 

@@ -1,9 +1,12 @@
 """Jurisdiction: every read is limited to the subtree of the caller's home unit.
 
-One query helper (``subtree_codes`` / ``in_scope``) so that no route writes its own check.
+One query helper (``subtree_codes`` / ``in_scope``) so that no route writes its own check,
+and ``trim_above`` so that no answer names the unit above the caller's home unit.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
@@ -37,3 +40,17 @@ def subtree_codes(root_code: str) -> Select:
         .join(UnitAncestry, UnitAncestry.unit_id == AdminUnit.id)
         .where(UnitAncestry.ancestor_code == root_code)
     )
+
+
+def trim_above(value: Any, root_code: str) -> Any:
+    """``value`` (JSON-like dicts and lists) with the parent of ``root_code`` blanked: the
+    one code above a caller's subtree that a response about its own home unit would carry
+    (``parent_code``). Returns copies; the input (often a cached row) is left as it was."""
+    if isinstance(value, dict):
+        out = {k: trim_above(v, root_code) for k, v in value.items()}
+        if out.get("code") == root_code and out.get("parent_code") is not None:
+            out["parent_code"] = None
+        return out
+    if isinstance(value, list):
+        return [trim_above(v, root_code) for v in value]
+    return value

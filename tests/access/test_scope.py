@@ -8,8 +8,14 @@ fails on any 5xx, on any 2xx that carries a unit code outside the caller's subtr
 any 2xx for a path naming a unit or case outside it (it must be a 404, not a confirmation),
 and on any case list shown to a wall display.
 
-The codes of the caller's own ancestors (a town feature's ``parent_code``, the city) are
-allowed: they name no sibling, and a statistical division code spells them out anyway.
+The codes of the caller's own ancestors are not allowed either: a town official's answers
+never name the city (the home unit's ``parent_code`` is blanked, the breadcrumb starts at
+the home unit). The dashboard is walked the same way through its own routes (the Flask
+rules, every registered page, every server-side callback fed with what the page rendered
+and with that state forged to name the other town), with a session cookie.
+
+So that the walk cannot pass by seeing nothing, every reading caller must also have been
+shown codes of its own subtree, and refused (404) at least one path naming a foreign unit.
 """
 
 from __future__ import annotations
@@ -214,6 +220,8 @@ def variants(operation: dict, caller: Caller, ids, today) -> list[tuple[dict, bo
             k = next((k for k in ids if k in lowered), None)
             own_values, foreign = (own_ids[k], foreign_ids[k]) if k else ([1], [])
             choices.append((name, where, own_values, foreign))
+        elif "enum" in (schema.get("anyOf") or [schema])[0]:  # every format, every split
+            choices.append((name, where, list((schema.get("anyOf") or [schema])[0]["enum"]), []))
         elif any(w in lowered for w in LEVEL_WORDS) and "parent" not in lowered:
             choices.append((name, where, levels, []))
         elif any(w in lowered for w in UNIT_WORDS):
@@ -266,9 +274,12 @@ def test_no_route_shows_anything_outside_the_callers_subtree(app, db_url, walked
         for method, op in item.items()
         if method == "get"
     ]
-    assert len(operations) >= 5
+    walked = {path for path, _ in operations}
+    for must in ("/ogc/collections/{level}/items/{code}", "/api/v1/cases", "/api/v1/audit"):
+        assert must in walked
     problems, calls = [], 0
     for caller in make_callers(db_url, world):
+        shown_own, refused_foreign = 0, 0
         headers = {"Authorization": f"Bearer {caller.token}"}
         with TestClient(app, headers=headers, raise_server_exceptions=False) as client:
             for path, op in operations:
@@ -279,6 +290,8 @@ def test_no_route_shows_anything_outside_the_callers_subtree(app, db_url, walked
                     if response.status_code >= 500:
                         problems.append(f"{where}: {response.status_code} {response.text[:200]}")
                         continue
+                    if foreign_path and response.status_code == 404:
+                        refused_foreign += 1
                     if not 200 <= response.status_code < 300:
                         continue
                     if foreign_path:
@@ -286,9 +299,14 @@ def test_no_route_shows_anything_outside_the_callers_subtree(app, db_url, walked
                     if caller.role == "display" and "/cases" in path:
                         problems.append(f"{where}: a wall display is shown cases")
                     seen = {m.decode() for m in CODE_RE.findall(response.content)}
-                    leaked = sorted((seen & everyone) - caller.subtree - caller.ancestors)
+                    leaked = sorted((seen & everyone) - caller.subtree)
                     if leaked:
                         problems.append(f"{where}: shows {leaked}")
+                    shown_own += bool(seen & caller.subtree)
+        if caller.role != "intake":  # a reader: the walk really saw its data
+            assert shown_own >= 10, f"{caller.label}: only {shown_own} answers named its units"
+            if caller.foreign:
+                assert refused_foreign >= 5, f"{caller.label}: {refused_foreign} foreign 404s"
     assert calls > 100
     assert not problems, f"{len(problems)} leaks:\n" + "\n".join(islice(problems, 40))
 
