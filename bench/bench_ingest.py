@@ -87,15 +87,20 @@ def _write_csv(path: Path, cases: list[dict]) -> None:
 
 
 def _cleanup(url: str, source: str) -> int:
-    """Delete the bench's cases, moving their rollup counts back."""
-    from api.db.models import Case
+    """Delete the bench's cases, moving their rollup counts back, and its API user and
+    tokens, in one transaction. (The audit entries of its batches stay: the trail is
+    append-only.)"""
+    from api.db.models import ApiToken, Case, User
     from api.db.session import session_scope
     from api.metrics.rollup import CaseSnapshot, apply_case_changes
 
     with session_scope(url) as session:
-        cases = session.scalars(select(Case).where(Case.source.like(f"{source}%"))).all()
+        cases = session.scalars(select(Case).where(Case.source.like(f"{source}-%"))).all()
         apply_case_changes(session, [(CaseSnapshot.of(c), None) for c in cases])
-        session.execute(delete(Case).where(Case.source.like(f"{source}%")))
+        session.execute(delete(Case).where(Case.source.like(f"{source}-%")))
+        users = select(User.id).where(User.name.like(f"{source}-%"))
+        session.execute(delete(ApiToken).where(ApiToken.user_id.in_(users)))
+        session.execute(delete(User).where(User.name.like(f"{source}-%")))
         return len(cases)
 
 

@@ -68,7 +68,7 @@ def import_cases_cmd(
     from tqdm import tqdm
 
     from api.db.session import session_factory
-    from api.services.case_import import import_cases, write_errors
+    from api.services.case_import import count_rows, import_cases, write_errors
 
     url = resolve_url(database_url)
     mapping = _mapping(maps)
@@ -76,7 +76,8 @@ def import_cases_cmd(
         raise UsageProblem(f"no file {str(file)!r}")
     session = session_factory(url)()
     try:
-        with tqdm(total=None, unit=" rows", disable=quiet, file=sys.stderr) as bar:
+        total = None if quiet else count_rows(file, fmt)
+        with tqdm(total=total, unit=" rows", disable=quiet, file=sys.stderr) as bar:
             summary = import_cases(
                 session,
                 file,

@@ -23,20 +23,21 @@ from api.services.cases import advance_case, frame_from_items, ingest_frame, lis
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-# 5,000 cases of a few hundred bytes fit easily; a 10 MB description never gets read.
-MAX_BODY_BYTES = 8 * 1024 * 1024
-
 
 async def capped_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
+    """The request body, refused with 413 as soon as it passes the app's ``max_body_bytes``
+    (20 MiB by default; ``RequestLimits`` guards it too). A typical batch of 5,000 cases is
+    a few MB; a 10 MB description inside a smaller body is a rejected item, with its reason.
+    """
+    limit = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
-    too_big = f"the body is larger than {MAX_BODY_BYTES // 2**20} MiB: send smaller batches"
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    too_big = f"the body is larger than {limit:,} bytes: send smaller batches"
+    if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, too_big)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise ApiError(413, too_big)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -24,13 +25,31 @@ from pydantic import (
 )
 
 from api.domain import OUTCOMES, STEPS
+from api.services.cases import MAX_DESCRIPTION
 
 MAX_BATCH = 5000
-MAX_DESCRIPTION = 2000
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 Step = Literal[STEPS[1], STEPS[2], STEPS[3], STEPS[4]]  # 约 办 访 评 (接 is the intake itself)
 Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
+
+
+def _json_number(value: object) -> object:
+    """A coordinate is a JSON number: text ("121.5") or true/false is a wrong type."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _iso_text(value: object) -> object:
+    """A time is ISO 8601 text: a bare number (a Unix time?) is a wrong type."""
+    if value is not None and not isinstance(value, str | dt.datetime):
+        raise ValueError("must be an ISO 8601 date-time text, e.g. 2025-03-05T14:22:00+08:00")
+    return value
+
+
+Coordinate = Annotated[float | None, BeforeValidator(_json_number)]
+Moment = Annotated[dt.datetime, BeforeValidator(_iso_text)]
 
 
 class CaseIn(BaseModel):
@@ -46,13 +65,15 @@ class CaseIn(BaseModel):
         description="A category code or its Chinese name (see api/domain.py)."
     )
     channel: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    reported_at: dt.datetime
-    lon: float | None = Field(None, allow_inf_nan=False)
-    lat: float | None = Field(None, allow_inf_nan=False)
+    reported_at: Moment
+    lon: Coordinate = Field(None, allow_inf_nan=False)
+    lat: Coordinate = Field(None, allow_inf_nan=False)
     crs: Literal["wgs84", "gcj02", "cgcs2000"] = "wgs84"
     unit_code: Code | None = Field(None, description="A current village or grid code.")
-    description: str | None = None
-    deadline: dt.datetime | None = None
+    description: str | None = Field(
+        None, description=f"Trimmed; at most {MAX_DESCRIPTION:,} characters."
+    )
+    deadline: Moment | None = None
 
     @model_validator(mode="after")
     def _located(self) -> CaseIn:
@@ -72,6 +93,7 @@ class ItemResult(BaseModel):
     source: str | None = None
     external_id: str | None = None
     reason: str | None = None
+    changed: list[str] | None = Field(None, description="For updated: the fields changed.")
 
 
 class IngestOut(BaseModel):
@@ -90,7 +112,7 @@ class CaseAdvance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: Step = Field(description="scheduled (约), handled (办), visited (访), evaluated (评)")
-    at: dt.datetime | None = Field(None, description="When it happened (default now).")
+    at: Moment | None = Field(None, description="When it happened (default now).")
     outcome: Outcome | None = Field(None, description="Required when the step is handled.")
     satisfaction: int | None = Field(None, ge=1, le=5, description="1-5, for evaluated.")
 
@@ -156,7 +178,7 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors()[:3]:
         where = ".".join(str(p) for p in e.get("loc", ()))
-        msg = e.get("msg", "invalid")
+        msg = e.get("msg", "invalid").removeprefix("Value error, ")
         if e.get("type") == "extra_forbidden":
             msg = "unknown field (complainant names or phones are never accepted)"
         parts.append(f"{where}: {msg}" if where else msg)

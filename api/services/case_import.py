@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +68,11 @@ class ImportSummary:
     rejected: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, external_id, why
+
+
+def guess_format(path: Path) -> str:
+    """``jsonl`` for .jsonl, .ndjson or .json files, else ``csv``."""
+    return "jsonl" if Path(path).suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
 
 
 def detect_encoding(path: Path) -> str:
@@ -150,8 +156,11 @@ def _jsonl_chunks(text: io.TextIOBase, mapping: dict[str, str], summary: ImportS
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            bad[number] = f"not JSON: {exc}"
-            continue
+            try:  # NaN/Infinity (Python's json writes them): the row names the bad value
+                obj = json.loads(raw)
+            except ValueError:
+                bad[number] = f"not JSON: {exc}"
+                continue
         if not isinstance(obj, dict):
             bad[number] = "not a JSON object"
             continue
@@ -239,7 +248,10 @@ def type_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str]]:
         raw = frame[name].to_numpy(dtype=object)
         blank = _blank(frame[name])
         numbers = pd.to_numeric(
-            frame[name].map(lambda v: None if v is None or v == "" else v), errors="coerce"
+            frame[name].map(
+                lambda v: None if v is None or v == "" else np.nan if isinstance(v, bool) else v
+            ),
+            errors="coerce",
         ).to_numpy(np.float64)
         fail(
             ~blank & ~np.isfinite(numbers),
@@ -285,7 +297,7 @@ def import_cases(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {str(path)!r}")
-    fmt = fmt or ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv")
+    fmt = fmt or guess_format(path)
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown format {fmt!r}: use csv or jsonl")
     encoding = encoding or detect_encoding(path)
@@ -294,7 +306,7 @@ def import_cases(
         chunks: Iterator = (_csv_chunks if fmt == "csv" else _jsonl_chunks)(
             text, mapping or {}, summary
         )
-        for raw, unreadable_rows in chunks:
+        for raw, unreadable_rows in _decoded(chunks, encoding):
             frame, unreadable = type_frame(raw)
             unreadable.update(unreadable_rows)
             if source:
@@ -313,6 +325,30 @@ def import_cases(
                 progress(len(report.items))
     summary.errors.sort()
     return summary
+
+
+def _decoded(chunks: Iterator, encoding: str) -> Iterator:
+    """``chunks``, with a decoding error told as something to act on (the chunks before
+    it have landed; re-running with the right encoding finishes the file)."""
+    try:
+        yield from chunks
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"the file is not {encoding} text ({exc.reason} at byte {exc.start} of a block): "
+            "name its encoding with --encoding (utf-8, gb18030)"
+        ) from None
+
+
+def count_rows(path: Path, fmt: str | None = None) -> int:
+    """About how many rows a file holds (its lines, less a CSV header): for a progress bar."""
+    lines, last = 0, b"\n"
+    with Path(path).open("rb") as fh:
+        while block := fh.read(1 << 22):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"
+    fmt = fmt or guess_format(path)
+    return max(0, lines - (fmt == "csv"))
 
 
 def _ingest_chunk(session: Session, frame: pd.DataFrame, unreadable: dict, user_name: str):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, Case, UnitAncestry
@@ -64,7 +64,7 @@ def case_dict(case: Case, unit_code: str, now: dt.datetime) -> dict:
         "outcome": case.outcome,
         "satisfaction": case.satisfaction,
         "deadline": case.deadline,
-        "overdue": (case.handled_at or now) > case.deadline,
+        "overdue": (case.handled_at or now) > case.deadline,  # 超期: open or handled late
     }
 
 
@@ -197,7 +197,9 @@ def list_cases(
     it: else 404), newest first: ``{"items": [...], "next_cursor": str | None}``.
 
     ``status``: a step (received ... evaluated), ``open`` or ``closed``; ``start``/``end``:
-    local days of reported_at, both included; ``overdue``: open past the deadline (or not).
+    local days of reported_at, both included; ``overdue`` (超期): past the deadline — open
+    after it or handled after it — as each item's ``overdue`` says (with ``status=open``:
+    超期未办结), or not.
     """
     from api.services.cases import local_zone
 
@@ -244,10 +246,11 @@ def list_cases(
         stmt = stmt.where(Case.reported_at < after)
     if start is not None and end is not None and end < start:
         raise ApiError(422, "end is before start")
+    late = func.coalesce(Case.handled_at, literal(now, Case.handled_at.type)) > Case.deadline
     if overdue is True:
-        stmt = stmt.where(Case.handled_at.is_(None)).where(Case.deadline < now)
+        stmt = stmt.where(late)
     elif overdue is False:
-        stmt = stmt.where((Case.handled_at.is_not(None)) | (Case.deadline >= now))
+        stmt = stmt.where(~late)
     if cursor:
         stmt = stmt.where(Case.id < decode_cursor(cursor))
     rows = session.execute(stmt.order_by(Case.id.desc()).limit(limit + 1)).all()

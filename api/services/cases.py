@@ -95,6 +95,7 @@ class Outcome:
     external_id: str | None = None
     id: int | None = None
     reason: str | None = None
+    changed: list[str] | None = None  # the intake fields an update changed
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -225,7 +226,8 @@ def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame
     r.fail(
         lengths > MAX_DESCRIPTION,
         lambda v: (
-            f"description has {v:,} characters; at most {MAX_DESCRIPTION:,} are kept: shorten it"
+            f"description has {v:,} characters: at most {MAX_DESCRIPTION:,} are accepted, "
+            "shorten it"
         ),
         lengths,
     )
@@ -239,8 +241,14 @@ def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame
     raw_lon = out["lon"].to_numpy(dtype=object)
     given = ~(pd.isna(out["lon"]).to_numpy() & pd.isna(out["lat"]).to_numpy())
     r.fail(~has_code & ~given, "give a location: lon and lat, or unit_code")
+    one_missing = pd.isna(out["lon"]).to_numpy() != pd.isna(out["lat"]).to_numpy()
+    r.fail(given & one_missing, "give both lon and lat")
     bad_number = given & (~np.isfinite(lon) | ~np.isfinite(lat))
-    r.fail(bad_number, lambda v: f"lon/lat must be finite numbers (got {v!r})", raw_lon)
+    pairs = np.full(len(out), None, dtype=object)
+    raw_lat = out["lat"].to_numpy(dtype=object)
+    for i in np.flatnonzero(bad_number):
+        pairs[i] = f"lon={raw_lon[i]!r}, lat={raw_lat[i]!r}"
+    r.fail(bad_number, lambda v: f"lon/lat must be finite numbers (got {v})", pairs)
     crs = out["crs"].map(
         lambda v: v.strip().lower() if isinstance(v, str) and v.strip() else "wgs84"
     )
@@ -575,7 +583,8 @@ def store(
         if "reported_at" in diff:
             diff["received_at"] = rec["reported_at"]
         updates.append({"_id": old["id"], **diff, "updated_at": now})
-        outcomes.append(Outcome(status="updated", id=old["id"], **base))
+        changed = sorted("unit" if f == "leaf_unit_id" else f for f in diff if f in INTAKE_FIELDS)
+        outcomes.append(Outcome(status="updated", id=old["id"], changed=changed, **base))
         changes.append((_snapshot(old), _snapshot({**old, **diff})))
     for row in updates:  # few: a re-send with changes; each its own column set
         values = {k: v for k, v in row.items() if k != "_id"}
@@ -602,6 +611,37 @@ def _retryable(exc: DBAPIError) -> bool:
 
 def _text(value) -> str | None:
     return str(value) if isinstance(value, str | int) else None
+
+
+def _audit_batch(
+    session: Session,
+    outcomes: list[Outcome],
+    rejected: int,
+    user_name: str | None,
+    scope_code: str | None,
+) -> None:
+    """One audit entry for a batch that changed something: the counts, the ids created
+    (when known: COPY returns none, those cases carry their source and created_at) and,
+    for each update, the id and the fields changed."""
+    created = [o for o in outcomes if o.status == "created"]
+    updated = [o for o in outcomes if o.status == "updated"]
+    if not created and not updated:
+        return
+    audit(
+        session,
+        user_name,
+        scope_code,
+        "case.ingest",
+        target=",".join(sorted({o.source for o in created + updated if o.source}))[:128],
+        detail={
+            "created": len(created),
+            "updated": len(updated),
+            "unchanged": sum(1 for o in outcomes if o.status == "unchanged"),
+            "rejected": rejected,
+            "created_ids": sorted(o.id for o in created if o.id is not None),
+            "updates": [{"id": o.id, "fields": o.changed} for o in updated],
+        },
+    )
 
 
 def ingest_frame(
@@ -645,23 +685,7 @@ def ingest_frame(
                 _take_write_lock(session)
                 outcomes, changes = store(session, good, now, use_copy=use_copy)
                 apply_case_changes(session, changes)
-                summary = {
-                    s: sum(1 for o in outcomes if o.status == s)
-                    for s in ("created", "updated", "unchanged")
-                }
-                if any(summary.values()) and (summary["created"] or summary["updated"]):
-                    audit(
-                        session,
-                        user_name,
-                        scope_code,
-                        "case.ingest",
-                        target=",".join(sorted({r["source"] for r in good}))[:128],
-                        detail={
-                            **summary,
-                            "rejected": len(rejected),
-                            "updated_ids": [o.id for o in outcomes if o.status == "updated"][:1000],
-                        },
-                    )
+                _audit_batch(session, outcomes, len(rejected), user_name, scope_code)
                 if commit:
                     session.commit()
                 else:

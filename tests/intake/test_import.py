@@ -224,15 +224,25 @@ def test_utf8_bom_csv_and_json_lines_import(db_url, world, tmp_path):
             }
         ).decode(),
     ]
+    wrong = {"source": "gridapp", "category": "traffic", "channel": "online", "lat": 31.45}
+    wrong["reported_at"] = "2025-04-01T08:00:00"
+    lines += [
+        orjson.dumps({**wrong, "external_id": "J4", "lon": True}).decode(),
+        orjson.dumps({**wrong, "external_id": "J5", "lon": 121.02, "reported_at": 1.7e9}).decode(),
+        '{"source": "gridapp", "external_id": "J6", "lon": Infinity, "lat": 31.45}',
+    ]
     jpath = tmp_path / "cases.jsonl"
     jpath.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run(db_url, str(jpath), "--errors", str(tmp_path / "bad.csv"))
     assert result.exit_code == 1, result.output
-    assert "4 rows: 2 created" in result.output and "2 rejected" in result.output
+    assert "7 rows: 2 created" in result.output and "5 rejected" in result.output
     with (tmp_path / "bad.csv").open(encoding="utf-8-sig") as fh:
         errors = list(csv.DictReader(fh))
-    assert [int(e["line"]) for e in errors] == [2, 4]
+    assert [int(e["line"]) for e in errors] == [2, 4, 5, 6, 7]
     assert "not JSON" in errors[0]["reason"] and "finite" in errors[1]["reason"]
+    assert "lon True is not a finite number" in errors[2]["reason"]
+    assert "is not a date-time" in errors[3]["reason"]
+    assert "lon 'inf'" in errors[4]["reason"] or "finite" in errors[4]["reason"]
     cases = stored(db_url)
     assert cases["J1"].grid_code == world.grids[1] and cases["J1"].lon is None
     assert cases["J2"].lon < 121.02  # converted from GCJ-02
@@ -252,6 +262,10 @@ def test_unusable_files_and_options_exit_2_and_store_nothing(db_url, world, tmp_
     assert result.exit_code == 2 and "unknown field" in result.output
     result = run(db_url, str(tmp_path / "missing.csv"))
     assert result.exit_code == 2 and "no file" in result.output
+    legacy = tmp_path / "legacy.csv"
+    write_csv(legacy, gb_rows(), "gb18030")
+    result = run(db_url, str(legacy), "--encoding", "utf-8", "--source", "x")
+    assert result.exit_code == 2 and "--encoding" in result.output, result.output
     assert stored(db_url) == {}
     result = run(db_url, str(path), "--source", "legacy")
     assert result.exit_code == 0 and "1 created" in result.output, result.output

@@ -123,9 +123,14 @@ BAD_ITEMS = {
     "future": ({"reported_at": FUTURE}, "in the future"),
     "before 1990": ({"reported_at": "1989-12-31T12:00:00+08:00"}, "before 1990"),
     "long description": ({"description": "长" * 2001}, "at most 2,000"),
-    "wrong type of lon": ({"lon": "east"}, "lon"),
-    "wrong type of date": ({"reported_at": [2024]}, "reported_at"),
+    "wrong type of lon": ({"lon": "east"}, "lon: must be a JSON number"),
+    "lon as text": ({"lon": "121.02"}, "lon: must be a JSON number"),
+    "lat as a boolean": ({"lat": True}, "lat: must be a JSON number"),
+    "wrong type of date": ({"reported_at": [2024]}, "reported_at: must be an ISO 8601"),
+    "date as a number": ({"reported_at": 1700000000}, "reported_at: must be an ISO 8601"),
     "wrong type of category": ({"category": 7}, "category"),
+    "wrong type of external_id": ({"external_id": {"id": 1}}, "external_id"),
+    "10 MB description": ({"description": "x" * 10_000_000}, "10,000,000 characters"),
     "no location": ({"lon": None, "lat": None}, "location"),
     "unknown crs": ({"crs": "bd09"}, "crs"),
     "complainant phone": ({"complainant_phone": "13800000000"}, "unknown field"),
@@ -166,16 +171,28 @@ def test_nan_and_infinity_reject_their_item_only(writer, db_url):
         (b'[{"source": "12345",', 400, "malformed JSON"),
         (b'"a case"', 422, "one case"),
         (b"[]", 422, "empty"),
+        (b"[1, 2]", 200, "not a JSON object"),
         (orjson.dumps([case() for _ in range(5001)]), 413, "at most 5,000"),
-        (orjson.dumps(case(description="x" * 10_000_000)), 413, "too large"),
+        (orjson.dumps([case(description="x" * 11_000_000)] * 2), 413, "too large"),
     ],
-    ids=["malformed", "wrong top-level type", "empty", "5001 items", "10 MB body"],
+    ids=["malformed", "wrong top-level type", "empty", "not objects", "5001 items", "22 MB body"],
 )
 def test_unreadable_bodies_are_4xx_and_store_nothing(writer, db_url, content, status, words):
     r = writer.post("/api/v1/cases", content=content, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text
-    assert words in r.json()["message"].replace("larger than", "too large")
+    body = r.json()
+    if status == 200:  # a list whose items are unreadable: each is a listed bad row
+        assert body["rejected"] == 2 and words in body["items"][0]["reason"]
+    else:
+        assert words in body["message"].replace("larger than", "too large")
     assert count_cases(db_url) == 0
+
+
+def test_a_batch_of_5000_is_taken_whole(writer, db_url):
+    batch = [case(description="五千") for _ in range(5000)]
+    body = writer.post("/api/v1/cases", json=batch).json()
+    assert body["created"] == 5000 and body["rejected"] == 0
+    assert count_cases(db_url) == 5000
 
 
 def test_duplicate_external_id_in_one_batch_first_wins(writer, db_url):
@@ -227,6 +244,15 @@ def test_a_resend_with_changes_updates_and_moves_the_counts(writer, db_url, worl
     assert rows == [(stored.leaf_unit_id, dt.date(2025, 6, 2), "property")]
     assert stored.grid_code in world.grids[4:6]
     assert_rollups_equal_recount(db_url)
+    changed = ["category", "deadline", "grid_code", "lat", "lon", "reported_at", "unit"]
+    changed += ["village_code"]
+    assert body["items"][0]["changed"] == changed
+    with session_scope(db_url) as session:  # both changes are in the audit log
+        trail = session.scalars(
+            select(AuditLog).where(AuditLog.action == "case.ingest").order_by(AuditLog.id)
+        ).all()
+    assert [a.detail["created_ids"] for a in trail] == [[stored.id], []]
+    assert trail[1].detail["updates"] == [{"id": stored.id, "fields": changed}]
 
 
 def test_writers_cannot_file_outside_their_subtree_and_readers_cannot_write(app, db_url, world):

@@ -168,3 +168,33 @@ def test_list_cases_is_a_plain_service_for_the_dashboard(admin, db_url, world):
     finally:
         session.close()
     assert [i["id"] for i in page["items"]] == [cid]
+
+
+def test_overdue_means_past_the_deadline_open_or_handled_late_and_the_filter_agrees(admin):
+    deadline = (T0 + dt.timedelta(days=1)).isoformat()
+    late = post(admin, deadline=deadline)
+    on_time = post(admin, deadline=deadline)
+    fresh = admin.post("/api/v1/cases", json=case()).json()["items"][0]["id"]  # 15 days left
+    open_late = post(admin, deadline=deadline)
+    for cid, hours in ((late, 48), (on_time, 2)):
+        for move in (
+            {"step": "scheduled", "at": at(1)},
+            {"step": "handled", "at": at(hours), "outcome": "resolved"},
+        ):
+            assert admin.patch(f"/api/v1/cases/{cid}", json=move).status_code == 200
+
+    def listed(query: str = "") -> dict[int, bool]:
+        r = admin.get(f"/api/v1/cases?{query}")
+        assert r.status_code == 200, r.text
+        return {i["id"]: i["overdue"] for i in r.json()["items"]}
+
+    assert listed() == {late: True, on_time: False, fresh: False, open_late: True}
+    assert sorted(listed("overdue=true")) == sorted([late, open_late])
+    assert sorted(listed("overdue=false")) == sorted([on_time, fresh])
+    assert sorted(listed("overdue=true&status=open")) == [open_late]  # 超期未办结
+
+
+def test_a_time_given_as_a_number_is_refused(admin):
+    cid = post(admin)
+    r = admin.patch(f"/api/v1/cases/{cid}", json={"step": "scheduled", "at": 1746064800})
+    assert r.status_code == 422 and "ISO 8601" in r.text
