@@ -4,6 +4,10 @@ alert, on a metro-size synthetic world and on the seeded metro database.
     python -m bench.bench_alerts                      # synthetic + zhili_metro on PostGIS
     python -m bench.bench_alerts --database-url sqlite:///small.db --preset small
     python -m bench.bench_alerts --synthetic-only
+    python -m bench.bench_alerts --database-only      # zhili_metro only, read-only
+
+The database part never writes: its PostgreSQL transaction is READ ONLY (``--with-sync``
+also times the alert-table update, rolled back: on a copy of the world only).
 
 Synthetic world: 2,236 villages in 104 towns over 1,095 days, Poisson counts with weekly
 rhythm, season, Spring Festival dip, trends and over-dispersion; 200 bursts of 2–5 extra
@@ -111,16 +115,27 @@ def locate_bursts(data, bursts) -> list:
     return out
 
 
-def database(url: str, preset: str, seed: int = 1, repeat: int = 2) -> dict[str, Any]:
-    """Recall against ``seed.bursts.planted_bursts`` and time to compute every alert."""
+def database(
+    url: str, preset: str, seed: int = 1, repeat: int = 2, with_sync: bool = False
+) -> dict[str, Any]:
+    """Recall against ``seed.bursts.planted_bursts`` and time to compute every alert.
+
+    Read-only: on PostgreSQL the transaction is ``READ ONLY`` (the database refuses any
+    write), so the metro world is never changed. ``with_sync`` also times the alert-table
+    update that ``zhili alerts run`` does (writes, then rolled back: use it on a copy).
+    """
+    from sqlalchemy import text
+
     from api.alerts.data import load_matrices
-    from api.alerts.lifecycle import compute_alert_rows, run_alerts
+    from api.alerts.lifecycle import compute_alert_rows, run_alerts, unstaffed_grids
     from api.db.models import AdminUnit, CaseRollupDaily
     from api.db.session import session_factory
     from seed.bursts import planted_bursts
 
     session = session_factory(url)()
     try:
+        if not with_sync and session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET TRANSACTION READ ONLY"))
         last = session.scalar(select(func.max(CaseRollupDaily.day)))
         if last is None:
             print(f"database {url.rsplit('@', 1)[-1]}: no rollups (seed it first)", flush=True)
@@ -134,9 +149,12 @@ def database(url: str, preset: str, seed: int = 1, repeat: int = 2) -> dict[str,
             t0 = time.perf_counter()
             rows, n_days = compute_alert_rows(session, last)
             times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        summary = run_alerts(session, last)  # with the table sync, then rolled back
-        run_s = time.perf_counter() - t0
+        grids = len(unstaffed_grids(session))
+        run_s = None
+        if with_sync:
+            t0 = time.perf_counter()
+            run_alerts(session, last)
+            run_s = round(time.perf_counter() - t0, 2)
         session.rollback()
         parent = dict(
             session.execute(
@@ -144,6 +162,7 @@ def database(url: str, preset: str, seed: int = 1, repeat: int = 2) -> dict[str,
             ).all()
         )
     finally:
+        session.rollback()
         session.close()
     units = sum(len(lv.codes) for lv in data.levels)
     unit_days = units * max(n_days - DetectorConfig().history_days, 0)
@@ -166,9 +185,13 @@ def database(url: str, preset: str, seed: int = 1, repeat: int = 2) -> dict[str,
         days=n_days,
         load_matrices_s=round(load_s, 2),
         compute_all_alerts_s_median=round(statistics.median(times), 2),
-        run_with_sync_s=round(run_s, 2),
+        run_with_sync_s=run_s,
         overdue_alerts=sum(r["kind"] == "overdue" for r in rows),
-        open_alerts=summary.opened,
+        open_alerts={
+            "caseload": sum(r["kind"] == "caseload" and r["status"] == "open" for r in rows),
+            "overdue": sum(r["kind"] == "overdue" and r["status"] == "open" for r in rows),
+            "unstaffed_grid": grids,
+        },
         rss_mb=rss_mb(),
     )
     print(f"database {preset}: {figures}", flush=True)
@@ -193,9 +216,18 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--preset", default="metro", choices=["small", "metro"])
     parser.add_argument("--synthetic-only", action="store_true")
+    parser.add_argument("--database-only", action="store_true")
+    parser.add_argument(
+        "--with-sync",
+        action="store_true",
+        help="also time the alert-table update (writes, rolled back): only on a copy",
+    )
     args = parser.parse_args()
     if args.synthetic_only:
         synthetic()
+    elif args.database_only or args.with_sync:
+        url = args.database_url or DEFAULT_METRO_URL
+        database(url, args.preset, with_sync=args.with_sync)
     else:
         run(args.database_url, args.preset)
 

@@ -331,6 +331,31 @@ def verify(url: str, acknowledged: set[str]) -> dict:
     }
 
 
+# Memory is "not growing" when the RSS after the run is within this much of the warmed-up
+# RSS before it (allocator arenas and bounded caches settle; a leak keeps climbing).
+RSS_SLACK_MB = 20.0
+RSS_SLACK_RATIO = 1.10
+RECOVERY_LIMIT_S = 5.0
+
+
+def checks(r: dict) -> dict[str, bool]:
+    """The issue's pass/fail criteria over the run's figures (the lead quotes these)."""
+    out = {
+        "no_errors_outside_outage": r["errors_outside_outage"] == 0,
+        "every_acknowledged_case_stored": r["acknowledged_missing"] == 0,
+        "no_case_stored_twice": r["stored_twice"] == 0,
+        "rollups_equal_recount": r["rollup_units_off"] == 0
+        and r["cases_total"] == r["rollup_total"],
+        "server_not_restarted": not r["server_restarted"],
+        "memory_flat": r["rss_after_mb"] <= r["rss_before_mb"] * RSS_SLACK_RATIO + RSS_SLACK_MB,
+    }
+    if r["restart"]:
+        after = r["server_answers_after_db_back_s"]
+        out["answers_within_5s_of_db_back"] = after is not None and after <= RECOVERY_LIMIT_S
+    out["all"] = all(out.values())
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return (
@@ -395,9 +420,11 @@ def run(
         "write_p95_ms": round(pct(writes, 0.95), 1),
         "rss_before_mb": rss_before,
         "rss_after_mb": rss_after,
+        "rss_growth_mb": round(rss_after - rss_before, 1),
         "rss_every_5s_mb": tally.rss,
         **verify(url, tally.acknowledged),
     }
+    result["checks"] = checks(result)
     for key, value in result.items():
         print(f"{key:>34}: {value}")
     return result

@@ -78,3 +78,29 @@ def logout_button(label: str = "退出登录", **style: str) -> html.Form:
         method="POST",
         style={"display": "inline", "margin": 0},
     )
+
+
+ROLE_NAMES = {
+    "admin": ("管理员", "admin"),
+    "official": ("干部", "official"),
+    "village_worker": ("村（社区）工作人员", "village worker"),
+    "analyst": ("分析员", "analyst"),
+    "display": ("大屏", "display"),
+    "intake": ("受理", "intake"),
+}
+
+
+def signed_in_as(lang: str = "zh") -> html.Span:
+    """Who is logged in (name and role) with a logout button, for a page's header; empty
+    when nobody is."""
+    who = current_principal()
+    if who is None:
+        return html.Span(id="signed-in")
+    zh, en = ROLE_NAMES.get(who.role, (who.role, who.role))
+    role = en if lang == "en" else zh
+    label = "Log out" if lang == "en" else "退出登录"
+    return html.Span(
+        [html.Span(f"{who.name} · {role}", className="user-name"), logout_button(label)],
+        id="signed-in",
+        className="signed-in",
+    )

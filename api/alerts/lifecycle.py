@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.alerts.data import TESTED_LEVELS, data_range, load_matrices
 from api.alerts.detector import DetectorConfig, Episodes, detect_caseload, detect_overdue
-from api.db.models import AdminUnit, Alert, GridWorker
+from api.db.models import AdminUnit, Alert, GridWorker, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE
 from api.services.auth import Principal
 from api.services.scope import subtree_codes
@@ -277,7 +277,8 @@ def list_alerts(
     limit: int = 500,
 ) -> list[dict]:
     """Alerts on units in the subtree of ``unit_code`` (default: the caller's home unit),
-    most significant first; ``unit_code`` outside the caller's jurisdiction is a 404."""
+    most significant first; ``unit_code`` outside the caller's jurisdiction is a 404. Each
+    carries ``path``: the codes from ``unit_code`` down to the alerted unit."""
     from api.deps import check_scope
 
     root = principal.unit_code
@@ -302,7 +303,32 @@ def list_alerts(
             )
         )
     }
-    return [describe(a, units.get(a.unit_code)) for a in alerts]
+    paths = _paths(session, {a.unit_code for a in alerts}, root)
+    out = []
+    for a in alerts:
+        row = describe(a, units.get(a.unit_code))
+        row["path"] = paths.get(a.unit_code, [a.unit_code])
+        out.append(row)
+    return out
+
+
+def _paths(session: Session, codes: set[str], root: str) -> dict[str, list[str]]:
+    """Per unit code, the codes from ``root`` down to the unit (both included): where a map
+    of ``root``'s children puts the unit's marker. Nothing above ``root`` is named."""
+    rows = session.execute(
+        select(AdminUnit.code, UnitAncestry.ancestor_code, UnitAncestry.distance)
+        .join(UnitAncestry, UnitAncestry.unit_id == AdminUnit.id)
+        .where(AdminUnit.code.in_(codes), AdminUnit.valid_to.is_(None))
+    ).all()
+    chains: dict[str, list[tuple[int, str]]] = {}
+    for code, ancestor, distance in rows:
+        chains.setdefault(code, []).append((distance, ancestor))
+    out = {}
+    for code, chain in chains.items():
+        chain.sort(reverse=True)  # farthest ancestor first
+        names = [c for _, c in chain]
+        out[code] = names[names.index(root) :] if root in names else [code]
+    return out
 
 
 def open_alerts(session: Session, principal: Principal, unit_code: str | None = None) -> list[dict]:

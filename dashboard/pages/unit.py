@@ -14,6 +14,7 @@ import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import client, ids
+from dashboard.auth import signed_in_as
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure
@@ -149,7 +150,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             _below(who, view, state, metric, start, end),
             ranking,
             cases_table(client.open_cases(who, view.code, lang), lang, ids.CASES)
-            if view.level in CASE_LEVELS
+            if view.level in CASE_LEVELS and who.can_list_cases  # a wall display: no lists
             else None,
         ],
         id=ids.UNIT_PAGE,
@@ -199,6 +200,7 @@ def _header(view: client.UnitView, state: ViewState) -> html.Div:
                         id=ids.LANG,
                         className="nav-link",
                     ),
+                    signed_in_as(lang),
                 ],
                 className="nav",
             ),

@@ -227,7 +227,10 @@ def refresh(n_intervals: int | None, wall: dict):
     index = (n_intervals or 0) % len(views)
     view, shown = views[index], views[wall.get("shown", 0) % len(views)]
     same_map = (view["code"], view["level"]) == (shown["code"], shown["level"])
-    panel = render(who, view, catalog(), wall.get("lang", "zh"), full=not same_map)
+    try:
+        panel = render(who, view, catalog(), wall.get("lang", "zh"), full=not same_map)
+    except LookupError:  # a state naming a unit outside the user's subtree (or no metric)
+        return (no_update,) * 8
     return (
         panel["map"],
         panel["legend"],

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import islice
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -339,3 +340,177 @@ def test_writers_cannot_touch_cases_outside_their_subtree(app, db_url, walked_wo
         case = session.get(Case, west_case)
         assert case.status == "received" and case.scheduled_at is None
         assert not session.scalar(select(Case.id).where(Case.external_id == "west-by-east"))
+
+
+# ---------------------------------------------------------------- the dashboard's routes
+
+
+def session_cookie(db_url: str, settings, token: str) -> tuple[str, str]:
+    """A dashboard session cookie for the user of ``token`` (what a login would set), and
+    the user's name."""
+    from api.db.models import User
+    from api.services.auth import principal_for_token
+    from api.services.sessions import open_session
+
+    with session_scope(db_url) as session:
+        principal = principal_for_token(session, token)
+        return open_session(session, settings, session.get(User, principal.user_id)), principal.name
+
+
+def components(tree) -> dict[str, dict]:
+    """Every component with an id in a rendered Dash layout: id → its props."""
+    found: dict[str, dict] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            props = node.get("props")
+            if isinstance(props, dict) and isinstance(props.get("id"), str):
+                found[props["id"]] = props
+            stack.extend(node.values())
+    return found
+
+
+def callback_body(dep: dict, values: dict[str, object]) -> dict:
+    """The body Dash's renderer posts to ``_dash-update-component`` for ``dep``."""
+    text = dep["output"]
+    parts = text[2:-2].split("...") if text.startswith("..") else [text]
+    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True)) for p in parts]
+
+    def fed(items):
+        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
+
+    return {
+        "output": text,
+        "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": fed(dep["inputs"]),
+        "state": fed(dep["state"]),
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
+    }
+
+
+def dashboard_requests(flask_app, deps, caller: Caller):
+    """(method, url, json body, names_something_foreign) for the Flask rules that take
+    arguments and for every registered page (the page-routing callback)."""
+    import dash
+
+    levels = ["city", "town", "village", "grid"]
+    own = [caller.home, sorted(caller.subtree - {caller.home})[0]] if caller.subtree else []
+    skip = ("static", "assets", "_dash-component-suites")
+    for rule in flask_app.url_map.iter_rules():
+        if not rule.arguments or rule.rule.startswith(tuple(f"/{s}" for s in skip)):
+            continue
+        if rule.arguments == {"path"}:
+            continue  # Dash's catch-all page route: the same index for every path
+        for name in rule.arguments:
+            values = levels if "level" in name else [*own, *caller.foreign]
+            for value in values:
+                args = {a: (levels[1] if "level" in a else caller.home) for a in rule.arguments}
+                args[name] = value
+                url = "/dashboard" + rule.rule
+                for a, v in args.items():
+                    url = re.sub(rf"<(\w+:)?{a}>", v, url)
+                yield "GET", url, None, value in caller.foreign
+    router = next(d for d in deps if any(i["property"] == "pathname" for i in d["inputs"]))
+    for page in dash.page_registry.values():
+        template = page.get("path_template") or page["path"]
+        names = re.findall(r"<(\w+)>", template)
+        fills = [{}] if not names else [{n: v for n in names} for v in [*own, *caller.foreign]]
+        for fill in fills:
+            path = template
+            for n, v in fill.items():
+                path = path.replace(f"<{n}>", v)
+            foreign_path = any(v in caller.foreign for v in fill.values())
+            searches = [""] + [f"?units={v}&unit={v}&code={v}" for v in caller.foreign]
+            for search in searches:
+                values = {
+                    f"{i['id']}.{i['property']}": ("/dashboard" + path).rstrip("/") or "/"
+                    if i["property"] == "pathname"
+                    else search
+                    for i in router["inputs"]
+                }
+                body = callback_body(router, values)
+                yield "POST", "/dashboard/_dash-update-component", body, foreign_path or search
+
+
+def test_no_dashboard_route_shows_anything_outside_the_callers_subtree(
+    db_url, walked_world, tmp_path
+) -> None:
+    """The dashboard with each caller's session cookie: its Flask routes, every page (own and
+    foreign codes in the path and the query), then every server-side callback fed with the
+    props the page rendered, and with that state forged to name the other town."""
+    from api.app import create_app
+    from api.services.sessions import COOKIE_NAME
+    from api.settings import Settings
+
+    world = walked_world
+    everyone = {world.city, *world.towns, *world.villages, *world.grids}
+    settings = Settings(database_url=db_url, cache_dir=tmp_path / "cache")
+    app = create_app(settings)  # with the dashboard mounted
+    flask_app = next(r for r in app.routes if getattr(r, "path", "") == "/dashboard").app.app
+    problems, callbacks_fired = [], 0
+    for caller in make_callers(db_url, world):
+        cookie, name = session_cookie(db_url, settings, caller.token)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            client.cookies.set(COOKIE_NAME, cookie)
+            deps = client.get("/dashboard/_dash-dependencies").json()
+            server_side = [
+                d
+                for d in deps
+                if not d.get("clientside_function")
+                and not any(i["property"] == "pathname" for i in d["inputs"])
+            ]
+            shown_own, named_self = 0, False
+
+            def check(
+                where: str, response, foreign: bool, caller: Caller = caller, name: str = name
+            ) -> None:
+                nonlocal shown_own, named_self
+                if response.status_code >= 500:
+                    problems.append(f"{where}: {response.status_code} {response.text[:200]}")
+                    return
+                if response.status_code >= 300:
+                    return
+                if foreign and "/geometry/" in where:
+                    problems.append(f"{where}: {response.status_code} for a foreign path")
+                seen = {m.decode() for m in CODE_RE.findall(response.content)}
+                if leaked := sorted((seen & everyone) - caller.subtree):
+                    problems.append(f"{where}: shows {leaked}")
+                shown_own += bool(seen & caller.subtree)
+                named_self |= f"{name} · " in response.text  # the header's "name · role"
+
+            for method, url, body, foreign in dashboard_requests(flask_app, deps, caller):
+                response = client.request(method, url, json=body)
+                where = f"{caller.label} {method} {url} {body and body['inputs']}"
+                check(where, response, foreign)
+                if body is None or response.status_code != 200 or not server_side:
+                    continue
+                rendered = components(response.json())
+                for dep in server_side:
+                    wanted = [*dep["inputs"], *dep["state"]]
+                    if not all(i["id"] in rendered for i in wanted):
+                        continue
+                    values = {
+                        f"{i['id']}.{i['property']}": rendered[i["id"]].get(i["property"])
+                        for i in wanted
+                    }
+                    values = {k: (1 if v is None and "n_" in k else v) for k, v in values.items()}
+                    honest = callback_body(dep, values)
+                    forged = orjson.loads(
+                        orjson.dumps(honest).replace(
+                            caller.home.encode(), (caller.foreign or [caller.home])[0].encode()
+                        )
+                    )
+                    for kind, payload in (("fed", honest), ("forged", forged)):
+                        callbacks_fired += 1
+                        answer = client.post("/dashboard/_dash-update-component", json=payload)
+                        check(f"{caller.label} callback {dep['output']} {kind}", answer, False)
+        if caller.role != "intake":
+            assert shown_own >= 3, (
+                f"{caller.label}: only {shown_own} dashboard answers named its units"
+            )
+            assert named_self, f"{caller.label}: no page said who is logged in"
+    assert callbacks_fired > 0  # the wall's callback at least
+    assert not problems, f"{len(problems)} leaks:\n" + "\n".join(islice(problems, 40))

@@ -116,3 +116,34 @@ def test_caseload_pattern_is_scoped(app, db_url, world):
         assert ok.status_code == 200 and len(ok.json()["days"]) == 14
         bad = c.get(url.format(world.villages[3]), params={"category": "x"})
         assert bad.status_code == 422
+
+
+def test_alert_list_and_map_markers_point_at_the_alerted_units(db_url, alerts, world):
+    """The dashboard's alert panel: a line per open alert linking to its unit, a marker
+    on the child of the shown unit that holds it (the alert's path from that unit down)."""
+    from dash import dcc
+
+    from dashboard.components.alerts import alert_list, alert_marker_trace
+
+    with session_scope(db_url) as session:
+        city = Principal(user_id=0, name="c", role="admin", unit_code=world.city)
+        found = open_alerts(session, city)
+    v1 = world.villages[0]
+    town1, town2 = world.parent[v1], world.parent[world.villages[3]]
+    by_unit = {a["unit_code"]: a for a in found}
+    assert by_unit[v1]["path"] == [world.city, town1, v1]
+
+    panel = alert_list(found, "en", lambda code: f"/dashboard/unit/{code}")
+    links = [c for li in panel.children[1].children for c in li.children if isinstance(c, dcc.Link)]
+    assert sorted(link.href for link in links) == sorted(
+        f"/dashboard/unit/{a['unit_code']}" for a in found
+    )
+    labour = next(li for li in panel.children[1].children if li.className.endswith("caseload"))
+    assert "20 cases in 7 days" in labour.children[1].children
+    assert DAY.isoformat() in labour.children[1].children
+
+    points = {town1: (116.0, 39.0, True), town2: (117.0, 40.0, True)}
+    trace = alert_marker_trace(found, points, "en")
+    marked = {code: text for code, text in trace["customdata"]}
+    assert marked == {town1: "open alerts: 2", town2: "open alerts: 1"}
+    assert trace["lon"] == [points[c][0] for c in marked]
