@@ -97,6 +97,9 @@ def get_cases(
     channel: str | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    period: Annotated[
+        str | None, Query(max_length=16, description="2026, 2026-Q3, 2026-10, 2026-W05, last-30d")
+    ] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
@@ -111,6 +114,7 @@ def get_cases(
         channel=channel,
         start=start,
         end=end,
+        period=period,
         overdue=overdue,
         limit=limit,
         cursor=cursor,

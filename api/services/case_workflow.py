@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE, STEP_NAMES_ZH, STEPS
 from api.errors import ApiError
+from api.metrics.periods import PeriodError, parse_shorthand
 from api.metrics.rollup import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
 from api.services.auth import Principal
@@ -192,14 +193,16 @@ def list_cases(
     limit: int = 100,
     cursor: str | None = None,
     now: dt.datetime | None = None,
+    period: str | None = None,
 ) -> dict:
     """One page of the cases in ``user``'s subtree (or in ``unit_code``'s, which must lie in
     it: else 404), newest first: ``{"items": [...], "next_cursor": str | None}``.
 
     ``status``: a step (received ... evaluated), ``open`` or ``closed``; ``start``/``end``:
-    local days of reported_at, both included; ``overdue`` (超期): past the deadline — open
-    after it or handled after it — as each item's ``overdue`` says (with ``status=open``:
-    超期未办结), or not.
+    local days of reported_at, both included, or ``period``: a shorthand of the metrics
+    (2026, 2026-Q3, 2026-10, 2026-W05, last-30d ending today); ``overdue`` (超期): past
+    the deadline — open after it or handled after it — as each item's ``overdue`` says
+    (with ``status=open``: 超期未办结), or not.
     """
     from api.services.cases import local_zone
 
@@ -239,6 +242,18 @@ def list_cases(
             raise ApiError(422, f"unknown channel {channel!r}")
         stmt = stmt.where(Case.channel == channel)
     zone = local_zone()
+    if period is not None:
+        if start is not None or end is not None:
+            raise ApiError(422, "give period, or start and end, not both")
+        try:
+            found = parse_shorthand(period, now.astimezone(zone).date())
+        except PeriodError as exc:
+            raise ApiError(422, str(exc)) from None
+        if found is None:
+            raise ApiError(
+                422, f"bad period {period!r}: use 2026, 2026-Q3, 2026-10, 2026-W05 or last-30d"
+            )
+        start, end = found.start, found.end
     if start is not None:
         stmt = stmt.where(Case.reported_at >= dt.datetime.combine(start, dt.time(), zone))
     if end is not None:

@@ -136,6 +136,11 @@ def test_the_list_is_scoped_filtered_and_paged(app, admin, db_url, world):
     assert ids("channel=walk_in") == []
     assert ids("start=2025-05-01&end=2025-05-01") == sorted(east + west)
     assert ids("start=2025-05-02") == []
+    assert ids("period=2025-05") == ids("period=2025-Q2") == sorted(east + west)
+    assert ids("period=2025-04") == ids("period=2024") == []
+    for bad in ("period=2025-13", "period=soon", "period=2025&start=2025-01-01"):
+        r = admin.get(f"/api/v1/cases?{bad}")
+        assert r.status_code == 422 and r.json()["message"], (bad, r.text)
     assert ids("overdue=true") == sorted(east + west)  # 2025 deadlines have passed
     assert ids("overdue=false") == []
     assert admin.get("/api/v1/cases?status=lost").status_code == 422
