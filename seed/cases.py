@@ -69,6 +69,7 @@ SATISFACTION = np.array(
 ).cumsum(1)
 SATISFACTION /= SATISFACTION[:, -1:]
 DAY = 86_400
+HOT_SPOT_SPACINGS = 1.2  # least width (sigma) of a hot spot, in village spacings
 
 
 @dataclass
@@ -124,7 +125,9 @@ def _village_risk(layout: Layout, rng: np.random.Generator) -> np.ndarray:
         np.bincount(layout.grid_village, weights=xy[:, 1]) / counts,
     ]
     spots = centre[rng.choice(n_v, layout.preset.hot_spots, replace=False)]
-    sigma = 0.06 * layout.preset.radius_km
+    # a hot spot spans a few villages, not one: sigma of at least 1.2 village spacings
+    spacing = np.sqrt(layout.outline.difference(layout.lake).area / n_v)
+    sigma = max(0.06 * layout.preset.radius_km, HOT_SPOT_SPACINGS * spacing)
     d2 = ((centre[:, None, :] - spots[None]) ** 2).sum(-1)
     heat = (rng.uniform(0.8, 2.0, len(spots)) * np.exp(-d2 / (2 * sigma**2))).sum(1)
     return (1 + heat) * rng.lognormal(0, 0.3, n_v)

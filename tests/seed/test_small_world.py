@@ -53,7 +53,34 @@ def test_counts_match_the_table(small_world, small_world_url) -> None:
     assert sorted(f.unit_code for f in stations) == sorted(villages)
     built = sum(f.status == "built" for f in stations)
     assert within(built, len(villages) * 1803 / 2236, 0.05)
+    under_construction = sum(f.status == "under_construction" for f in stations)
+    assert within(under_construction, len(villages) * 430 / 2236, 0.05)
     assert sum(f.video_linked for f in stations) == 18
+
+
+def test_grid_network_has_gaps_ratings_and_links(small_world, small_world_url) -> None:
+    with session_scope(small_world_url) as session:
+        staffed = set(
+            session.scalars(
+                select(GridWorker.grid_code).where(GridWorker.role == "full_time").distinct()
+            )
+        )
+        led = set(
+            session.scalars(
+                select(GridWorker.grid_code).where(GridWorker.role == "leader").distinct()
+            )
+        )
+        facilities = session.execute(
+            select(Facility.status, Facility.rating, Facility.video_linked)
+        ).all()
+    grids = {u.code for u in small_world.level("grid")}
+    assert led == grids  # every grid has a leader
+    unstaffed = grids - staffed
+    assert 0 < len(unstaffed) < 0.03 * len(grids)  # a few grids with no full-time worker
+    built = [f for f in facilities if f.status == "built"]
+    ratings = np.array([f.rating for f in built], float)
+    assert (ratings >= 60).all() and (ratings <= 100).all() and ratings.std() > 2
+    assert all(f.rating is None and not f.video_linked for f in facilities if f not in built)
 
 
 def test_every_level_is_a_valid_coverage_that_nests_exactly(small_world) -> None:
@@ -197,7 +224,7 @@ def test_mediation_is_near_perfect_city_wide_but_worse_in_some_towns(small_world
     assert min(rates.values()) < 0.94 and max(rates.values()) > 0.98
 
 
-def test_rhythm_and_hot_spots(small_world) -> None:
+def test_weekly_seasonal_and_festival_rhythm(small_world) -> None:
     c = small_world.cases
     local = [r.astimezone(SHANGHAI) for r in c["reported_at"]]
     weekday = np.array([d.weekday() for d in local])
@@ -208,10 +235,39 @@ def test_rhythm_and_hot_spots(small_world) -> None:
     holiday = np.mean([days[festival + dt.timedelta(days=k)] for k in range(0, 6)])
     autumn = np.mean([days[dt.date(2026, 10, 1) + dt.timedelta(days=k)] for k in range(14)])
     assert holiday < 0.8 * autumn  # the Spring Festival lull
-    pop = {u.code: u.population for u in small_world.level("village")}
-    per_10k = Counter(c["village_code"])
-    rate = np.array([per_10k[v] / pop[v] for v in pop])
-    assert rate.max() > 3 * np.median(rate)  # hot spots, not white noise
+    month = Counter(d.month for d in local)
+    summer = np.mean([month[m] for m in (6, 7, 8)])
+    winter = np.mean([month[m] for m in (11, 12, 1)])
+    assert summer > 1.15 * winter  # a seasonal rhythm: busier summers
+
+
+def test_hot_spots_cluster_in_space(small_world) -> None:
+    """Neighbouring villages have similar case rates (Moran's I well above 0): hot spots
+    span several villages, the map is not white noise."""
+    villages = small_world.level("village")
+    per_village = Counter(small_world.cases["village_code"])
+    rate = np.log([per_village[v.code] / v.population for v in villages])
+    geoms = np.array([v.geom for v in villages])
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="touches")
+    a, b = a[a != b], b[a != b]
+    z = rate - rate.mean()
+    moran = len(z) / len(a) * (z[a] * z[b]).sum() / (z * z).sum()
+    assert moran > 0.3
+    assert np.exp(rate.max() - np.median(rate)) > 2.5  # hot spots stand out
+
+
+def test_satisfaction_follows_the_outcome(small_world) -> None:
+    c = small_world.cases
+    score = np.array([s if s is not None else np.nan for s in c["satisfaction"]], float)
+    happy = score[c["outcome"] == "mediated_success"]
+    unhappy = score[np.isin(c["outcome"], ["mediation_failed", "referred", "withdrawn"])]
+    assert np.nanmean(happy) > 4 and np.nanmean(unhappy) < np.nanmean(happy) - 1
+    late = np.array(
+        [h is not None and h > d for h, d in zip(c["handled_at"], c["deadline"], strict=True)]
+    )
+    success = c["outcome"] == "mediated_success"
+    assert np.nanmean(score[success & late]) < np.nanmean(score[success & ~late]) - 0.5
+    assert set(np.unique(score[~np.isnan(score)])) == {1, 2, 3, 4, 5}
 
 
 def test_planted_bursts_stand_out(small_world) -> None:
