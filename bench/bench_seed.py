@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import case, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from api.db.migrate import upgrade
-from api.db.models import AdminUnit, Base
+from api.db.models import AdminUnit, Base, Facility, GridWorker
 from api.db.session import dispose_engines, normalize_url, session_scope
 from seed.build import seed_database
+from seed.presets import get_preset
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TABLES = (
@@ -75,8 +76,9 @@ def _has_units(url: str) -> bool:
         return bool(session.scalar(select(func.count()).select_from(AdminUnit)))
 
 
-def measure(url: str) -> dict[str, Any]:
-    """Row counts, database size and vertices per level of the world at ``url``."""
+def measure(url: str, preset: str) -> dict[str, Any]:
+    """Row counts, database size and vertices per level of the world at ``url``, and its
+    counts next to the table of world ``preset``."""
     out: dict[str, Any] = {}
     with session_scope(url) as session:
         dialect = session.get_bind().dialect.name
@@ -106,6 +108,26 @@ def measure(url: str) -> dict[str, Any]:
                 }
             )
         out["vertices_per_level"] = sorted(vertices, key=lambda r: r["depth"])
+        levels: dict[str, Any] = {r["level"]: r["units"] for r in vertices}
+        levels["workers"] = dict(
+            session.execute(select(GridWorker.role, func.count()).group_by(GridWorker.role)).all()
+        )
+        statuses = session.execute(
+            select(
+                Facility.kind,
+                Facility.status,
+                func.count(),
+                func.sum(case((Facility.video_linked, 1), else_=0)),
+            )
+            .group_by(Facility.kind, Facility.status)
+            .order_by(Facility.kind, Facility.status)
+        ).all()
+        out["facilities"] = {
+            f"{kind} {status}": f"{n} ({linked} video-linked)"
+            for kind, status, n, linked in statuses
+        }
+        levels["facilities"] = {(kind, status): n for kind, status, n, _ in statuses}
+        out["table_check"] = table_check(out["rows"], levels, preset)
         if dialect == "postgresql":
             size = session.scalar(text("SELECT pg_database_size(current_database())"))
             out["case_table_mb"] = round(
@@ -128,7 +150,7 @@ def bench_small(repeat: int = 3) -> dict[str, Any]:
             summary = seed_database(url, preset="small", seed=1, progress=False)
             times.append(time.perf_counter() - t0)
             print(f"small build {i + 1}/{repeat}: {times[-1]:.1f} s", flush=True)
-        figures = measure(url)
+        figures = measure(url, "small")
         dispose_engines()
     return {
         "preset": "small",
@@ -157,15 +179,64 @@ def bench_metro(url: str, rebuild: bool = False) -> dict[str, Any]:
         "database": "postgis",
         "build_seconds": summary.get("build_seconds"),
         "phases_seconds": {k: v for k, v in summary.items() if k.endswith("_s")},
-        **measure(url),
+        **measure(url, "metro"),
     }
 
 
+def table_check(rows: dict[str, int], levels: dict[str, int], preset: str) -> dict[str, Any]:
+    """The world's counts next to the issue's table (``ok``: within 2%)."""
+    spec = get_preset(preset)
+    workers = levels.pop("workers", {})
+    facilities = levels.pop("facilities", {})
+    table = {
+        "towns": (levels.get("town"), spec.towns),
+        "villages": (levels.get("village"), spec.villages),
+        "grids": (levels.get("grid"), spec.grids),
+        "leaders": (workers.get("leader"), spec.leaders),
+        "full_time": (workers.get("full_time"), spec.full_time),
+        "part_time": (workers.get("part_time"), spec.part_time),
+        "centers_built": (facilities.get(("center", "built"), 0), spec.town_centers[0]),
+        "centers_under_construction": (
+            facilities.get(("center", "under_construction"), 0),
+            spec.town_centers[1],
+        ),
+        "stations_built": (
+            facilities.get(("linkage_station", "built"), 0),
+            spec.village_stations[0],
+        ),
+        "stations_under_construction": (
+            facilities.get(("linkage_station", "under_construction"), 0),
+            spec.village_stations[1],
+        ),
+    }
+    if spec.districts:
+        table["districts"] = (levels.get("district"), spec.districts)
+    out: dict[str, Any] = {
+        k: {"got": got, "table": want, "ok": got is not None and abs(got - want) <= 0.02 * want}
+        for k, (got, want) in table.items()
+    }
+    cases = rows["case"]
+    if spec.name == "metro":  # the table asks for at least five million
+        out["cases"] = {"got": cases, "table": ">= 5000000", "ok": cases >= 5_000_000}
+    else:
+        ok = abs(cases - spec.cases) <= 0.02 * spec.cases
+        out["cases"] = {"got": cases, "table": spec.cases, "ok": ok}
+    return out
+
+
 def run(database_url: str, preset: str) -> dict[str, Any]:
-    """Entry point of ``python -m bench``: the preset's world at ``database_url``."""
+    """Entry point of ``python -m bench``: the preset's world at ``database_url``; with
+    ``metro``, the small world on SQLite is built and timed as well (both build times)."""
     if preset == "metro":
-        return bench_metro(database_url)
-    return bench_small()
+        figures = bench_metro(database_url)
+        _print(figures)
+        print("--- small preset on SQLite ---", flush=True)
+        figures["small_sqlite"] = bench_small()
+        _print(figures["small_sqlite"])
+        return figures
+    figures = bench_small()
+    _print(figures)
+    return figures
 
 
 def _print(figures: dict[str, Any]) -> None:
