@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DatabaseError
 
 from api.db.models import AuditLog
 from api.db.session import session_scope
@@ -115,3 +119,22 @@ def test_exports_and_case_changes_leave_a_trace(app, db_url, world) -> None:
     assert entry["detail"]["start"] and entry["detail"]["end"]
     assert [e["user_name"] for e in cases] == ["hotline", "hotline"]
     assert cases[0]["target"] == f"case:{case_id}"
+
+
+def test_the_database_refuses_to_change_or_delete_audit_entries(app, db_url, world) -> None:
+    """Append-only is enforced by the database itself (triggers), not only by the code."""
+    token_for(db_url, "admin", world.city)  # user.create and token.create entries
+    with session_scope(db_url) as session:
+        before = session.execute(select(AuditLog.id, AuditLog.action)).all()
+    assert before
+    for statement in (
+        update(AuditLog).values(action="nothing"),
+        delete(AuditLog),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), session_scope(db_url) as session:
+            session.execute(statement)
+    with session_scope(db_url) as session:
+        assert session.execute(select(AuditLog.id, AuditLog.action)).all() == before
+        session.add(AuditLog(at=dt.datetime.now(dt.UTC), action="still.appends"))
+    with session_scope(db_url) as session:
+        assert session.scalar(select(AuditLog.id).where(AuditLog.action == "still.appends"))
