@@ -69,8 +69,9 @@ def choropleth(
     )
     if format == "geojson":
         body = feature_collection(rows, layer.fragments, meta)
-        if user.via == "token":
-            _audit(session, user, meta, format, len(rows))
+        # the dashboard draws its maps in-process: a GeoJSON fetched here, by token or by a
+        # session's export link, is an export like the others
+        _audit(session, user, meta, format, len(rows))
         return Response(body, media_type=MEDIA[format])
     import geopandas as gpd
     import shapely

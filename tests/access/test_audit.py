@@ -138,3 +138,24 @@ def test_the_database_refuses_to_change_or_delete_audit_entries(app, db_url, wor
         session.add(AuditLog(at=dt.datetime.now(dt.UTC), action="still.appends"))
     with session_scope(db_url) as session:
         assert session.scalar(select(AuditLog.id).where(AuditLog.action == "still.appends"))
+
+
+def test_an_export_from_the_dashboard_session_is_audited_too(app, db_url, world) -> None:
+    """The dashboard's export links fetch the API with the session cookie: GeoJSON included."""
+    east = world.towns[0]
+    name = make_user(db_url, "analyst", east, PASSWORD)
+    with TestClient(app) as browser:
+        assert browser.post(
+            "/api/v1/auth/login", json={"name": name, "password": PASSWORD}
+        ).is_success
+        for fmt in ("geojson", "csv"):
+            export = browser.get(
+                "/api/v1/choropleth",
+                params={"parent": east, "level": "village", "metric": "caseload", "format": fmt},
+            )
+            assert export.status_code == 200, export.text
+    admin = token_for(db_url, "admin", world.city)
+    with TestClient(app, headers={"Authorization": f"Bearer {admin}"}) as c:
+        exports = read_all(c, action="export", user=name)
+    assert sorted(e["detail"]["format"] for e in exports) == ["csv", "geojson"]
+    assert {e["detail"]["rows"] for e in exports} == {2}  # 东镇's two villages
