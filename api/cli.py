@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from api.db.session import DatabaseURLError, normalize_url, session_scope
+from api.services.auth import ROLES
 from api.settings import get_settings
 
 database_option = click.option(
@@ -201,7 +202,7 @@ def user() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["admin", "official", "village_worker", "analyst", "display", "intake"]),
+    type=click.Choice(ROLES),
 )
 @click.option("--unit", "unit_code", required=True, help="Home unit code (its subtree is seen).")
 @click.option(
