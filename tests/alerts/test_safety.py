@@ -137,3 +137,35 @@ def test_registry_metric_agrees_with_the_endpoint(client, march):
 def test_default_month_is_the_latest_month_with_cases(client, march):
     body = client.get(f"/api/v1/units/{march.towns[0]}/safety-index").json()
     assert body["month"] == "2025-03"
+
+
+def test_safety_index_maps_ranks_and_exports_like_any_metric(client, march):
+    """The registry metric in the choropleth (CSV download) and the ranking: the same
+    index as the unit's own endpoint."""
+    import csv
+    import io
+
+    params = {"metric": "safety_index", "start": "2025-03-01", "end": "2025-03-31"}
+    want = {
+        town: client.get(f"/api/v1/units/{town}/safety-index", params={"month": "2025-03"}).json()[
+            "index"
+        ]
+        for town in march.towns
+    }
+    r = client.get(
+        "/api/v1/choropleth",
+        params={**params, "parent": march.city, "level": "town", "format": "csv"},
+    )
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert sorted(row["code"] for row in rows) == sorted(march.towns)
+    for row in rows:
+        assert float(row["value"]) == pytest.approx(want[row["code"]], abs=0.05), row
+
+    ranked = client.get(f"/api/v1/units/{march.city}/ranking", params=params)
+    assert ranked.status_code == 200, ranked.text
+    body = ranked.json()
+    items = body.get("items") or body.get("ranking") or body.get("children")
+    order = [i["code"] for i in items if i.get("value") is not None]
+    best_first = sorted(want, key=lambda c: -want[c])
+    assert order == best_first[: len(order)] and len(order) == len(march.towns)
