@@ -57,7 +57,9 @@ def _print_report(report: ImportReport, verbose: bool) -> None:
     default=None,
     help="Write the problem spots as GeoJSON (open it in QGIS over the file).",
 )
-@click.option("--report-json", is_flag=True, help="Print the report as JSON instead.")
+@click.option(
+    "--report-json", is_flag=True, help="Print the report as JSON instead (alone on stdout)."
+)
 @click.option(
     "--max-outside-share",
     type=click.FloatRange(0, 1),
@@ -145,14 +147,16 @@ def import_boundaries_cmd(
         _print_report(report, verbose)
     if refused is not None:
         raise UsageProblem(f"refused, nothing imported: {len(report.errors)} error(s)")
+    say = report_json  # with --report-json, stdout holds the JSON alone
     if report.written:
         click.echo(
             f"imported: {report.created} new, {report.changed} changed (old versions closed), "
-            f"{report.unchanged} unchanged"
+            f"{report.unchanged} unchanged",
+            err=say,
         )
         if not no_cache and (report.created or report.changed):
             with session_scope(url) as session:
                 warm_display_cache(session)
-            click.echo("display geometry cached for every level")
+            click.echo("display geometry cached for every level", err=say)
     else:
-        click.echo("dry run: nothing written")
+        click.echo("dry run: nothing written", err=say)

@@ -3,12 +3,14 @@
 Every unit of a level is simplified together with ``shapely.coverage_simplify`` so that
 neighbours keep one shared border (no slivers, no gaps at any zoom), even across
 parents. The tolerance of a level is one pixel of a 4K screen showing the unit two levels
-up (towns and villages: the whole city; grids: one town — a town's grids look exact at
-town zoom); levels above the deepest are coarsened further until the whole level fits in
-about 1 MB of GeoJSON (a village map of a metro city), since they are shown whole.
+up (city / town / village / grid: towns and villages are seen over the whole city, grids
+over one town — a town's grids look exact at town zoom). Levels above the deepest are
+shown whole, so they are simplified again, coarser, until the whole level as served is
+under 1 MB of GeoJSON and 300 KB gzipped (a village map of a metro city); the deepest
+level is shown one parent at a time and keeps its tolerance.
 
-Results are cached in memory and on disk (``settings.cache_dir``), keyed by database and
-boundaries version, so a new import invalidates them by itself.
+Results are cached in memory and on disk (``settings.cache_dir``), keyed by database,
+boundaries version and the parameters above, so a new import invalidates them by itself.
 """
 
 from __future__ import annotations
@@ -36,10 +38,19 @@ from api.settings import get_settings
 from geo.geojson import bounds_of, geometry_fragment, rfc7946_geometries
 
 SCREEN_PIXELS = 4000  # a 4K wall: one pixel of the view is the finest detail worth keeping
-LEVEL_BYTES = 960_000  # a whole level shown at once stays under 1 MB of GeoJSON
-COARSENING_STEP = 2.0
-COORDINATE_BYTES = 21.5  # "[121.123456,31.123456]," on average
-MAX_COARSENING = 12
+LEVEL_BYTES = 1_000_000  # a whole level shown at once: under 1 MB of GeoJSON ...
+LEVEL_GZIP_BYTES = 300_000  # ... and under 300 KB gzipped (as served)
+GZIP_LEVEL = 6
+COARSENING_STEP = 1.5  # the smallest step of the tolerance when a level is too big
+MAX_STEP = 4.0
+MAX_COARSENING = 16
+REFINEMENTS = 2  # bisections between the last step too fine and the first that fits
+# the parameters above shape the cached geometry: a change of them is a new cache key
+PARAMETERS_KEY = hashlib.sha256(
+    repr(
+        (SCREEN_PIXELS, LEVEL_BYTES, LEVEL_GZIP_BYTES, COARSENING_STEP, MAX_STEP, REFINEMENTS)
+    ).encode()
+).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -73,17 +84,7 @@ class DisplayLayer:
         setattr_(self, "codes", [u.code for u in self.units])
         setattr_(self, "names", [u.name for u in self.units])
         setattr_(self, "fragments", {u.code: u.fragment for u in self.units})
-        boxes = [u.bbox for u in self.units if u.bbox]
-        bbox = (
-            [
-                min(b[0] for b in boxes),
-                min(b[1] for b in boxes),
-                max(b[2] for b in boxes),
-                max(b[3] for b in boxes),
-            ]
-            if boxes
-            else None
-        )
+        bbox = _bbox(self.units)
         setattr_(self, "bbox", bbox)
         body = _collection(self.units, bbox)
         setattr_(self, "feature_collection_bytes", body)
@@ -93,7 +94,7 @@ class DisplayLayer:
         """``feature_collection_bytes`` gzip-compressed (computed once)."""
         body = self.__dict__.get("_gzipped")
         if body is None:
-            body = gzip.compress(self.feature_collection_bytes, compresslevel=6, mtime=0)
+            body = gzip.compress(self.feature_collection_bytes, compresslevel=GZIP_LEVEL, mtime=0)
             object.__setattr__(self, "_gzipped", body)
         return body
 
@@ -110,6 +111,18 @@ def children_level(session: Session, parent_code: str) -> str | None:
         )
     )
     return min(levels, key=lambda lvl: depths.get(lvl, 0)) if levels else None
+
+
+def _bbox(units: list[SimplifiedUnit]) -> list[float] | None:
+    boxes = [u.bbox for u in units if u.bbox]
+    if not boxes:
+        return None
+    return [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
 
 
 def _collection(units: list[SimplifiedUnit], bbox: list[float] | None = None) -> bytes:
@@ -212,7 +225,7 @@ def simplified_level(
     if cached is not None:
         return cached
     folder = Path(cache_dir or get_settings().cache_dir)
-    path = folder / f"display-{db_key}-v{version}-{level}.json"
+    path = folder / f"display-{db_key}-{PARAMETERS_KEY}-v{version}-{level}.json"
     result = _read_disk(path)
     if result is None:
         result = _simplify_level(session, level)
@@ -307,7 +320,18 @@ def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     return rfc7946_geometries(_coverage_simplify(geoms, tolerance))
 
 
+def _overshoot(units: list[SimplifiedUnit]) -> float:
+    """The whole level as served, over its byte budgets (≤ 1: it fits)."""
+    body = _collection(units, _bbox(units))
+    gzipped = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    return max(len(body) / LEVEL_BYTES, len(gzipped) / LEVEL_GZIP_BYTES)
+
+
 def _simplify_level(session: Session, level: str) -> tuple[float, list[SimplifiedUnit]]:
+    """The units of ``level`` (with ragged stand-ins) simplified as one coverage. The
+    deepest level keeps the tolerance of its view (it is shown a parent at a time); a
+    level above it, shown whole, is simplified again from the original geometry with a
+    coarser tolerance until the whole level, as served, fits the byte budgets."""
     members = level_members(session, level)
     rows = session.execute(
         select(
@@ -322,27 +346,43 @@ def _simplify_level(session: Session, level: str) -> tuple[float, list[Simplifie
     tolerance = _view_width(session, level) / SCREEN_PIXELS
     depths = level_depths(session)
     deepest = depths.get(level, 0) >= max(depths.values(), default=0)
-    boxes = [None] * len(rows)
-    if present.any():
-        boxes = [
-            bounds_of(np.array([g], dtype=object)) if ok else None
-            for g, ok in zip(geoms, present, strict=True)
-        ]
-    overhead = len(_collection([SimplifiedUnit(*r[:4], None, b"") for r in rows]))
-    simplified = geoms.copy()
-    for _ in range(MAX_COARSENING):
-        if not present.any():
-            break
-        # each coarser pass starts from the last one: fewer vertices, same coverage
-        simplified[present] = _coverage_simplify(simplified[present], tolerance)
-        vertices = shapely.get_num_coordinates(simplified[present]).sum()
-        if deepest or overhead + COORDINATE_BYTES * vertices <= LEVEL_BYTES:
-            break
-        tolerance *= COARSENING_STEP
-    simplified = rfc7946_geometries(simplified)
-    fragments = [geometry_fragment(g) for g in simplified]
-    units = [
-        SimplifiedUnit(r.code, r.name, r.level, r.parent_code, b, f)
-        for r, b, f in zip(rows, boxes, fragments, strict=True)
+    boxes = [
+        bounds_of(np.array([g], dtype=object)) if ok else None
+        for g, ok in zip(geoms, present, strict=True)
     ]
+
+    def attempt(tolerance: float) -> list[SimplifiedUnit]:
+        simplified = geoms.copy()
+        if present.any():
+            simplified[present] = _coverage_simplify(geoms[present], tolerance)
+        simplified = rfc7946_geometries(simplified)
+        return [
+            SimplifiedUnit(r.code, r.name, r.level, r.parent_code, b, geometry_fragment(g))
+            for r, b, g in zip(rows, boxes, simplified, strict=True)
+        ]
+
+    units = attempt(tolerance)
+    if deepest or not present.any():
+        return tolerance, units
+    overshoot = _overshoot(units)
+    if overshoot <= 1:
+        return tolerance, units
+    too_fine = tolerance
+    for _ in range(MAX_COARSENING):
+        # bytes fall slower than the tolerance grows: step by the overshoot squared
+        tolerance = too_fine * min(max(overshoot**2, COARSENING_STEP), MAX_STEP)
+        units = attempt(tolerance)
+        overshoot = _overshoot(units)
+        if overshoot <= 1:
+            break
+        too_fine = tolerance
+    else:
+        return tolerance, units  # the coarsest tried: a level that cannot fit at all
+    for _ in range(REFINEMENTS):  # bisect (geometrically) towards the finest that fits
+        middle = float(np.sqrt(too_fine * tolerance))
+        candidate = attempt(middle)
+        if _overshoot(candidate) <= 1:
+            tolerance, units = middle, candidate
+        else:
+            too_fine = middle
     return tolerance, units

@@ -175,12 +175,15 @@ def import_boundaries(
     valid_from = valid_from or dt.date.today()
     path = Path(path)
     report = ImportReport(file=str(path), level=level)
-    if levels:
-        define_levels(session, levels)
     depths = level_depths(session)
-    if not depths:
-        ensure_levels(session, CITY_TOWN_VILLAGE_GRID)
-        depths = level_depths(session)
+    wanted = levels or ([] if depths else [s.code for s in CITY_TOWN_VILLAGE_GRID])
+    if wanted:
+        _check_levels(depths, wanted)
+        if dry_run:  # a dry run writes nothing, not even the level table
+            depths = {**depths, **{code: depth for depth, code in enumerate(wanted)}}
+        else:
+            define_levels(session, wanted)
+            depths = level_depths(session)
     if level not in depths:
         raise ValueError(f"unknown level {level!r}: use one of {', '.join(depths)}")
     frame, report.source_crs = read_features(path, layer)
@@ -242,6 +245,17 @@ def import_boundaries(
         area_frame,
         thresholds,
     )
+    above = {u.code for u in current.values() if depths.get(u.level) == depths[level] - 1}
+    kept = {u.parent_code for u in current.values() if u.level == level and u.code not in in_file}
+    for code in sorted(above - parent_set - kept):
+        problems.append(
+            Problem(
+                "no_children",
+                INFO,
+                code,
+                f"{code} ({current[code].name}) has no {level}: it stays a leaf of its own",
+            )
+        )
     for geom, code in zip(geoms, codes, strict=True):
         if geom is not None and len(geom.geoms) > 1:
             problems.append(
@@ -310,7 +324,20 @@ def define_levels(session: Session, codes: list[str]) -> None:
     """Make the level table ``codes`` (root first). Levels already in use keep their
     depth: a hierarchy can grow levels below, never shuffle the ones it has."""
     known = {s.code: s for s in CITY_DISTRICT_TOWN_VILLAGE_GRID}
-    depths = level_depths(session)
+    _check_levels(level_depths(session), codes)
+    ensure_levels(
+        session,
+        [
+            LevelSpec(
+                d, c, known[c].name_zh if c in known else c, known[c].name_en if c in known else c
+            )
+            for d, c in enumerate(codes)
+        ],
+    )
+
+
+def _check_levels(depths: dict[str, int], codes: list[str]) -> None:
+    """Refuse a level table ``codes`` that would move a level already defined."""
     for depth, code in enumerate(codes):
         if code in depths and depths[code] != depth:
             raise ValueError(
@@ -324,15 +351,6 @@ def define_levels(session: Session, codes: list[str]) -> None:
                 f"depth {depth} is level {by_depth[depth]!r} already, not {code!r}: "
                 f"the levels are {', '.join(depths)}"
             )
-    ensure_levels(
-        session,
-        [
-            LevelSpec(
-                d, c, known[c].name_zh if c in known else c, known[c].name_en if c in known else c
-            )
-            for d, c in enumerate(codes)
-        ],
-    )
 
 
 def _current_units(session: Session) -> list[AdminUnit]:

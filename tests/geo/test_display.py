@@ -60,6 +60,8 @@ def test_coverage_simplification_leaves_no_gap_or_overlap(small_city, tolerance)
         # no gap: the union is as large as the parent and has no holes
         assert union.area == pytest.approx(town.geom.area, rel=0.02)
         assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 0
+    # neighbours still share their borders exactly: a valid coverage (no slivers)
+    assert shapely.coverage_is_valid(simplified)
     whole = shapely.union_all(simplified)
     city = next(u for u in small_city if u.level == "city").geom
     assert shapely.area(simplified).sum() == pytest.approx(whole.area, rel=1e-6)
@@ -178,3 +180,34 @@ def test_warming_the_cache_writes_every_level_to_disk(db_url, world, tmp_path):
     assert {p.name.rsplit("-", 1)[-1] for p in tmp_path.glob("display-*.json")} == {
         f"{level}.json" for level in sizes
     }
+
+
+def test_a_level_shown_whole_is_coarsened_into_the_byte_budgets(city_db, tmp_path, monkeypatch):
+    from collections import OrderedDict
+
+    import geo.display as display
+
+    with session_scope(city_db) as session:
+        fine = display_layer(session, "village", cache_dir=tmp_path / "fine")
+        fine_grids = display_layer(session, "grid", cache_dir=tmp_path / "fine")
+    budget = len(fine.feature_collection_bytes) // 2
+    gzip_budget = len(fine.gzipped()) // 2
+    monkeypatch.setattr(display, "LEVEL_BYTES", budget)
+    monkeypatch.setattr(display, "LEVEL_GZIP_BYTES", gzip_budget)
+    monkeypatch.setattr(display, "_levels", OrderedDict())
+    monkeypatch.setattr(display, "_layers", OrderedDict())
+    with session_scope(city_db) as session:
+        coarse = display_layer(session, "village", cache_dir=tmp_path / "coarse")
+        grids = display_layer(session, "grid", cache_dir=tmp_path / "coarse")
+    assert len(coarse.feature_collection_bytes) <= budget
+    assert len(coarse.gzipped()) <= gzip_budget
+    assert coarse.tolerance > fine.tolerance and coarse.codes == fine.codes
+    # coarser, still one coverage of the whole city
+    shapes = np.array([shape(orjson.loads(coarse.fragments[c])) for c in coarse.codes])
+    assert shapely.coverage_is_valid(shapes)
+    union = shapely.union_all(shapes)
+    assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 0
+    assert shapely.area(shapes).sum() == pytest.approx(union.area, rel=1e-6)
+    # the deepest level is shown a parent at a time: it keeps its tolerance
+    assert len(grids.feature_collection_bytes) > budget
+    assert grids.tolerance == fine_grids.tolerance

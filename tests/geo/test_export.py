@@ -104,3 +104,10 @@ def test_geopackage_export_reads_back_with_the_layer_name(villages, tmp_path):
 def test_unknown_format_is_refused(villages):
     with pytest.raises(ValueError, match="geojson, csv, gpkg"):
         export_bytes(villages, "shp", "village")
+
+
+def test_clockwise_input_comes_out_counter_clockwise_after_rounding(villages):
+    clockwise = villages.copy()
+    clockwise["geometry"] = shapely.orient_polygons(villages.geometry.to_numpy(), exterior_cw=True)
+    collection = orjson.loads(export_bytes(clockwise, "geojson", "village"))
+    assert_rfc7946(collection)  # exteriors counter-clockwise, holes clockwise, 6 decimals

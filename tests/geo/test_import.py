@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from api.cli import main
 from api.db.models import AdminUnit, UnitAncestry
 from api.db.session import session_scope
+from api.services.units import level_depths
 from geo.display import display_layer
 from geo.importer import ImportRefused, import_boundaries
 from geo.locate import PointLocator
@@ -173,6 +174,8 @@ def test_messy_file_report_and_usable_hierarchy(db_url, messy):
     assert severities[("invalid_geometry", V1)] == "warning"
     assert "Self-intersection" in found[("invalid_geometry", V1)].message
     assert severities[("multipart", V2)] == "info"  # the islet
+    assert severities[("no_children", T3)] == "info"  # the 街道 with no villages
+    assert [p.code for p in report.problems if p.kind == "no_children"] == [T3]
     # V3 pokes out of its town: its share outside, computed on the ellipsoid
     v3 = VILLAGES[V3][3]
     share = geodesic_area(box(120.1, 29.99, 120.2, 30.0)) / geodesic_area(v3)
@@ -368,3 +371,62 @@ def test_points_are_not_boundaries(db_url, messy, tmp_path):
         import_boundaries(session, path, level="village", code_field="code", name_field="name")
     assert [p.kind for p in refused.value.report.errors] == ["not_a_polygon"]
     assert count_units(db_url) == 4
+
+
+def test_cli_json_report_dry_run_and_a_stricter_threshold(db_url, messy):
+    import_levels(db_url, messy)
+    args = [
+        "import-boundaries",
+        str(messy["villages"]),
+        "--level=village",
+        "--code-field=code",
+        "--name-field=name",
+        "--parent-field=parent",
+        "--no-cache",
+        f"--database-url={db_url}",
+    ]
+    dry = CliRunner().invoke(main, [*args, "--dry-run", "--report-json"])
+    assert dry.exit_code == 0, dry.output
+    report = orjson.loads(dry.stdout)  # stdout holds the JSON alone
+    assert (report["written"], report["errors"], report["features"]) == (False, 0, 4)
+    severity = {(p["kind"], p["code"]): p["severity"] for p in report["problems"]}
+    assert severity[("invalid_geometry", V1)] == "warning"
+    assert severity[("outside_parent", V3)] == "warning"
+    assert severity[("overlap", V3)] == "warning"
+    assert severity[("gap", T2)] == "warning"
+    gap = next(p for p in report["problems"] if (p["kind"], p["code"]) == ("gap", T2))
+    assert GAP.contains(shapely.Point(gap["lon"], gap["lat"]))
+    assert count_units(db_url) == 4  # a dry run writes nothing
+
+    # V3 has about 10% of its area outside its town: an error once the limit is 5%
+    strict = CliRunner().invoke(main, [*args, "--max-outside-share=0.05"])
+    assert strict.exit_code == 2 and "Traceback" not in strict.output
+    errors = [line for line in strict.output.splitlines() if line.strip().startswith("error")]
+    assert len(errors) == 1 and "outside_parent" in errors[0] and V3 in errors[0]
+    assert count_units(db_url) == 4
+
+
+def test_a_dry_run_on_an_empty_database_writes_not_even_the_levels(db_url, messy):
+    with session_scope(db_url) as session:
+        assert level_depths(session) == {}
+        report = import_boundaries(
+            session,
+            messy["city"],
+            level="city",
+            code_field="adcode",
+            name_field="name",
+            dry_run=True,
+        )
+    assert not report.written and report.features == 1
+    with session_scope(db_url) as session:
+        assert level_depths(session) == {}
+    assert count_units(db_url) == 0
+
+
+def test_a_projected_file_without_a_crs_is_refused_with_the_fix(db_url, messy, tmp_path):
+    villages = villages_frame([V1, V2])
+    path = write(villages, tmp_path / "no_prj.shp", 3857)
+    path.with_suffix(".prj").unlink()
+    with pytest.raises(ValueError, match=r"no CRS.*EPSG:4490"), session_scope(db_url) as session:
+        import_boundaries(session, path, level="city", code_field="code", name_field="name")
+    assert count_units(db_url) == 0
