@@ -62,6 +62,12 @@ def test_burst_opens_an_alert_that_closes_when_the_pattern_returns(db_url, world
     assert pattern["observed"][-1] == observed
     assert pattern["expected"][-1] == pytest.approx(alert.expected, abs=0.01)
     assert pattern["probability"][-1] < 0.01
+    # and the unit detail's chart draws exactly these two lines
+    from dashboard.components.alerts import pattern_figure
+
+    expected_line, observed_line = pattern_figure(pattern, "en")["data"]
+    assert observed_line["y"] == pattern["observed"] and expected_line["y"] == pattern["expected"]
+    assert observed_line["x"] == expected_line["x"] == pattern["days"]
 
     end = START + dt.timedelta(days=DAYS - 1)
     with session_scope(db_url) as session:
