@@ -317,25 +317,29 @@ def test_writers_cannot_touch_cases_outside_their_subtree(app, db_url, walked_wo
     east, west = world.towns[0], world.towns[1]
     west_case = next(i for i, codes in ids_by_kind(world)["case"].items() if west in codes)
     west_grid = next(g for g in world.grids if g.startswith(west))
+    west_lon, west_lat = leaf_points(world)[west_grid]
+    everyone = {world.city, *world.towns, *world.villages, *world.grids}
+    east_side = subtree_of(world, east)
     for role in ("admin", "intake"):
         token = token_for(db_url, role, east)
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
             moved = c.patch(f"/api/v1/cases/{west_case}", json={"step": "scheduled"})
             assert moved.status_code == 404, moved.text
-            posted = c.post(
-                "/api/v1/cases",
-                json={
-                    "source": "scope-test",
-                    "external_id": "west-by-east",
-                    "category": "neighbour",
-                    "channel": "hotline_12345",
-                    "reported_at": dt.datetime.now(dt.UTC).isoformat(),
-                    "unit_code": west_grid,
-                },
-            )
-            assert posted.status_code in (200, 404, 422)
-            if posted.status_code == 200:
-                assert posted.json()["created"] == 0
+            item = {
+                "source": "scope-test",
+                "external_id": "west-by-east",
+                "category": "neighbour",
+                "channel": "hotline_12345",
+                "reported_at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            for where in ({"unit_code": west_grid}, {"lon": west_lon, "lat": west_lat}):
+                posted = c.post("/api/v1/cases", json={**item, **where})
+                assert posted.status_code in (200, 404, 422)
+                if posted.status_code == 200:
+                    assert posted.json()["created"] == 0
+                # the refusal names nothing of the other town but what the caller sent
+                seen = {m.decode() for m in CODE_RE.findall(posted.content)}
+                assert (seen & everyone) - east_side <= {where.get("unit_code")}, posted.text
     with session_scope(db_url) as session:
         case = session.get(Case, west_case)
         assert case.status == "received" and case.scheduled_at is None
