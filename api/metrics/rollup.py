@@ -203,9 +203,10 @@ def _upsert_add(session: Session, table: Table, rows: list[dict], measures: Iter
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+        _upsert_add_unnest(session, table, rows, measures)
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[c.name for c in table.primary_key.columns],
@@ -213,6 +214,41 @@ def _upsert_add(session: Session, table: Table, rows: list[dict], measures: Iter
     )
     for i in range(0, len(rows), 5000):
         session.execute(stmt, rows[i : i + 5000])
+
+
+def _upsert_add_unnest(
+    session: Session, table: Table, rows: list[dict], measures: Iterable[str]
+) -> None:
+    """PostgreSQL: the same upsert with one array parameter per column (``unnest``), so a
+    batch of tens of thousands of rows is one statement, not one per row (intake speed)."""
+    from sqlalchemy import Float as FloatType
+    from sqlalchemy import text as sql_text
+
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    casts = ", ".join(
+        f"CAST(:c{i} AS {table.c[n].type.compile(dialect=dialect)}[])" for i, n in enumerate(names)
+    )
+    keys = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
+    sets = ", ".join(f'"{m}" = "{table.name}"."{m}" + EXCLUDED."{m}"' for m in measures)
+    columns = ", ".join(f'"{n}"' for n in names)
+    stmt = sql_text(
+        f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({casts}) '
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    )
+    floats = {n for n in names if isinstance(table.c[n].type, FloatType)}
+    measure_names = set(measures)
+    for i in range(0, len(rows), 50_000):
+        part = rows[i : i + 50_000]
+        params = {}
+        for j, n in enumerate(names):
+            values = [r[n] for r in part]
+            if n in floats:
+                values = [float(v) for v in values]
+            elif n in measure_names:
+                values = [int(v) for v in values]
+            params[f"c{j}"] = values
+        session.execute(stmt, params)
 
 
 def _delete_empty(session: Session, model, rows: list[dict], empty) -> None:

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, text, update
+from sqlalchemy import ARRAY, String, any_, literal, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -465,12 +465,20 @@ def _existing(session: Session, keys: list[tuple[str, str]], lock: bool) -> dict
     by_source: dict[str, list[str]] = {}
     for source, external_id in sorted(set(keys)):
         by_source.setdefault(source, []).append(external_id)
+    pg = session.get_bind().dialect.name == "postgresql"
     for source, ids in by_source.items():
         for i in range(0, len(ids), 5000):
+            chunk = ids[i : i + 5000]
+            # PostgreSQL: one array parameter (= ANY), not 5,000 bound values to render
+            wanted = (
+                Case.external_id == any_(literal(chunk, ARRAY(String)))
+                if pg
+                else Case.external_id.in_(chunk)
+            )
             stmt = (
                 select(*_EXISTING_COLUMNS)
                 .where(Case.source == source)
-                .where(Case.external_id.in_(ids[i : i + 5000]))
+                .where(wanted)
                 .order_by(Case.external_id)
             )
             if lock:
