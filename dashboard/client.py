@@ -21,6 +21,7 @@ from api.services.auth import Principal
 from api.services.scope import in_scope
 from api.services.units import get_unit, list_levels
 from api.settings import Settings, get_settings
+from dashboard.state import format_break
 
 # ---------------------------------------------------------------- who and where
 
@@ -169,18 +170,21 @@ def export_url(
     compare: str,
     method: str,
     fmt: str,
+    keep: tuple[float, ...] = (),
 ) -> str:
     """The analysts' choropleth export of exactly what the map shows (same units, period,
-    comparison and classes)."""
+    comparison and classes; kept breaks as ``classes=fixed``)."""
     params = {
         "parent": parent,
         "level": level,
         "metric": metric,
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "classes": method,
+        "classes": "fixed" if keep else method,
         "format": fmt,
     }
+    if keep:
+        params["breaks"] = ",".join(format_break(b) for b in keep[:-1])
     if compare != "none":
         params["compare"] = compare
     return f"/api/v1/choropleth?{urlencode(params)}"
@@ -198,6 +202,7 @@ class Geometry:
     etag: str
     body: bytes
     labels: list[tuple[str, str, float, float, float]]  # code, name, lon, lat, area share
+    extent: tuple[float, float, float, float] | None = None  # lon/lat min, lon/lat max
 
 
 def display_geometry(who: Principal, parent: str, level: str) -> Geometry | None:
@@ -241,7 +246,10 @@ def _geometry(session: Session, parent: str, level: str) -> Geometry:
         for c, n, p, a in zip(codes, names, points, areas, strict=True)
     ]
     body = orjson.dumps({"type": "FeatureCollection", "features": features})
-    found = Geometry(etag=f'"{layer.etag.strip(chr(34))}-cw"', body=body, labels=labels)
+    extent = tuple(float(v) for v in shapely.total_bounds(shapes)) if shapes else None
+    found = Geometry(
+        etag=f'"{layer.etag.strip(chr(34))}-cw"', body=body, labels=labels, extent=extent
+    )
     if len(_GEOMETRY_CACHE) >= _GEOMETRY_CACHE_SIZE:
         _GEOMETRY_CACHE.pop(next(iter(_GEOMETRY_CACHE)))
     _GEOMETRY_CACHE[key] = found
@@ -334,17 +342,28 @@ def choropleth(
     end: dt.date,
     compare: str,
     method: str,
+    keep: tuple[float, ...] = (),
 ) -> tuple[list[Figure], list[float]]:
     """``metric`` for each unit of ``level`` under ``code`` with its class by ``method``
-    (the API's own classes, so the map and its export agree), and the class upper bounds."""
+    (the API's own classes, so the map and its export agree), and the class upper bounds.
+
+    ``keep``: class upper bounds kept from another map (k of them): the API classes by
+    the first k - 1 (``classes=fixed``), so the top class is open-ended and the colours
+    mean the same on every map; the bounds returned are then ``keep`` itself."""
     from api.metrics.choropleth import choropleth_rows
 
     with db() as session:
         _check(session, who, code)
         _, _, _, rows, bounds = choropleth_rows(
-            session, code, level, method, metric=metric, **_period(start, end, compare)
+            session,
+            code,
+            level,
+            "fixed" if keep else method,
+            fixed=list(keep[:-1]) if keep else None,
+            metric=metric,
+            **_period(start, end, compare),
         )
-    return [_figure(row) for row in rows], bounds
+    return [_figure(row) for row in rows], list(keep) if keep else bounds
 
 
 def unit_figures(

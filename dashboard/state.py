@@ -2,11 +2,15 @@
 
 ``/dashboard/unit/{code}?metric=&period=|start=&end=&compare=&method=&lang=`` — so the
 browser's back button and a pasted link both work. One parser, one writer.
+
+``breaks=b1,...,bk&breaks_level=village`` keeps the legend's class breaks fixed for every
+map of that level (the user ticked "keep breaks" to compare villages across towns).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
@@ -27,6 +31,12 @@ class ViewState:
     compare: str = "yoy"  # yoy 同比, prev 环比, none
     method: str = "quantiles"
     lang: str = "zh"
+    breaks: tuple[float, ...] = ()  # kept class upper bounds (empty: computed per map)
+    breaks_level: str | None = None  # the level whose maps use the kept breaks
+
+    def kept_breaks(self, level: str | None) -> tuple[float, ...]:
+        """The kept breaks when the map shows units of ``level``, else ``()``."""
+        return self.breaks if self.breaks and level == self.breaks_level else ()
 
     def with_(self, **changes: object) -> ViewState:
         """A copy with ``changes``."""
@@ -42,6 +52,9 @@ class ViewState:
             params["period"] = self.period
         params["compare"] = self.compare
         params["method"] = self.method
+        if self.breaks and self.breaks_level:
+            params["breaks"] = ",".join(format_break(b) for b in self.breaks)
+            params["breaks_level"] = self.breaks_level
         if self.lang != "zh":
             params["lang"] = self.lang
         return "?" + urlencode(params)
@@ -49,6 +62,23 @@ class ViewState:
     def path(self, code: str | None = None) -> str:
         """The dashboard path (with prefix and query) of this state at ``code``."""
         return f"/dashboard/unit/{code or self.code}{self.query()}"
+
+
+def format_break(value: float) -> str:
+    """A break as the URL writes it: ``12`` for a whole number, else up to 6 decimals."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.6f}".rstrip("0")
+
+
+def _breaks(value: str | None) -> tuple[float, ...]:
+    """Two or more strictly ascending finite numbers, else ``()`` (a mangled link is
+    shown with computed breaks rather than refused)."""
+    try:
+        found = tuple(float(b) for b in (value or "").split(",") if b.strip())
+    except ValueError:
+        return ()
+    ascending = all(a < b for a, b in itertools.pairwise(found))
+    finite = all(abs(b) < float("inf") for b in found)
+    return found if len(found) >= 2 and ascending and finite else ()
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -70,6 +100,8 @@ def parse_state(code: str, query: dict[str, str], default_metric: str) -> ViewSt
         start = end = None
     compare = query.get("compare", "yoy")
     method = query.get("method", "quantiles")
+    breaks = _breaks(query.get("breaks"))
+    breaks_level = (query.get("breaks_level") or "")[:32] or None
     return ViewState(
         code=code,
         metric=query.get("metric") or default_metric,
@@ -79,6 +111,8 @@ def parse_state(code: str, query: dict[str, str], default_metric: str) -> ViewSt
         compare=compare if compare in COMPARES else "yoy",
         method=method if method in METHODS else "quantiles",
         lang="en" if query.get("lang") == "en" else "zh",
+        breaks=breaks if breaks_level else (),
+        breaks_level=breaks_level if breaks else None,
     )
 
 

@@ -2,7 +2,7 @@
    (the URL is the page's state; the pages router draws the page from it). */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   zhili: {
-    controlsToUrl: function (metric, period, start, end, compare, method, state) {
+    controlsToUrl: function (metric, period, start, end, compare, method, keep, state) {
       var nu = window.dash_clientside.no_update;
       if (!state) { return nu; }
       start = start ? String(start).slice(0, 10) : state.shown_start;
@@ -24,10 +24,26 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       q.set("compare", compare || state.compare);
       q.set("method", method || state.method);
+      /* "keep breaks": ticked, the shown map's bounds go into the URL for its level;
+         unticked, they leave it; otherwise kept breaks ride along unchanged */
+      var keepNow = !!(keep && keep.length);
+      var keptHere = !!(state.breaks && state.breaks.length &&
+                        state.breaks_level === state.child_level);
+      var breaks = state.breaks, level = state.breaks_level;
+      if (keepNow && !keptHere && state.bounds && state.bounds.length >= 2) {
+        breaks = state.bounds; level = state.child_level;
+      } else if (!keepNow && keptHere) {
+        breaks = null; level = null;
+      }
+      if (breaks && breaks.length && level) {
+        q.set("breaks", breaks.join(","));
+        q.set("breaks_level", level);
+      }
       if (state.lang && state.lang !== "zh") { q.set("lang", state.lang); }
       var unchanged = (metric || state.metric) === state.metric &&
         (compare || state.compare) === state.compare &&
         (method || state.method) === state.method &&
+        breaks === state.breaks &&
         (custom ? (state.period === "custom" && !datesMoved) : period === state.period);
       if (unchanged) { return nu; }  /* a component settling on mount, not a person */
       return state.prefix + encodeURIComponent(state.code) + "?" + q.toString();

@@ -62,10 +62,22 @@ def trend_figure(
 
 
 def bar_figure(
-    labels: list[str], values: list[float], percent: bool, dark: bool = False, size: int = 12
+    labels: list[str],
+    values: list[float],
+    percent: bool,
+    dark: bool = False,
+    size: int = 12,
+    empty_text: str = "",
 ) -> dict:
-    """Horizontal bars, largest on top."""
+    """Horizontal bars, largest on top; with no bars, ``empty_text`` instead of axes."""
     layout = _layout(dark, size)
+    if not labels:
+        hidden = {"visible": False}
+        layout |= {"xaxis": hidden, "yaxis": hidden, "hovermode": False}
+        layout["annotations"] = [
+            {"text": empty_text, "showarrow": False, "xref": "paper", "yref": "paper"}
+        ]
+        return {"data": [], "layout": layout}
     layout["margin"]["l"] = 110
     layout["hovermode"] = "closest"
     layout["yaxis"] = {"autorange": "reversed", "automargin": True}

@@ -91,13 +91,25 @@ def map_figure(
     lang: str,
     dark: bool = False,
     label_size: int = 12,
+    tile_url: str | None = None,
+    extent: tuple[float, float, float, float] | None = None,
 ) -> dict:
     """The figure: one choropleth trace (classes as z) and one text trace with a point per
     unit in the same order (``points``: code → lon, lat, whether its name fits; names that
-    do not fit are left blank)."""
+    do not fit are left blank).
+
+    ``tile_url``: an intranet XYZ tile URL (``settings.tile_url``): the map is then drawn
+    on those tiles (a MapLibre ``map`` subplot whose style names no other source, no
+    glyphs and no sprite, so nothing is fetched from elsewhere); unit names are in the
+    hover card only, as map text would need glyphs from a font server; ``extent`` (the
+    shapes' lon/lat bounds) sets its view."""
     scale, zmin, zmax = colorscale(k, higher_is_better)
     line = "#1b2330" if dark else "#ffffff"
     placed = [points.get(i.code, (None, None, False)) for i in items]
+    if tile_url:
+        view = map_view(extent or _extent(placed))
+        figure = {"scale": scale, "zmin": zmin, "zmax": zmax, "line": line, "view": view}
+        return _tiled_figure(geojson_url, items, placed, lang, tile_url, figure)
     data = [
         {
             "type": "choropleth",
@@ -136,6 +148,76 @@ def map_figure(
         "dragmode": False,
         "showlegend": False,
         "hoverlabel": {"font": {"size": label_size + 2}},
+        "uirevision": geojson_url,
+    }
+    return {"data": data, "layout": layout}
+
+
+def _extent(points: list[tuple]) -> tuple[float, float, float, float] | None:
+    lons = [p[0] for p in points if p[0] is not None]
+    lats = [p[1] for p in points if p[1] is not None]
+    return (min(lons), min(lats), max(lons), max(lats)) if lons else None
+
+
+def map_view(
+    extent: tuple[float, float, float, float] | None, width: int = 900, height: int = 600
+) -> dict:
+    """Centre and zoom of a ``width`` × ``height`` web-mercator map that shows ``extent``
+    (lon/lat min, lon/lat max) whole."""
+    import math
+
+    if extent is None:
+        return {"center": {"lon": 0, "lat": 0}, "zoom": 1}
+    lons, lats = (extent[0], extent[2]), (extent[1], extent[3])
+
+    def y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    dx = max(max(lons) - min(lons), 1e-4) / 360
+    dy = max(y(max(lats)) - y(min(lats)), 1e-4) / (2 * math.pi)
+    zoom = math.log2(min(width / 256 / dx, height / 256 / dy)) - 0.15  # a small margin
+    centre = {"lon": (min(lons) + max(lons)) / 2, "lat": (min(lats) + max(lats)) / 2}
+    return {"center": centre, "zoom": round(max(0.0, min(zoom, 18.0)), 2)}
+
+
+def _tiled_figure(geojson_url, items, placed, lang, tile_url, figure: dict) -> dict:
+    scale, zmin, zmax, line = figure["scale"], figure["zmin"], figure["zmax"], figure["line"]
+    data = [
+        {
+            "type": "choroplethmap",
+            "geojson": geojson_url,
+            "featureidkey": "properties.code",
+            "locations": [i.code for i in items],
+            "z": [i.klass for i in items],
+            "zmin": zmin,
+            "zmax": zmax,
+            "colorscale": scale,
+            "showscale": False,
+            "customdata": _customdata(items),
+            "hovertemplate": _hover_template(lang),
+            "marker": {"line": {"color": line, "width": 1}, "opacity": 0.75},
+        },
+        {  # the label trace's place (``map_patch`` writes to it): invisible points
+            "type": "scattermap",
+            "mode": "markers",
+            "lon": [p[0] for p in placed],
+            "lat": [p[1] for p in placed],
+            "marker": {"size": 1, "opacity": 0},
+            "textfont": {},
+            "hoverinfo": "skip",
+            "showlegend": False,
+        },
+    ]
+    style = {
+        "version": 8,
+        "sources": {"intranet": {"type": "raster", "tiles": [tile_url], "tileSize": 256}},
+        "layers": [{"id": "intranet", "type": "raster", "source": "intranet"}],
+    }
+    layout = {
+        "map": {"style": style, **figure["view"]},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "showlegend": False,
         "uirevision": geojson_url,
     }
     return {"data": data, "layout": layout}

@@ -40,10 +40,12 @@ def controls(
     end: dt.date,
     compare: str,
     method: str,
+    kept: bool,
     lang: str,
     exports: list[tuple[str, str, str]],
 ) -> html.Div:
-    """The bar; ``ids`` maps metric, period, dates, compare, method to component ids;
+    """The bar; ``ids`` maps metric, period, dates, compare, method, keep to component ids;
+    ``kept``: the class breaks are kept (the same legend on every map of this level);
     ``exports``: (id, label, href) of each export link."""
     return html.Div(
         [
@@ -90,6 +92,13 @@ def controls(
                 clearable=False,
                 searchable=False,
                 className="ctl-method",
+            ),
+            dcc.Checklist(
+                id=ids["keep"],
+                options=[{"label": t("keep_breaks", lang), "value": "keep"}],
+                value=["keep"] if kept else [],
+                inline=True,
+                className="ctl-radio ctl-keep",
             ),
             html.Div(
                 [html.Span(t("export", lang), className="ctl-label")]

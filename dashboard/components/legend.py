@@ -28,15 +28,23 @@ def legend(
     higher_is_better: bool | None,
     min_denominator: int,
     lang: str,
+    kept: bool = False,
 ) -> html.Div:
-    """Rows from the lowest class to the highest, then no-data and low-count."""
+    """Rows from the lowest class to the highest, then no-data and low-count. ``kept``:
+    the breaks are kept from another map, so the rows do not depend on this map's values
+    (``≤ b1``, ``b1 – b2``, …, ``> b(k-1)``)."""
     rows = []
     colours = palette(len(bounds), higher_is_better)
     previous = lower
-    for colour, upper in zip(colours, bounds, strict=True):
-        low_text = format_value(previous, fmt, lang)
+    for i, (colour, upper) in enumerate(zip(colours, bounds, strict=True)):
         high_text = format_value(upper, fmt, lang)
-        label = high_text if low_text == high_text else f"{low_text} – {high_text}"
+        if kept and i == 0:
+            label = f"≤ {high_text}"
+        elif kept and i == len(bounds) - 1:
+            label = f"> {format_value(previous, fmt, lang)}"
+        else:
+            low_text = format_value(previous, fmt, lang)
+            label = high_text if low_text == high_text else f"{low_text} – {high_text}"
         rows.append(_swatch(colour, label))
         previous = upper
     rows.append(
@@ -47,4 +55,7 @@ def legend(
         )
     )
     rows.append(_swatch(NO_DATA_COLOR, t("no_data", lang), t("no_data_note", lang)))
-    return html.Div([html.Div(title, className="legend-title"), *rows], className="legend")
+    head = [html.Div(title, className="legend-title")]
+    if kept:
+        head.append(html.Div(t("breaks_kept", lang), className="legend-kept"))
+    return html.Div([*head, *rows], className="legend")

@@ -7,10 +7,16 @@ from dash import dash_table, html
 
 from dashboard.i18n import t
 
+# DataTable sets its own (monospace) font on the table: name the page's fonts again.
+FONT = (
+    '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",'
+    ' "PingFang SC", "Microsoft YaHei", sans-serif'
+)
+
 TABLE_STYLE = {
     "style_table": {"overflowX": "auto", "maxHeight": "420px", "overflowY": "auto"},
     "style_cell": {
-        "fontFamily": "inherit",
+        "fontFamily": FONT,
         "fontSize": "14px",
         "padding": "4px 8px",
         "textAlign": "left",
@@ -47,6 +53,8 @@ def ranking_table(rows: list[dict], metric_label: str, lang: str, element_id: st
             ),
         ],
         className="panel",
+        # the table's own export button says "Export": zhili.css writes this instead
+        style={"--export-label": f'"{t("export_table", lang)}"'},
     )
 
 

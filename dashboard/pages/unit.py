@@ -23,7 +23,7 @@ from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.tables import cases_table, ranking_table
 from dashboard.i18n import t
-from dashboard.state import ViewState, parse_state, period_dates
+from dashboard.state import ViewState, format_break, parse_state, period_dates
 from dashboard.views import catalog, default_metric, kpis, label_points, map_model
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
@@ -61,6 +61,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             "dates": ids.DATES,
             "compare": ids.COMPARE,
             "method": ids.METHOD,
+            "keep": ids.KEEP_BREAKS,
         },
         list(metrics.values()),
         state.metric,
@@ -69,6 +70,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
         end,
         state.compare,
         state.method,
+        bool(state.kept_breaks(view.child_level)),
         lang,
         _exports(view, state, start, end),
     )
@@ -79,6 +81,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
         className="kpis",
         id=ids.KPIS,
     )
+    bounds: list[float] = []
     if view.is_leaf:
         main = html.Div(
             [html.P(t("no_children", lang), className="note", id=ids.DETAIL), cards],
@@ -96,6 +99,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             end,
             state.compare,
             state.method,
+            state.kept_breaks(view.child_level),
         )
         model = map_model(figures, bounds, metric, lang)
         higher = metric.higher_is_better if metric else None
@@ -106,6 +110,8 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             higher,
             label_points(geometry.labels if geometry else []),
             lang,
+            tile_url=client.settings().tile_url,
+            extent=geometry.extent if geometry else None,
         )
         title = metric.label(lang) if metric else state.metric
         if metric and metric.unit:
@@ -130,6 +136,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
                                 higher,
                                 client.settings().min_denominator,
                                 lang,
+                                kept=bool(state.kept_breaks(view.child_level)),
                             ),
                             id=ids.LEGEND,
                         ),
@@ -143,7 +150,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
         ranking = ranking_table(model.ranking, title, lang, ids.RANKING)
     return html.Div(
         [
-            dcc.Store(id=ids.STATE, data=_state_data(state, start, end)),
+            dcc.Store(id=ids.STATE, data=_state_data(state, start, end, view.child_level, bounds)),
             header,
             bar,
             main,
@@ -159,8 +166,12 @@ def layout(code: str | None = None, **query: str) -> html.Div:
     )
 
 
-def _state_data(state: ViewState, start, end) -> dict:
+def _state_data(state: ViewState, start, end, child_level: str | None, bounds: list[float]) -> dict:
     return {
+        "child_level": child_level,
+        "bounds": [format_break(b) for b in bounds],
+        "breaks": [format_break(b) for b in state.breaks],
+        "breaks_level": state.breaks_level,
         "shown_start": start.isoformat(),
         "shown_end": end.isoformat(),
         "code": state.code,
@@ -225,6 +236,7 @@ def _exports(view: client.UnitView, state: ViewState, start, end) -> list[tuple[
                 state.compare,
                 state.method,
                 fmt,
+                state.kept_breaks(view.child_level),
             ),
         )
         for fmt, eid in EXPORT_FORMATS
@@ -252,7 +264,9 @@ def _below(who, view: client.UnitView, state: ViewState, metric, start, end) -> 
         ("channel", ids.BREAKDOWN_CHANNEL),
     ):
         rows = client.breakdown(who, view.code, state.metric, by, start, end, lang)
-        figure = bar_figure([r[0] for r in rows], [r[1] for r in rows], percent)
+        figure = bar_figure(
+            [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", lang)
+        )
         panels.append(
             html.Div(
                 [
@@ -281,6 +295,7 @@ dash.clientside_callback(
     Input(ids.DATES, "end_date"),
     Input(ids.COMPARE, "value"),
     Input(ids.METHOD, "value"),
+    Input(ids.KEEP_BREAKS, "value"),
     State(ids.STATE, "data"),
     prevent_initial_call=True,
 )

@@ -152,6 +152,8 @@ def render(who, view: dict, metrics: dict, lang: str, full: bool) -> dict:
             lang,
             dark=True,
             label_size=WALL_FONT - 4,
+            tile_url=client.settings().tile_url,
+            extent=geometry.extent if geometry else None,
         )
     else:
         figure = map_patch(model.items, k, metric.higher_is_better, lang)

@@ -4,6 +4,8 @@ state, the map's colour bands and how figures become map items."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -70,9 +72,7 @@ def test_each_class_gets_its_own_colour_band():
     def colour_at(z: int) -> str:
         pos = (z - zmin) / (zmax - zmin)
         bands = [
-            c0
-            for (p0, c0), (p1, c1) in zip(scale, scale[1:], strict=False)
-            if c0 == c1 and p0 <= pos <= p1
+            c0 for (p0, c0), (p1, c1) in itertools.pairwise(scale) if c0 == c1 and p0 <= pos <= p1
         ]
         assert len(bands) == 1, f"z={z} falls in {len(bands)} bands"
         return bands[0]
@@ -108,3 +108,26 @@ def test_small_units_are_not_labelled_among_many():
     points = label_points(labels)
     assert points["tiny"][2] is False
     assert all(points[f"u{i}"][2] for i in range(9))
+
+
+def test_kept_breaks_ride_in_the_url_for_their_level_only():
+    query = {"metric": "caseload", "breaks": "3,12.5,40", "breaks_level": "village"}
+    state = parse_state("320583001", query, "caseload")
+    assert state.kept_breaks("village") == (3.0, 12.5, 40.0)
+    assert state.kept_breaks("town") == ()  # the towns' map keeps its own breaks
+    again = parse_state("1", dict(parse_qsl(state.query()[1:])), "x")
+    assert again.breaks == state.breaks and again.breaks_level == "village"
+    for bad in ("3,2", "nan,1", "x,1", "5"):
+        mangled = parse_state("1", {"breaks": bad, "breaks_level": "village"}, "m")
+        assert mangled.breaks == () and mangled.breaks_level is None
+        assert "breaks" not in mangled.query()
+
+
+def test_kept_legend_does_not_depend_on_the_values_shown():
+    from dashboard.components.legend import legend
+
+    def rows(lower: float) -> list[str]:
+        div = legend("案件量", lower, [3.0, 12.0, 40.0], "integer", None, 10, "zh", kept=True)
+        return [r.children[1].children for r in div.children if "legend-row" in r.className][:3]
+
+    assert rows(0.0) == rows(7.0) == ["≤ 3", "3 – 12", "> 12"]

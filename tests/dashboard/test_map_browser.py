@@ -1,6 +1,7 @@
 """The unit page in headless Chromium: the city map, drill-down, breadcrumb, URL state,
 back/forward, a leaf unit's detail; nothing fetched from outside 127.0.0.1, no console
-errors. Runs on SQLite (the figures' SQL is tested on both databases by the API tests)."""
+errors. The map, drill-down and export run on SQLite and PostGIS; the rest on SQLite (the
+figures' SQL is tested on both databases by the API tests)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.dashboard.conftest import Watched
 
-pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_kind", ["sqlite"])]
+pytestmark = [pytest.mark.browser]
+SQLITE_ONLY = pytest.mark.parametrize("db_kind", ["sqlite"])
 
 SHAPES = "#unit-map path.choroplethlocation"
 
@@ -89,6 +92,7 @@ def test_click_drills_down_and_back_returns(admin_page, live_server, world, arti
     assert_clean(admin_page)
 
 
+@SQLITE_ONLY
 def test_pasted_link_to_a_grid_level_map(admin_page, live_server, world):
     page = admin_page.page
     village = world.villages[0]
@@ -101,6 +105,7 @@ def test_pasted_link_to_a_grid_level_map(admin_page, live_server, world):
     assert_clean(admin_page)
 
 
+@SQLITE_ONLY
 def test_unit_without_children_opens_its_detail(admin_page, live_server, world):
     page = admin_page.page
     page.goto(f"{live_server.url}/dashboard/unit/{world.leaf_town}")
@@ -119,6 +124,7 @@ def map_trace(page) -> dict:
     )
 
 
+@SQLITE_ONLY
 def test_map_colours_ranking_and_metric_change(admin_page, live_server, world, cases, artifacts):
     page = admin_page.page
     per_town = {town: 0 for town in world.towns}
@@ -185,6 +191,7 @@ def test_export_downloads_the_map_as_geojson(admin_page, live_server, world, cas
     assert_clean(admin_page)
 
 
+@SQLITE_ONLY
 def test_village_and_grid_list_their_open_cases(admin_page, live_server, world, cases):
     page = admin_page.page
     village = world.villages[0]
@@ -194,18 +201,19 @@ def test_village_and_grid_list_their_open_cases(admin_page, live_server, world, 
     page.goto(f"{live_server.url}/dashboard/unit/{village}?metric=caseload&period=year")
     wait_for_unit(page, village, shapes=2)
     table = page.locator("#unit-cases")
-    assert table.locator("tbody tr:has(td)").count() == len(in_village)
+    expect(table.locator("tbody tr:has(td)")).to_have_count(len(in_village))
     headers = table.locator("th").all_inner_texts()
     assert not any("描述" in h or "电话" in h or "姓名" in h for h in headers)
 
     page.goto(f"{live_server.url}/dashboard/unit/{grid}?metric=caseload&period=year")
     wait_for_unit(page, grid)
     assert page.locator("#unit-detail").is_visible()  # a grid has no units below
-    assert page.locator("#unit-cases tbody tr:has(td)").count() == len(in_grid)
+    expect(page.locator("#unit-cases tbody tr:has(td)")).to_have_count(len(in_grid))
     assert page.locator("#kpi-caseload .kpi-value").inner_text() == str(len(in_grid))
     assert_clean(admin_page)
 
 
+@SQLITE_ONLY
 def test_language_switch_follows_everywhere(admin_page, live_server, world, cases, artifacts):
     page = admin_page.page
     page.goto(f"{live_server.url}/dashboard/unit/{world.city}?metric=caseload&period=year")
@@ -225,3 +233,81 @@ def test_language_switch_follows_everywhere(admin_page, live_server, world, case
         "document.querySelector('#unit-legend').innerText.includes('案件量')", timeout=20_000
     )
     assert_clean(admin_page)
+
+
+def legend_rows(page) -> list[str]:
+    return page.locator("#unit-legend .legend-row .swatch-label").all_inner_texts()
+
+
+@SQLITE_ONLY
+def test_kept_breaks_compare_villages_across_towns(admin_page, live_server, world, cases):
+    """Ticking "keep breaks" on one town's village map carries its class breaks to the
+    village map of another town: same legend rows, colours placed by those breaks."""
+    page = admin_page.page
+    east, west = world.towns[0], world.towns[1]
+    east_villages = [v for v in world.villages if world.parent[v] == east]
+    west_villages = [v for v in world.villages if world.parent[v] == west]
+    page.goto(f"{live_server.url}/dashboard/unit/{west}?metric=caseload&period=year")
+    wait_for_unit(page, west, shapes=len(west_villages))
+    west_own = legend_rows(page)
+
+    page.goto(f"{live_server.url}/dashboard/unit/{east}?metric=caseload&period=year")
+    wait_for_unit(page, east, shapes=len(east_villages))
+    page.locator("#unit-keep-breaks input[value='keep']").check()
+    page.wait_for_url(re.compile(r"breaks_level=village"), timeout=20_000)
+    page.wait_for_selector("#unit-legend .legend-kept", timeout=20_000)
+    wait_for_unit(page, east, shapes=len(east_villages))
+    kept = legend_rows(page)
+    assert kept[0].startswith("≤ ") and kept[-3].startswith("> ")
+
+    page.locator("#unit-breadcrumb a", has_text="示范市").click()
+    wait_for_unit(page, world.city, shapes=len(world.towns))
+    assert legend_rows(page) != kept  # the towns' map is another level: its own breaks
+    click_shape(page, west)
+    wait_for_unit(page, west, shapes=len(west_villages))
+    assert "breaks_level=village" in page.url
+    assert legend_rows(page) == kept != west_own
+    assert page.locator("#unit-keep-breaks input[value='keep']").is_checked()
+    trace = map_trace(page)
+    upper = float(kept[0].removeprefix("≤ ").replace(",", ""))
+    values = {row[0]: float(row[1].replace(",", "")) for row in trace["customdata"]}
+    for z, row in zip(trace["z"], trace["customdata"], strict=True):
+        assert z == (0 if values[row[0]] <= upper else len(kept) - 3)
+    assert "classes=fixed" in page.locator("#export-geojson").get_attribute("href")
+
+    page.locator("#unit-keep-breaks input[value='keep']").uncheck()
+    page.wait_for_url(lambda url: "breaks" not in url, timeout=20_000)
+    page.wait_for_function("!document.querySelector('#unit-legend .legend-kept')", timeout=20_000)
+    wait_for_unit(page, west, shapes=len(west_villages))
+    assert legend_rows(page) == west_own
+    assert_clean(admin_page)
+
+
+@SQLITE_ONLY
+def test_town_official_lands_on_their_town_and_sees_nothing_else(
+    browser, live_server, db_url, settings, world
+):
+    from tests.dashboard.conftest import login_cookie, watched_page
+
+    town, other = world.towns[0], world.towns[1]
+    villages = [v for v in world.villages if world.parent[v] == town]
+    watched = watched_page(
+        browser, live_server.url, login_cookie(db_url, settings, "official", town)
+    )
+    page = watched.page
+    page.goto(f"{live_server.url}/dashboard/")
+    wait_for_unit(page, town, shapes=len(villages))
+    assert re.search(rf"/dashboard/unit/{town}(\?|$)", page.url)
+    assert "示范市" not in page.locator("#unit-breadcrumb").inner_text()  # no way up
+
+    page.goto(f"{live_server.url}/dashboard/unit/{other}")
+    page.wait_for_selector("#unit-page .message", timeout=20_000)
+    assert "不在您的辖区" in page.locator("#unit-page").inner_text()
+    assert page.locator(SHAPES).count() == 0
+    for parent, level in ((world.city, "town"), (other, "village")):
+        status = page.evaluate(
+            "(u) => fetch(u).then(r => r.status)", f"/dashboard/geometry/{level}/{parent}.json"
+        )
+        assert status == 404
+    assert watched.external() == []
+    watched.page.context.close()
