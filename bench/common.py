@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
 import statistics
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -27,8 +29,12 @@ def summarize(samples_ms: list[float]) -> dict[str, float]:
     """Median, p95 and min of samples in milliseconds."""
     ordered = sorted(samples_ms)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2),
-            "min_ms": round(ordered[0], 2), "n": len(ordered)}
+    return {
+        "median_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(p95, 2),
+        "min_ms": round(ordered[0], 2),
+        "n": len(ordered),
+    }
 
 
 def ratio(baseline_ms: float, ours_ms: float) -> float:
@@ -62,3 +68,49 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def http_server(
+    command: list[str], port: int, ready_path: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Run a server process until ``http://127.0.0.1:{port}{ready_path}`` answers; stop it
+    afterwards. Raises with the server's own output when it does not come up in 120 s."""
+    import httpx
+
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command[:3]} exited: {proc.stdout.read()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[:3]} did not answer on port {port} within 120 s")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
