@@ -92,15 +92,22 @@ INSIDE_POINT = """() => {
     let best = 0, bi = 0;
     paths.forEach((p, i) => { const b = p.getBBox();
         if (b.width * b.height > best) { best = b.width * b.height; bi = i; } });
-    const path = paths[bi], r = path.getBoundingClientRect();
+    const path = paths[bi], box = path.getBBox(), ctm = path.getScreenCTM();
+    const svg = path.ownerSVGElement;
     for (let n = 4; n <= 64; n *= 2) {
         for (let i = 1; i < n; i++) { for (let j = 1; j < n; j++) {
-            const x = r.left + r.width * i / n, y = r.top + r.height * j / n;
-            const hit = document.elementFromPoint(x, y);
-            if (hit === path) { return [gd.data[0].locations[bi], x, y]; }
+            const p = svg.createSVGPoint();
+            p.x = box.x + box.width * i / n; p.y = box.y + box.height * j / n;
+            if (!path.isPointInFill(p)) { continue; }
+            const s = p.matrixTransform(ctm);
+            const hit = document.elementFromPoint(s.x, s.y);
+            if (hit && hit.classList.contains('choroplethlocation') && hit !== path) {
+                continue;  /* another unit drawn over this point */
+            }
+            return [gd.data[0].locations[bi], s.x, s.y];
         } }
     }
-    throw new Error('no clickable point inside the largest shape');
+    throw new Error('no point found inside the largest shape');
 }"""
 
 

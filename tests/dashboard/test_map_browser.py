@@ -30,17 +30,33 @@ def wait_for_unit(page, code: str, shapes: int | None = None) -> None:
 
 
 def click_shape(page, code: str) -> None:
-    """Click the map shape of unit ``code`` (found by the plotly datum's location)."""
-    index = page.evaluate(
+    """Click inside the map shape of unit ``code`` (found by the plotly datum's location),
+    at a point of its fill that no other shape covers."""
+    point = page.evaluate(
         """(code) => {
             const gd = document.querySelector('#unit-map .js-plotly-plot');
-            return gd.data[0].locations.indexOf(code);
+            const index = gd.data[0].locations.indexOf(code);
+            if (index < 0) { return null; }
+            const path = document.querySelectorAll('#unit-map path.choroplethlocation')[index];
+            const box = path.getBBox(), ctm = path.getScreenCTM(), svg = path.ownerSVGElement;
+            for (let n = 4; n <= 32; n *= 2) { for (let i = 1; i < n; i++) {
+                for (let j = 1; j < n; j++) {
+                    const p = svg.createSVGPoint();
+                    p.x = box.x + box.width * i / n; p.y = box.y + box.height * j / n;
+                    if (!path.isPointInFill(p)) { continue; }
+                    const s = p.matrixTransform(ctm);
+                    const hit = document.elementFromPoint(s.x, s.y);
+                    if (hit && hit.classList.contains('choroplethlocation') && hit !== path) {
+                        continue;
+                    }
+                    return [s.x, s.y];
+                } } }
+            return null;
         }""",
         code,
     )
-    assert index >= 0, f"{code} is not on the map"
-    box = page.locator(SHAPES).nth(index).bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert point is not None, f"{code} is not on the map"
+    page.mouse.click(*point)
 
 
 def assert_clean(watched: Watched) -> None:
