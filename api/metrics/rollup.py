@@ -252,8 +252,32 @@ def _upsert_add_unnest(
 
 
 def _delete_empty(session: Session, model, rows: list[dict], empty) -> None:
-    """Delete rows that fell to zero among the (leaf, day) pairs just touched."""
+    """Delete rows that fell to zero among the (leaf, day) pairs just touched. Only a row
+    with a decreasing measure can fall to zero: new cases (increments only) delete nothing,
+    which keeps intake from probing the large rollup tables."""
+    measures = [k for k in (rows[0] if rows else {}) if k not in ("leaf_unit_id", "day")]
+    measures = [k for k in measures if k not in ("category", "channel", "days")]
+    rows = [r for r in rows if any(r[m] < 0 for m in measures)]
+    if not rows:
+        return
     pairs = sorted({(r["leaf_unit_id"], r["day"]) for r in rows})
+    if session.get_bind().dialect.name == "postgresql":  # exactly the pairs, not a product
+        from sqlalchemy import BigInteger, Date, func, literal, select, tuple_
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        for i in range(0, len(pairs), 50_000):
+            part = pairs[i : i + 50_000]
+            wanted = select(
+                func.unnest(literal([p[0] for p in part], ARRAY(BigInteger))),
+                func.unnest(literal([p[1] for p in part], ARRAY(Date))),
+            )
+            session.execute(
+                delete(model)
+                .where(tuple_(model.leaf_unit_id, model.day).in_(wanted))
+                .where(empty)
+                .execution_options(synchronize_session=False)
+            )
+        return
     days = sorted({d for _, d in pairs})
     leaves = sorted({leaf for leaf, _ in pairs})
     for i in range(0, len(days), 500):
