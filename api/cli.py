@@ -355,3 +355,7 @@ main.add_command(alerts_cmd)
 from api.commands.cases import import_cases_cmd  # noqa: E402
 
 main.add_command(import_cases_cmd)
+
+from api.commands.rollups import rebuild_rollups_cmd  # noqa: E402
+
+db.add_command(rebuild_rollups_cmd)

@@ -118,7 +118,7 @@ def choropleth_rows(
             f"level {level!r} is not below the parent's level {u.level[u.index[parent]]!r}"
         )
     shown = units_under(state, parent, level)
-    rows = figure_rows(state, q, shown)
+    rows = figure_rows(state, q, shown, within=u.index[parent])
     bounds, classes = class_breaks(
         [r["value"] for r in rows], [r["low_count"] for r in rows], scheme, k, fixed
     )

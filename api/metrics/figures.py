@@ -26,9 +26,15 @@ _NETWORK = {m: i for i, m in enumerate(NETWORK_MEASURES)}
 
 
 class Frame:
-    """Measures of the units ``shown`` (code indexes) over ``period``, computed on demand."""
+    """Measures of the units ``shown`` (code indexes) over ``period``, computed on demand.
 
-    def __init__(self, state: State, shown: list[int], period: Period | None) -> None:
+    ``within`` (a code index): count only the leaf versions that lay under that unit, so
+    that children shown under a parent always add up to it, even when a child (a grid
+    moved by a village merger) lay under another parent for part of the period."""
+
+    def __init__(
+        self, state: State, shown: list[int], period: Period | None, within: int | None = None
+    ) -> None:
         self.state = state
         self.shown = np.asarray(shown, dtype=np.int64)
         self.period = period
@@ -39,10 +45,13 @@ class Frame:
             by_level.setdefault(units.level[i], []).append(pos)
         # one leaf → shown-unit index per level (shown units of different levels may nest)
         self.groups: list[tuple[np.ndarray, np.ndarray]] = []
+        inside = state.ancestor_at(units.level[within]) == within if within is not None else None
         for level, positions in by_level.items():
             lookup = np.full(len(units.codes) + 1, -1, dtype=np.int64)  # [-1] → sentinel
             lookup[self.shown[positions]] = positions
             group = lookup[state.ancestor_at(level)]
+            if inside is not None:
+                group = np.where(inside, group, -1)
             leaves = np.flatnonzero(group >= 0)
             self.groups.append((leaves, group))
         self._cache: dict[str, np.ndarray] = {}

@@ -45,6 +45,7 @@ class Query:
     previous: Period | None
     compare: str | None
     smooth: str | None = None
+    min_denominator: int = 10  # rates resting on fewer cases (or items) are low_count
 
 
 def resolve_query(
@@ -55,8 +56,10 @@ def resolve_query(
     period: str | None = None,
     compare: str | None = None,
     smooth: str | None = None,
+    min_denominator: int | None = None,
 ) -> tuple[State, Query]:
-    """The engine state and the request, checked; MetricsError says what is wrong."""
+    """The engine state and the request, checked; MetricsError says what is wrong.
+    ``min_denominator``: the low-count threshold (default: the settings')."""
     try:
         m = get_metric(metric)
     except KeyError as exc:
@@ -73,7 +76,9 @@ def resolve_query(
         prev = compare_period(p, compare)
     except PeriodError as exc:
         raise MetricsError(str(exc)) from None
-    return state, Query(m, p, prev, compare, smooth if smooth == "eb" else None)
+    if min_denominator is None:
+        min_denominator = get_settings().min_denominator
+    return state, Query(m, p, prev, compare, smooth if smooth == "eb" else None, min_denominator)
 
 
 def last_data_day(state: State) -> dt.date:
@@ -145,19 +150,22 @@ def children_of(state: State, code: str, period: Period | None) -> list[int]:
 # ---------------------------------------------------------------- figures
 
 
-def _figures(state: State, q: Query, shown: list[int], period: Period | None) -> Figures:
-    frame = Frame(state, shown, period if q.metric.timed else None)
+def _figures(
+    state: State, q: Query, shown: list[int], period: Period | None, within: int | None = None
+) -> Figures:
+    frame = Frame(state, shown, period if q.metric.timed else None, within)
     return evaluate(q.metric, frame)
 
 
-def figure_rows(state: State, q: Query, shown: list[int]) -> list[dict]:
+def figure_rows(state: State, q: Query, shown: list[int], within: int | None = None) -> list[dict]:
     """One row per unit: value, numerator, denominator, count, low_count, 95% interval,
-    previous value and change (and the smoothed value with smooth=eb)."""
-    fig = _figures(state, q, shown, q.period)
+    previous value and change (and the smoothed value with smooth=eb). ``within``: count
+    only what lay under that unit (see ``Frame``)."""
+    fig = _figures(state, q, shown, q.period, within)
     prev = None
     if q.previous is not None and q.metric.timed:
-        prev = _figures(state, q, shown, q.previous)
-    low = is_low_count(q.metric, fig.count, get_settings().min_denominator)
+        prev = _figures(state, q, shown, q.previous, within)
+    low = is_low_count(q.metric, fig.count, q.min_denominator)
     smoothed = None
     if q.smooth == "eb" and fig.denominator is not None:
         smoothed = eb_smooth(fig.numerator, fig.denominator) * q.metric.scale
@@ -203,7 +211,7 @@ def children_metrics(session: Session, code: str, **params) -> dict:
     state, q = resolve_query(session, **params)
     i = state.units.index[code]
     kids = children_of(state, code, q.period if q.metric.timed else None)
-    rows = figure_rows(state, q, [*kids, i])
+    rows = figure_rows(state, q, [*kids, i], within=i)
     return {**describe_query(q), "unit": code, "self": rows[-1], "children": rows[:-1]}
 
 
@@ -224,7 +232,7 @@ def ranking(session: Session, code: str, **params) -> dict:
         params["compare"] = "prev"
     state, q = resolve_query(session, **params)
     kids = children_of(state, code, q.period if q.metric.timed else None)
-    rows = figure_rows(state, q, kids)
+    rows = figure_rows(state, q, kids, within=state.units.index[code])
     best_high = q.metric.higher_is_better is not False
 
     def ranks(key: str) -> dict[str, int]:
@@ -266,7 +274,7 @@ def timeseries(session: Session, code: str, interval: str = "month", **params) -
         raise MetricsError(str(exc)) from None
     i = state.units.index[code]
     points = []
-    low_min = get_settings().min_denominator
+    low_min = q.min_denominator
     for part in parts:
         fig = _figures(state, q, [i], part)
         point = {
@@ -283,7 +291,13 @@ def timeseries(session: Session, code: str, interval: str = "month", **params) -
                 before = compare_period(part, compare)
             except PeriodError as exc:
                 raise MetricsError(str(exc)) from None
-            point["previous"] = _num(_figures(state, q, [i], before).value[0])
+            previous = _num(_figures(state, q, [i], before).value[0])
+            point["previous"] = previous
+            point["change"] = (
+                point["value"] - previous
+                if point["value"] is not None and previous is not None
+                else None
+            )
         points.append(point)
     return {**describe_query(q), "unit": code, "interval": interval, "points": points}
 
@@ -359,9 +373,9 @@ def breakdown(session: Session, code: str, by: str = "category", **params) -> di
     items = []
     for key, zh, en in BREAKDOWN_KEYS[by]:
         n, d = raw.pop(key, (0.0, 0.0 if m.denominator else None))
-        items.append(_breakdown_item(m, key, zh, en, n, d))
+        items.append(_breakdown_item(q, key, zh, en, n, d))
     for key, (n, d) in sorted(raw.items()):  # codes outside the vocabulary, if any
-        items.append(_breakdown_item(m, key, key, key, n, d))
+        items.append(_breakdown_item(q, key, key, key, n, d))
     return {**describe_query(q), "unit": code, "by": by, "items": items}
 
 
@@ -372,9 +386,10 @@ def _date_binds(session: Session, code: str, period: Period) -> dict:
     return {"code": code, "start": period.start, "end": period.end}
 
 
-def _breakdown_item(m: Metric, key: str, zh: str, en: str, n: float, d: float | None) -> dict:
+def _breakdown_item(q: Query, key: str, zh: str, en: str, n: float, d: float | None) -> dict:
+    m = q.metric
     value = n if d is None else (n / d * m.scale if d else None)
-    low = d is not None and (n if m.kind == "per_capita" else d) < get_settings().min_denominator
+    low = d is not None and (n if m.kind == "per_capita" else d) < q.min_denominator
     return {
         "key": key,
         "label_zh": zh,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from api.errors import ApiError
 from api.metrics.service import MetricsError
@@ -13,10 +13,12 @@ from api.metrics.service import MetricsError
 
 class MetricParams:
     """``metric``, ``start``/``end`` (dates, inclusive) or ``period`` (2026, 2026-Q3, 2026-10,
-    2026-W05, last-30d), ``compare`` (yoy 同比 | prev 环比), ``smooth`` (eb)."""
+    2026-W05, last-30d), ``compare`` (yoy 同比 | prev 环比), ``smooth`` (eb); and the
+    app's low-count threshold (settings ``min_denominator``)."""
 
     def __init__(
         self,
+        request: Request,
         metric: Annotated[str, Query(max_length=64)] = "caseload",
         start: Annotated[str | None, Query(max_length=32)] = None,
         end: Annotated[str | None, Query(max_length=32)] = None,
@@ -31,6 +33,7 @@ class MetricParams:
             "period": period,
             "compare": compare,
             "smooth": smooth,
+            "min_denominator": request.app.state.settings.min_denominator,
         }
 
 

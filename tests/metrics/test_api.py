@@ -4,11 +4,14 @@ answer computed straight from the cases, on SQLite and PostGIS."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from api.metrics.stats import wilson
 from tests.conftest import token_for
 from tests.metrics.expected import CASE_METRICS, expected, leaves_under
 
@@ -204,6 +207,18 @@ def test_timeseries_bins_add_up(api, cased) -> None:
     assert feb["previous"] == expected(
         "caseload", cased.cases, under, 0, dt.date(2023, 2, 1), dt.date(2023, 2, 28)
     )
+    assert feb["change"] == feb["value"] - feb["previous"]
+    days = api.get(
+        f"/api/v1/units/{w.towns[0]}/timeseries",
+        params={"metric": "caseload", "start": "2024-02-27", "end": "2024-03-02",
+                "interval": "day"},
+    ).json()["points"]  # fmt: skip
+    assert [p["start"] for p in days] == [
+        "2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02"
+    ]  # fmt: skip
+    for p in days:
+        d = dt.date.fromisoformat(p["start"])
+        assert p["value"] == expected("caseload", cased.cases, under, 0, d, d)
     weeks = api.get(
         f"/api/v1/units/{w.towns[0]}/timeseries",
         params={
@@ -283,3 +298,64 @@ def test_metrics_and_units_list(api, cased) -> None:
     assert metrics["resolution_rate"]["numerator"] == "closed"
     assert metrics["resolution_rate"]["denominator"] == "cases"
     assert [u["code"] for u in api.get("/api/v1/units").json()] == [cased.world.city]
+
+
+def wilson_by_hand(k: float, n: float) -> tuple[float, float]:
+    """Wilson score 95% interval, written out from its textbook formula."""
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_wilson_interval_known_values() -> None:
+    """Newcombe (1998), table I: 81/263 → 0.2553-0.3662; 5/10 → 0.2366-0.7634; 0/10 →
+    0-0.2775."""
+    lo, hi = wilson(np.array([81.0, 5.0, 0.0]), np.array([263.0, 10.0, 10.0]))
+    assert lo == pytest.approx([0.2553, 0.2366, 0.0], abs=5e-5)
+    assert hi == pytest.approx([0.3662, 0.7634, 0.2775], abs=5e-5)
+
+
+def test_rates_carry_count_and_wilson_interval(api, cased) -> None:
+    w = cased.world
+    body = api.get(
+        f"/api/v1/units/{w.city}/children/metrics",
+        params={"metric": "on_time_rate", "period": "2024"},
+    ).json()
+    rows = [*body["children"], body["self"]]
+    assert any(r["denominator"] for r in rows)
+    for r in rows:
+        assert r["count"] == r["denominator"]
+        if r["denominator"]:
+            lo, hi = wilson_by_hand(r["numerator"], r["denominator"])
+            assert (r["ci_low"], r["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+        else:
+            assert r["value"] is None and r["ci_low"] is None
+
+
+@pytest.mark.parametrize("threshold", [1, 40, 10_000])
+def test_low_count_threshold_comes_from_settings(db_url, cased, tmp_path, threshold) -> None:
+    """ZHILI_MIN_DENOMINATOR: a rate resting on fewer cases is flagged low_count."""
+    from api.app import create_app
+    from api.settings import Settings
+
+    w = cased.world
+    settings = Settings(database_url=db_url, cache_dir=tmp_path / "c", min_denominator=threshold)
+    app = create_app(settings, with_dashboard=False)
+    token = token_for(db_url, "admin", w.city, name=f"t{threshold}")
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+        for path, params, rows_of in (
+            (f"/api/v1/units/{w.city}/children/metrics", {},
+             lambda b: [*b["children"], b["self"]]),
+            (f"/api/v1/units/{w.city}/breakdown", {"by": "channel"}, lambda b: b["items"]),
+            (f"/api/v1/units/{w.city}/timeseries", {"interval": "month"}, lambda b: b["points"]),
+            ("/api/v1/choropleth", {"parent": w.city, "level": "village"},
+             lambda b: [f["properties"] for f in b["features"]]),
+        ):  # fmt: skip
+            r = c.get(path, params={"metric": "resolution_rate", "period": "2025", **params})
+            assert r.status_code == 200, r.text
+            rows = rows_of(r.json())
+            assert rows
+            for row in rows:
+                assert row["low_count"] == (row["denominator"] < threshold), (path, row)

@@ -109,3 +109,30 @@ def test_no_change_is_no_write(db_url: str, world) -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_rebuild_command_restores_the_rollups(db_url: str, world, monkeypatch) -> None:
+    """``zhili db rebuild-rollups`` recomputes from the cases what ingest maintained."""
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from api.settings import get_settings
+
+    with session_scope(db_url) as session:
+        leaves = leaf_ids(session)
+        cases = random_cases(leaves, 120, dt.date(2025, 11, 1), dt.date(2026, 2, 28), seed=9)
+        rows = insert_cases(session, leaves, cases)
+        apply_case_changes(session, [(None, CaseSnapshot.of(c)) for c in rows])
+        maintained = table_rows(session)
+        for model in TABLES:  # lose the rollups (a bad restore, a manual edit...)
+            session.execute(model.__table__.delete())
+    monkeypatch.setenv("ZHILI_DATABASE_URL", db_url)
+    try:
+        result = CliRunner().invoke(main, ["db", "rebuild-rollups", "--database-url", db_url])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "from 120 cases" in result.output
+    with session_scope(db_url) as session:
+        assert table_rows(session) == maintained
+    assert sum(v[0] for v in maintained["case_rollup_daily"].values()) == 120
