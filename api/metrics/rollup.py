@@ -238,6 +238,10 @@ def _upsert_add_unnest(
     )
     floats = {n for n in names if isinstance(table.c[n].type, FloatType)}
     measure_names = set(measures)
+    # in key order: concurrent writers lock shared rows in the same order (no deadlock),
+    # and the index is walked in order
+    pk = [c.name for c in table.primary_key.columns]
+    rows = sorted(rows, key=lambda r: tuple(r[k] for k in pk))
     for i in range(0, len(rows), 50_000):
         part = rows[i : i + 50_000]
         params = {}
