@@ -30,6 +30,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "group_resolution": ("化解", "Resolution"),
     "group_grid": ("网格", "Grid network"),
     "no_data": ("无数据", "No data"),
+    "loading": ("加载中…", "Loading…"),
     "no_data_note": ("该时段无案件或无分母", "no cases or no denominator in the period"),
     "low_count": ("样本过少", "Too few cases"),
     "low_count_note": ("分母不足{n}，不参与分级", "fewer than {n} in the denominator: not classed"),

@@ -10,6 +10,8 @@ sends numbers.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
@@ -29,6 +31,7 @@ from dashboard.views import catalog, default_metric, kpis, label_points, map_mod
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
 
 CASE_LEVELS = ("village", "grid")
+BREAKDOWNS = (("category", ids.BREAKDOWN_CATEGORY), ("channel", ids.BREAKDOWN_CHANNEL))
 EXPORT_FORMATS = (
     ("geojson", ids.EXPORT_GEOJSON),
     ("csv", ids.EXPORT_CSV),
@@ -259,14 +262,11 @@ def _below(who, view: client.UnitView, state: ViewState, metric, start, end) -> 
             className="panel wide",
         )
     ]
-    for by, element_id in (
-        ("category", ids.BREAKDOWN_CATEGORY),
-        ("channel", ids.BREAKDOWN_CHANNEL),
-    ):
-        rows = client.breakdown(who, view.code, state.metric, by, start, end, lang)
-        figure = bar_figure(
-            [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", lang)
-        )
+    for by, element_id in BREAKDOWNS:
+        # filled by ``fill_breakdowns`` once the page is drawn: they read the daily
+        # rollups (one GROUP BY over the unit's leaves), too slow at a city's scale to
+        # hold the map back
+        figure = bar_figure([], [], percent, empty_text=t("loading", lang))
         panels.append(
             html.Div(
                 [
@@ -282,6 +282,38 @@ def _below(who, view: client.UnitView, state: ViewState, metric, start, end) -> 
             )
         )
     return html.Div(panels, className="below")
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+@dash.callback(
+    Output(ids.BREAKDOWN_CATEGORY, "figure"),
+    Output(ids.BREAKDOWN_CHANNEL, "figure"),
+    Input(ids.STATE, "data"),
+)
+def fill_breakdowns(data: dict | None):
+    """The breakdowns by category and by channel of the page's unit, metric and period."""
+    who = client.principal()
+    if who is None or not data:
+        return dash.no_update, dash.no_update
+    lang = data.get("lang", "zh")
+    metric = catalog().get(data["metric"])
+    percent = bool(metric and metric.format == "percent")
+    start = dt.date.fromisoformat(data["shown_start"])
+    end = dt.date.fromisoformat(data["shown_end"])
+    figures = []
+    for by, _ in BREAKDOWNS:
+        try:
+            rows = client.breakdown(who, data["code"], data["metric"], by, start, end, lang)
+        except LookupError:
+            return dash.no_update, dash.no_update
+        figures.append(
+            bar_figure(
+                [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", lang)
+            )
+        )
+    return tuple(figures)
 
 
 # ---------------------------------------------------------------- callbacks (client-side)

@@ -162,6 +162,26 @@ def test_map_colours_ranking_and_metric_change(admin_page, live_server, world, c
     table = page.locator("#unit-ranking")
     names = [c.inner_text() for c in table.locator("td[data-dash-column='name']").all()]
     assert names[0] == "东镇"  # the most cases first
+
+    from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE
+
+    for element_id, names_by_code, key in (
+        ("unit-breakdown-category", CATEGORY_BY_CODE, "category"),
+        ("unit-breakdown-channel", CHANNEL_BY_CODE, "channel"),
+    ):
+        page.wait_for_function(  # filled after the map, by its own callback
+            f"(document.querySelector('#{element_id} .js-plotly-plot').data || []).length === 1",
+            timeout=20_000,
+        )
+        bars = page.evaluate(
+            f"(() => {{ const t = document.querySelector('#{element_id} .js-plotly-plot')"
+            ".data[0]; return Object.fromEntries(t.y.map((y, i) => [y, t.x[i]])); })()"
+        )
+        expected: dict[str, int] = {}
+        for case in cases:
+            name = names_by_code[getattr(case, key)].name_zh
+            expected[name] = expected.get(name, 0) + 1
+        assert bars == expected
     page.screenshot(path=str(artifacts / "dashboard_city_cases.png"), full_page=True)
 
     geometry_fetches = [u for u in admin_page.requests if "/dashboard/geometry/" in u]
