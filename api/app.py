@@ -37,7 +37,9 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # level 1: a metro choropleth (MBs of GeoJSON) compresses ~10x faster than at the
+    # default 9, for ~20% more bytes on an intranet
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
 
     for module in (

@@ -108,7 +108,7 @@ Admin = Annotated[Principal, Depends(get_admin)]
 def check_scope(session: Session, user: Principal, code: str) -> AdminUnit:
     """The current version of unit ``code`` if it lies in ``user``'s subtree, else 404
     (a unit outside the scope is never confirmed to exist)."""
-    unit = get_unit(session, code)
+    unit = get_unit(session, code, geometry=False)
     if unit is None or not in_scope(session, user.unit_code, code):
         raise ApiError(404, f"no unit {code!r} in your jurisdiction")
     return unit

@@ -68,10 +68,9 @@ def class_breaks(
                     np.random.set_state(state)
     bounds = [float(b) for b in bounds]
     top = len(bounds) - 1
-    classes = [
-        None if v is None else min(int(np.searchsorted(bounds, v - 1e-12, side="left")), top)
-        for v in values
-    ]
+    given = np.array([np.nan if v is None else v for v in values], dtype=float)
+    found = np.minimum(np.searchsorted(bounds, given - 1e-12, side="left"), top)
+    classes = [None if v is None else int(c) for v, c in zip(values, found.tolist(), strict=True)]
     return bounds, classes
 
 

@@ -110,8 +110,9 @@ class Figures:
     ci_high: np.ndarray | None = None
 
 
-def evaluate(metric: Metric, frame: Frame) -> Figures:
-    """The metric's value, numerator, denominator, count and 95% interval per unit."""
+def evaluate(metric: Metric, frame: Frame, intervals: bool = True) -> Figures:
+    """The metric's value, numerator, denominator, count and (``intervals``) 95% interval
+    per unit."""
     if metric.compute is not None:
         values, counts = metric.compute(frame)
         values = np.asarray(values, dtype=float)
@@ -128,6 +129,8 @@ def evaluate(metric: Metric, frame: Frame) -> Figures:
         value = np.where(den > 0, num / np.where(den > 0, den, 1) * metric.scale, np.nan)
     count = num if metric.kind == "per_capita" else den
     fig = Figures(value, num, den, count)
+    if not intervals:
+        return fig
     if metric.kind == "proportion":
         lo, hi = wilson(num, den)
         fig.ci_low, fig.ci_high = lo * metric.scale, hi * metric.scale

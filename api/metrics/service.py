@@ -94,6 +94,16 @@ def list_metrics() -> list[dict]:
 # ---------------------------------------------------------------- units
 
 
+def unit_summaries(state: State) -> dict[int, dict]:
+    """``unit_summary`` of every code index, built once per boundaries version."""
+    found = state.units.memo.get("summaries")
+    if found is None:
+        found = state.units.memo["summaries"] = {
+            i: unit_summary(state, i) for i in range(len(state.units.codes))
+        }
+    return found
+
+
 def unit_summary(state: State, i: int) -> dict:
     u = state.units
     return {
@@ -151,10 +161,15 @@ def children_of(state: State, code: str, period: Period | None) -> list[int]:
 
 
 def _figures(
-    state: State, q: Query, shown: list[int], period: Period | None, within: int | None = None
+    state: State,
+    q: Query,
+    shown: list[int],
+    period: Period | None,
+    within: int | None = None,
+    intervals: bool = True,
 ) -> Figures:
     frame = Frame(state, shown, period if q.metric.timed else None, within)
-    return evaluate(q.metric, frame)
+    return evaluate(q.metric, frame, intervals)
 
 
 def figure_rows(state: State, q: Query, shown: list[int], within: int | None = None) -> list[dict]:
@@ -164,35 +179,50 @@ def figure_rows(state: State, q: Query, shown: list[int], within: int | None = N
     fig = _figures(state, q, shown, q.period, within)
     prev = None
     if q.previous is not None and q.metric.timed:
-        prev = _figures(state, q, shown, q.previous, within)
+        prev = _figures(state, q, shown, q.previous, within, intervals=False)
     low = is_low_count(q.metric, fig.count, q.min_denominator)
     smoothed = None
     if q.smooth == "eb" and fig.denominator is not None:
         smoothed = eb_smooth(fig.numerator, fig.denominator) * q.metric.scale
-    rows = []
-    for pos, i in enumerate(shown):
-        row = unit_summary(state, i)
-        value = _num(fig.value[pos])
-        row |= {
-            "value": value,
-            "numerator": _num(fig.numerator[pos]),
-            "denominator": _num(fig.denominator[pos]) if fig.denominator is not None else None,
-            "count": _num(fig.count[pos]),
-            "low_count": bool(low[pos]),
-            "ci_low": _num(fig.ci_low[pos]) if fig.ci_low is not None else None,
-            "ci_high": _num(fig.ci_high[pos]) if fig.ci_high is not None else None,
+    n = len(shown)
+    columns: dict[str, list] = {
+        "value": _column(fig.value, n),
+        "numerator": _column(fig.numerator, n),
+        "denominator": _column(fig.denominator, n),
+        "count": _column(fig.count, n),
+        "low_count": np.asarray(low, dtype=bool).tolist(),
+        "ci_low": _column(fig.ci_low, n),
+        "ci_high": _column(fig.ci_high, n),
+    }
+    if smoothed is not None:
+        columns["smoothed"] = _column(smoothed, n)
+    if q.compare:
+        now = np.asarray(fig.value, dtype=float)
+        before = np.asarray(prev.value, dtype=float) if prev is not None else np.full(n, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = now - before
+            pct = np.where(before != 0, change / np.abs(before), np.nan)
+        columns |= {
+            "previous": _column(before, n),
+            "change": _column(change, n),
+            "change_pct": _column(pct, n),
         }
-        if smoothed is not None:
-            row["smoothed"] = _num(smoothed[pos])
-        if q.compare:
-            before = _num(prev.value[pos]) if prev is not None else None
-            row["previous"] = before
-            row["change"] = value - before if value is not None and before is not None else None
-            row["change_pct"] = (
-                (value - before) / abs(before) if value is not None and before else None
-            )
-        rows.append(row)
-    return rows
+    summaries = unit_summaries(state)
+    names = list(columns)
+    return [
+        {**summaries[i], **dict(zip(names, values, strict=True))}
+        for i, values in zip(shown, zip(*columns.values(), strict=True), strict=True)
+    ]
+
+
+def _column(values: np.ndarray | None, n: int) -> list:
+    """Floats as a list, None where the value is missing (NaN, infinite or no array)."""
+    if values is None:
+        return [None] * n
+    arr = np.asarray(values, dtype=float)
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
 
 
 def describe_query(q: Query) -> dict:

@@ -32,8 +32,10 @@ def poisson_rate_interval(
     """Exact (Garwood) 95% interval of a Poisson count k per ``exposure``, times ``scale``."""
     k = np.asarray(k, dtype=float)
     exposure = np.asarray(exposure, dtype=float)
-    lo_k = np.where(k > 0, chi2.ppf(0.025, 2 * k) / 2, 0.0)
-    hi_k = chi2.ppf(0.975, 2 * k + 2) / 2
+    # counts repeat (many units, few distinct counts): the quantiles once per distinct count
+    distinct, inverse = np.unique(k, return_inverse=True)
+    lo_k = np.where(distinct > 0, chi2.ppf(0.025, 2 * distinct) / 2, 0.0)[inverse]
+    hi_k = (chi2.ppf(0.975, 2 * distinct + 2) / 2)[inverse]
     with np.errstate(invalid="ignore", divide="ignore"):
         lo = np.where(exposure > 0, lo_k / exposure * scale, np.nan)
         hi = np.where(exposure > 0, hi_k / exposure * scale, np.nan)

@@ -60,7 +60,9 @@ def choropleth(
         _fixed_breaks(breaks),
         **params.values,
     )
-    rows = trim_above(rows, user.unit_code)
+    # rows are flat and lie below ``parent`` (in scope): only the caller's own home unit
+    # could name the unit above it (what trim_above blanks), without walking every row
+    rows = [trim_above(r, user.unit_code) if r["code"] == user.unit_code else r for r in rows]
     meta = meta_of(q, parent_unit.code, level, classes, bounds)
     from geo.display import display_layer
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from api.db.models import AdminLevel, AdminUnit, UnitAncestry
 from api.services.versions import bump_version
@@ -146,9 +146,15 @@ def current_units(session: Session, level: str | None = None) -> list[AdminUnit]
     return list(session.scalars(stmt.order_by(AdminUnit.code)))
 
 
-def get_unit(session: Session, code: str, on: dt.date | None = None) -> AdminUnit | None:
-    """The version of unit ``code`` current today (or valid on ``on``)."""
+def get_unit(
+    session: Session, code: str, on: dt.date | None = None, geometry: bool = True
+) -> AdminUnit | None:
+    """The version of unit ``code`` current today (or valid on ``on``). ``geometry=False``
+    defers the boundary (loaded only if read): a city's is hundreds of kB, and a scope
+    check on every figure request does not need it."""
     stmt = select(AdminUnit).where(AdminUnit.code == code)
+    if not geometry:
+        stmt = stmt.options(defer(AdminUnit.geom))
     if on is None:
         stmt = stmt.where(AdminUnit.valid_to.is_(None))
     else:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.metrics.stats import wilson
+from api.metrics.stats import poisson_rate_interval, wilson
 from tests.conftest import token_for
 from tests.metrics.expected import CASE_METRICS, expected, leaves_under
 
@@ -315,6 +315,11 @@ def test_wilson_interval_known_values() -> None:
     lo, hi = wilson(np.array([81.0, 5.0, 0.0]), np.array([263.0, 10.0, 10.0]))
     assert lo == pytest.approx([0.2553, 0.2366, 0.0], abs=5e-5)
     assert hi == pytest.approx([0.3662, 0.7634, 0.2775], abs=5e-5)
+    # exact Poisson (Garwood) for per-capita rates: 5 events → 1.6235-11.6683, 0 → 0-3.6889
+    lo, hi = poisson_rate_interval(np.array([5.0, 0.0, 5.0]), np.array([1.0, 1.0, 0.0]))
+    assert lo[:2] == pytest.approx([1.6235, 0.0], abs=5e-5)
+    assert hi[:2] == pytest.approx([11.6683, 3.6889], abs=5e-5)
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
 
 
 def test_rates_carry_count_and_wilson_interval(api, cased) -> None:
