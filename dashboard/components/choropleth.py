@@ -131,7 +131,7 @@ def map_figure(
             "lon": [p[0] for p in placed],
             "lat": [p[1] for p in placed],
             "text": [i.name if p[2] else "" for i, p in zip(items, placed, strict=True)],
-            "textfont": {"size": label_size, "color": label_colours(items, k)},
+            "textfont": {"size": label_size, "color": label_colours(items, k, higher_is_better)},
             "hoverinfo": "skip",
             "showlegend": False,
         },
@@ -234,10 +234,15 @@ def map_patch(items: list[MapItem], k: int, higher_is_better: bool | None, lang:
     patch["data"][0]["colorscale"] = scale
     patch["data"][0]["customdata"] = _customdata(items)
     patch["data"][0]["hovertemplate"] = _hover_template(lang)
-    patch["data"][1]["textfont"]["color"] = label_colours(items, k)
+    patch["data"][1]["textfont"]["color"] = label_colours(items, k, higher_is_better)
     return patch
 
 
-def label_colours(items: list[MapItem], k: int) -> list[str]:
-    """White names on the two darkest classes, near-black elsewhere."""
-    return ["#ffffff" if i.klass >= max(k - 2, 1) else "#1b1b1b" for i in items]
+def label_colours(items: list[MapItem], k: int, higher_is_better: bool | None) -> list[str]:
+    """White names on dark classes, near-black on light ones (by the class colour's
+    luminance), near-black on the low-count and no-data greys."""
+    dark = []
+    for colour in palette(k, higher_is_better):
+        r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+        dark.append(0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45)
+    return ["#ffffff" if 0 <= i.klass < k and dark[i.klass] else "#1b1b1b" for i in items]

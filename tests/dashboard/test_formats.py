@@ -131,3 +131,14 @@ def test_kept_legend_does_not_depend_on_the_values_shown():
         return [r.children[1].children for r in div.children if "legend-row" in r.className][:3]
 
     assert rows(0.0) == rows(7.0) == ["≤ 3", "3 – 12", "> 12"]
+
+
+@pytest.mark.parametrize("higher", [None, True, False])
+def test_names_are_white_on_dark_classes_only(higher):
+    from dashboard.components.choropleth import MapItem, label_colours
+
+    k = 5
+    items = [MapItem(str(z), "", z, "", "", "", "") for z in (*range(k), LOW_COUNT, NO_DATA)]
+    colours = label_colours(items, k, higher)
+    assert colours[0] != "#ffffff" and colours[k - 1] == "#ffffff"  # lightest, darkest
+    assert colours[k:] == ["#1b1b1b", "#1b1b1b"]  # the greys
