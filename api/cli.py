@@ -359,3 +359,7 @@ main.add_command(import_cases_cmd)
 from api.commands.rollups import rebuild_rollups_cmd  # noqa: E402
 
 db.add_command(rebuild_rollups_cmd)
+
+from api.commands.export import export_cmd  # noqa: E402
+
+main.add_command(export_cmd)

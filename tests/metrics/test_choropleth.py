@@ -115,3 +115,37 @@ def test_class_breaks_schemes() -> None:
     assert classes[:10] == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
     eq, _ = class_breaks(values, low, "equal_interval", 3)
     assert eq == pytest.approx([4.0, 7.0, 10.0])
+
+
+def test_export_command_writes_what_the_api_serves(api, cased, db_url, tmp_path) -> None:
+    """``zhili export`` gives the same units and figures as GET /choropleth, audited as the
+    command line; a bad metric is one line and exit code 2, with no file written."""
+    import subprocess
+    import sys
+
+    import pyogrio
+
+    w = cased.world
+    args = ["--level", "village", "--metric", "resolution_rate", "--period", "2025"]
+    out = tmp_path / "villages.gpkg"
+    run = [sys.executable, "-m", "api", "export", "--database-url", db_url]
+    done = subprocess.run([*run, *args, "--format", "gpkg", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frame = pyogrio.read_dataframe(out)
+    served = api.get("/api/v1/choropleth", params={"parent": w.city, "level": "village",
+                     "metric": "resolution_rate", "period": "2025"}).json()  # fmt: skip
+    want = {f["id"]: f["properties"]["value"] for f in served["features"]}
+    assert dict(zip(frame["code"], frame["value"], strict=True)) == pytest.approx(want)
+    with session_scope(db_url) as session:
+        entries = session.scalars(
+            select(AuditLog).where(AuditLog.action == "export", AuditLog.user_name == "cli")
+        ).all()
+        assert [(e.detail["format"], e.detail["rows"]) for e in entries] == [("gpkg", len(want))]
+
+    bad = tmp_path / "bad.csv"
+    wrong = ["--level", "village", "--metric", "nonsense", "--format", "csv", "-o", str(bad)]
+    refused = subprocess.run([*run, *wrong], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    assert "nonsense" in refused.stderr and "Traceback" not in refused.stderr
+    assert not bad.exists()
