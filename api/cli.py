@@ -344,6 +344,7 @@ def seed_cmd(preset: str, seed_value: int, bursts: bool, database_url: str | Non
     for key, value in summary.items():
         click.echo(f"{key:>24}: {value}")
 
+
 from geo.cli import import_boundaries_cmd  # noqa: E402
 
 main.add_command(import_boundaries_cmd)
