@@ -465,3 +465,23 @@ def open_cases(who: Principal, code: str, lang: str, limit: int = 200) -> list[d
         )
     rows.sort(key=lambda r: (r["overdue"] == "", r["deadline"]))
     return rows
+
+
+def open_alerts(who: Principal, code: str) -> list[dict]:
+    """The open early-warning alerts under unit ``code`` that ``who`` may see, most
+    significant first (the same service and scope as ``GET /api/v1/alerts``)."""
+    from api.alerts.lifecycle import open_alerts as service
+
+    with db() as session:
+        _check(session, who, code)
+        return service(session, who, unit_code=code)
+
+
+def unit_pattern(who: Principal, code: str, category: str | None) -> dict:
+    """Unit ``code``'s 7-day cases against what its own pattern expects, day by day."""
+    from api.alerts.pattern import unit_pattern as service
+    from api.services.units import get_unit
+
+    with db() as session:
+        _check(session, who, code)
+        return service(session, get_unit(session, code), category)

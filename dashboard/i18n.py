@@ -58,6 +58,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "category": ("类别", "Category"),
     "channel": ("渠道", "Channel"),
     "no_children": ("本单位无下级，显示本级详情", "This unit has no units below: its own detail"),
+    "alert_pattern": ("预警依据：实际与预期", "Alert evidence: observed vs expected"),
     "data_as_of": ("数据截至", "Data as of"),
     "stale": ("数据未更新", "data not refreshed"),
     "lang_switch": ("English", "中文"),

@@ -51,7 +51,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     clickToUrl: function (click, state) {
       var nu = window.dash_clientside.no_update;
       if (!click || !click.points || !click.points.length || !state) { return nu; }
-      var code = click.points[0].location;
+      var point = click.points[0];
+      var code = point.location || (point.customdata && point.customdata[0]);  /* a shape, or an alert marker */
       if (!code) { return nu; }
       return state.prefix + encodeURIComponent(code) + window.location.search;
     },

@@ -17,6 +17,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard import client, ids
 from dashboard.auth import signed_in_as
+from dashboard.components.alerts import alert_list, alert_marker_trace, pattern_graph
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure
@@ -31,6 +32,7 @@ from dashboard.views import catalog, default_metric, kpis, label_points, map_mod
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
 
 CASE_LEVELS = ("village", "grid")
+ALERTS_LISTED = 12  # the list beside the map; the markers count them all
 BREAKDOWNS = (("category", ids.BREAKDOWN_CATEGORY), ("channel", ids.BREAKDOWN_CHANNEL))
 EXPORT_FORMATS = (
     ("geojson", ids.EXPORT_GEOJSON),
@@ -84,10 +86,12 @@ def layout(code: str | None = None, **query: str) -> html.Div:
         className="kpis",
         id=ids.KPIS,
     )
+    alerts = client.open_alerts(who, view.code)
+    alert_panel = alert_list(alerts[:ALERTS_LISTED], lang, lambda c: _href(state, c))
     bounds: list[float] = []
     if view.is_leaf:
         main = html.Div(
-            [html.P(t("no_children", lang), className="note", id=ids.DETAIL), cards],
+            [html.P(t("no_children", lang), className="note", id=ids.DETAIL), cards, alert_panel],
             className="main leaf",
         )
         ranking = None
@@ -106,16 +110,19 @@ def layout(code: str | None = None, **query: str) -> html.Div:
         )
         model = map_model(figures, bounds, metric, lang)
         higher = metric.higher_is_better if metric else None
+        points = label_points(geometry.labels if geometry else [])
         figure = map_figure(
             client.boundaries_url(view.code, view.child_level),
             model.items,
             len(model.bounds),
             higher,
-            label_points(geometry.labels if geometry else []),
+            points,
             lang,
             tile_url=client.settings().tile_url,
             extent=geometry.extent if geometry else None,
         )
+        if alerts:  # after the map's own traces, which metric changes patch by index
+            figure["data"].append(alert_marker_trace(alerts, points, lang))
         title = metric.label(lang) if metric else state.metric
         if metric and metric.unit:
             title += f" ({metric.unit})"
@@ -146,7 +153,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
                     ],
                     className="map-box",
                 ),
-                cards,
+                html.Div([cards, alert_panel], className="side"),
             ],
             className="main",
         )
@@ -158,6 +165,7 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             bar,
             main,
             _below(who, view, state, metric, start, end),
+            _own_alert_pattern(who, view, alerts, lang),
             ranking,
             cases_table(client.open_cases(who, view.code, lang), lang, ids.CASES)
             if view.level in CASE_LEVELS and who.can_list_cases  # a wall display: no lists
@@ -244,6 +252,19 @@ def _exports(view: client.UnitView, state: ViewState, start, end) -> list[tuple[
         )
         for fmt, eid in EXPORT_FORMATS
     ]
+
+
+def _own_alert_pattern(who, view: client.UnitView, alerts: list[dict], lang: str):
+    """The evidence behind the unit's own caseload alert: observed against expected."""
+    own = next((a for a in alerts if a["unit_code"] == view.code and a["kind"] == "caseload"), None)
+    if own is None:
+        return None
+    pattern = client.unit_pattern(who, view.code, own["category"])
+    title = own["category_en"] if lang == "en" else own["category_zh"]
+    return html.Div(
+        [html.H3(f"{t('alert_pattern', lang)} · {title}"), pattern_graph(pattern, lang)],
+        className="panel wide alert-pattern",
+    )
 
 
 def _below(who, view: client.UnitView, state: ViewState, metric, start, end) -> html.Div:
