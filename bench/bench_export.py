@@ -34,7 +34,7 @@ from bench.common import free_port, http_server, ratio, rss_mb
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhili_metro"
 TIPG_VENV = Path(__file__).parent / ".venv-tipg"
 PAGE = 1000
-REPEAT = 5
+REPEAT = 3
 
 
 def _tipg_python() -> Path:
