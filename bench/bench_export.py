@@ -83,6 +83,7 @@ def _measure(client: httpx.Client, url: str, params: dict) -> dict:
     t0 = time.perf_counter()
     _read_all(client, url, params)  # cold: caches of the server and the database fill here
     first_s = round(time.perf_counter() - t0, 2)
+    print(f"    {url.rsplit('/', 2)[-2:]}: first read {first_s} s", flush=True)
     samples = []
     for _ in range(REPEAT):
         t0 = time.perf_counter()

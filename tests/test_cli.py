@@ -93,8 +93,9 @@ def test_demo_creates_seeds_and_serves(tmp_path: Path) -> None:
                 "/api/v1/auth/login", json={"name": "demo", "password": password[1]}
             )
             assert login.status_code == 200, login.text
-            page = browser.get("/dashboard/")
+            page = browser.get("/dashboard/", follow_redirects=True)  # lands on its unit
             assert page.status_code == 200 and "_dash-config" in page.text
+            assert "/dashboard/login" not in str(page.url)
         me = httpx.get(
             f"{base}/api/v1/auth/whoami",
             headers={"Authorization": f"Bearer {token[1]}"},
