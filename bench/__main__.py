@@ -30,10 +30,14 @@ DEFAULT_METRO_URL = "postgresql://postgres@127.0.0.1:5432/zhili_metro"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="metro", choices=["small", "metro"])
-    parser.add_argument("--database-url", default=None,
-                        help=f"default for metro: {DEFAULT_METRO_URL}")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections of: {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--database-url", default=None, help=f"default for metro: {DEFAULT_METRO_URL}"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections of: {', '.join(SECTIONS)}",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -51,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(json_path.read_text())
     if results.get("preset") != args.preset:
         results = {"sections": {}}
-    results.update(preset=args.preset, machine=machine(),
-                   database=url.rsplit("@", 1)[-1])
+    results.update(preset=args.preset, machine=machine(), database=url.rsplit("@", 1)[-1])
     sections = results.setdefault("sections", {})
 
     failed = []
@@ -102,8 +105,11 @@ def render(results: dict[str, Any]) -> str:
 
 def _render_value(value: Any, indent: str = "") -> list[str]:
     out: list[str] = []
-    tables = {k: v for k, v in value.items() if isinstance(v, list) and v and
-              all(isinstance(r, dict) for r in v)}
+    tables = {
+        k: v
+        for k, v in value.items()
+        if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)
+    }
     for key, item in value.items():
         if key in tables:
             continue
@@ -114,8 +120,13 @@ def _render_value(value: Any, indent: str = "") -> list[str]:
             out.append(f"{indent}- {key}: {item}")
     for key, rows in tables.items():
         columns = list(dict.fromkeys(c for r in rows for c in r))
-        out += ["", f"{indent}**{key}**", "", "| " + " | ".join(columns) + " |",
-                "|" + "---|" * len(columns)]
+        out += [
+            "",
+            f"{indent}**{key}**",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns),
+        ]
         out += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
     return out
 
