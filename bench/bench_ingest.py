@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, func, select
 
+from bench.common import free_port
+
 BULK_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_ROWS", 20_000))
 BULK_RUNS = 3
 API_BATCH = 500
@@ -168,14 +170,6 @@ def bench_bulk(url: str, source: str, lon, lat) -> dict:
     }
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def bench_api(url: str, source: str, lon, lat, workers: int) -> dict:
     import httpx
     import orjson
@@ -192,7 +186,7 @@ def bench_api(url: str, source: str, lon, lat, workers: int) -> dict:
         )
         user = create_user(session, f"{source}-{workers}", "intake", root)
         token = issue_token(session, user, ttl_days=1, label="bench")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ZHILI_DATABASE_URL": url}
     server = subprocess.Popen(
         [

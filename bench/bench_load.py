@@ -29,7 +29,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import rss_mb
+from bench.common import free_port, rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get(
@@ -132,14 +132,6 @@ def actors(url: str) -> dict:
         }
     dispose_engines()
     return out
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(url: str, port: int) -> subprocess.Popen:
