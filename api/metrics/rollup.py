@@ -2,8 +2,9 @@
 
 Two paths produce exactly the same rows:
 
-- ``apply_case_changes`` moves the counts of created, changed or deleted cases (Python,
-  inside the caller's transaction, one ``INSERT .. ON CONFLICT DO UPDATE`` per table);
+- ``apply_case_changes`` moves the counts of created, changed or deleted cases (deltas
+  summed with numpy/pandas, inside the caller's transaction, one
+  ``INSERT .. ON CONFLICT DO UPDATE`` per table);
 - ``rebuild_rollups`` recomputes every row from ``case`` with set-based SQL.
 
 A case's day is its ``reported_at`` in the settings' time zone (Asia/Shanghai). On
@@ -25,12 +26,13 @@ overdue_closed (handled day, when handled after the deadline).
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Table, delete, text
 from sqlalchemy.orm import Session
 
@@ -92,118 +94,206 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def local_day(at: dt.datetime) -> dt.date:
-    """The day of instant ``at`` in the settings' time zone."""
-    return at.astimezone(_zone(get_settings().timezone)).date()
+def _utc_us(values) -> np.ndarray:
+    """Datetimes (aware, or naive UTC), pandas or numpy, as datetime64[us] UTC (NaT for
+    None)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        return values.astype("datetime64[us]")
+    stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+    return stamps.dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
-def _seconds(at: dt.datetime) -> int:
-    return int(at.timestamp() // 1)
+def _local_days(at: np.ndarray) -> np.ndarray:
+    """Local day (settings' zone, with its history) of each UTC instant, datetime64[D]."""
+    zone = get_settings().timezone
+    local = pd.DatetimeIndex(at).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+    return local.to_numpy("datetime64[D]")
 
 
-def close_seconds(snap: CaseSnapshot) -> int:
-    """Whole seconds from report to close (never negative); the case must be closed."""
-    assert snap.handled_at is not None
-    return max(0, _seconds(snap.handled_at) - _seconds(snap.reported_at))
+def _floor_seconds(at: np.ndarray) -> np.ndarray:
+    return at.astype("datetime64[us]").astype(np.int64) // 1_000_000
 
 
-def _contributions(snap: CaseSnapshot):
-    """(rollup key, measures), [(flow key, measures)], histogram key or None."""
-    day = local_day(snap.reported_at)
-    closed = snap.handled_at is not None
-    on_time = closed and snap.handled_at <= snap.deadline
-    mediated = snap.outcome in MEDIATION_OUTCOMES
-    rated = snap.satisfaction is not None
-    secs = close_seconds(snap) if closed else 0
-    measures = {
-        "cases": 1,
-        "closed": int(closed),
-        "closed_on_time": int(on_time),
-        "mediated": int(mediated),
-        "mediation_success": int(snap.outcome == "mediated_success"),
-        "visited": int(snap.visited_at is not None),
-        "evaluated": int(rated),
-        "satisfied": int(rated and snap.satisfaction >= 4),
-        "satisfaction_sum": snap.satisfaction if rated else 0,
-        "close_days_sum": secs / 86400.0,
+def case_columns(snaps: Sequence[CaseSnapshot]) -> dict[str, np.ndarray]:
+    """Snapshots as the columns ``apply_case_columns`` takes."""
+
+    def col(name: str) -> list:
+        return [getattr(s, name) for s in snaps]
+
+    return {
+        "leaf_unit_id": np.array(col("leaf_unit_id"), dtype=np.int64),
+        "reported_at": _utc_us(col("reported_at")),
+        "category": np.array(col("category"), dtype=object),
+        "channel": np.array(col("channel"), dtype=object),
+        "deadline": _utc_us(col("deadline")),
+        "handled_at": _utc_us(col("handled_at")),
+        "visited_at": _utc_us(col("visited_at")),
+        "evaluated_at": _utc_us(col("evaluated_at")),
+        "outcome": np.array(col("outcome"), dtype=object),
+        "satisfaction": np.array(
+            [np.nan if v is None else float(v) for v in col("satisfaction")], dtype=np.float64
+        ),
     }
-    rollup = ((snap.leaf_unit_id, day, snap.category, snap.channel), measures)
-    leaf, cat = snap.leaf_unit_id, snap.category
-    flows = [((leaf, day, cat), {"opened": 1})]
-    if closed:
-        flows.append(((leaf, local_day(snap.handled_at), cat), {"closed": 1}))
-    if not closed or snap.handled_at > snap.deadline:
-        flows.append(((leaf, local_day(snap.deadline), cat), {"became_overdue": 1}))
-    if closed and snap.handled_at > snap.deadline:
-        flows.append(((leaf, local_day(snap.handled_at), cat), {"overdue_closed": 1}))
-    hist = (leaf, day, min(MAX_CLOSE_DAYS, secs // 86400)) if closed else None
-    return rollup, flows, hist
+
+
+def _deltas(cases: Mapping[str, np.ndarray], sign: np.ndarray):
+    """The summed contributions of ``cases`` (each counted ``sign`` times: +1 added, -1
+    removed) to the three tables, as frames keyed like the tables; all-zero rows dropped.
+
+    Vectorised; the same rules as ``rebuild_rollups``' SQL (see the module docstring)."""
+    n = len(sign)
+    leaf = np.asarray(cases["leaf_unit_id"], dtype=np.int64)
+    category = np.asarray(cases["category"], dtype=object)
+    reported = _utc_us(cases["reported_at"])
+    deadline = _utc_us(cases["deadline"])
+    handled = _utc_us(cases["handled_at"]) if "handled_at" in cases else np.full(n, "NaT", "M8[us]")
+    closed = ~np.isnat(handled)
+    day = _local_days(reported)
+    sign = np.asarray(sign, dtype=np.int64)
+    zero = np.zeros(n, dtype=np.int64)
+
+    def optional(name: str, default) -> np.ndarray:
+        return np.asarray(cases[name]) if name in cases else default
+
+    visited = ~np.isnat(_utc_us(optional("visited_at", np.full(n, "NaT", "M8[us]"))))
+    outcome = optional("outcome", np.full(n, None, dtype=object))
+    satisfaction = np.asarray(optional("satisfaction", np.full(n, np.nan)), dtype=np.float64)
+    rated = ~np.isnan(satisfaction)
+    with np.errstate(invalid="ignore"):
+        late = closed & (handled > deadline)
+        secs = np.where(
+            closed, np.maximum(0, _floor_seconds(handled) - _floor_seconds(reported)), 0
+        )
+    measures = {
+        "cases": sign,
+        "closed": sign * closed,
+        "closed_on_time": sign * (closed & ~late),
+        "mediated": sign * np.isin(outcome, list(MEDIATION_OUTCOMES)),
+        "mediation_success": sign * (outcome == "mediated_success"),
+        "visited": sign * visited,
+        "evaluated": sign * rated,
+        "satisfied": sign * (rated & (np.nan_to_num(satisfaction) >= 4)),
+        "satisfaction_sum": sign * np.nan_to_num(satisfaction).astype(np.int64),
+        "close_days_sum": sign * (secs / 86400.0),
+    }
+    keys = {"leaf_unit_id": leaf, "day": day, "category": category}
+    rollup = _summed(
+        pd.DataFrame({**keys, "channel": np.asarray(cases["channel"], dtype=object), **measures}),
+        ["leaf_unit_id", "day", "category", "channel"],
+    )
+
+    handled_day = _local_days(handled)
+    due = ~closed | late
+    events = []
+    for mask, days, name in (
+        (np.ones(n, bool), day, "opened"),
+        (closed, handled_day, "closed"),
+        (due, _local_days(deadline), "became_overdue"),
+        (late, handled_day, "overdue_closed"),
+    ):
+        if not mask.any():
+            continue
+        part = {m: zero[mask] for m in FLOW_MEASURES}
+        part[name] = sign[mask]
+        events.append(
+            pd.DataFrame(
+                {"leaf_unit_id": leaf[mask], "day": days[mask], "category": category[mask], **part}
+            )
+        )
+    flow = _summed(pd.concat(events, ignore_index=True), ["leaf_unit_id", "day", "category"])
+
+    hist = _summed(
+        pd.DataFrame(
+            {
+                "leaf_unit_id": leaf[closed],
+                "day": day[closed],
+                "days": np.minimum(MAX_CLOSE_DAYS, secs[closed] // 86400),
+                "n": sign[closed],
+            }
+        ),
+        ["leaf_unit_id", "day", "days"],
+    )
+    return rollup, flow, hist
+
+
+def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows summed per key, without the rows whose measures are all zero."""
+    if frame.empty:
+        return frame
+    out = frame.groupby(keys, sort=False, observed=True).sum().reset_index()
+    measures = [c for c in out.columns if c not in keys]
+    return out[(out[measures] != 0).any(axis=1)].reset_index(drop=True)
 
 
 def apply_case_changes(
-    session: Session, changes: Iterable[tuple[CaseSnapshot | None, CaseSnapshot | None]]
+    session: Session,
+    changes: Iterable[tuple[CaseSnapshot | None, CaseSnapshot | None]],
+    added: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Move the rollup counts for created (None, new), changed (old, new) or deleted
-    (old, None) cases, in the caller's transaction; bumps dataset_version 'cases'.
+    (old, None) cases, and for the new cases given as columns in ``added`` (see
+    ``case_columns``; a bulk of new cases need no snapshot each), in the caller's
+    transaction; bumps dataset_version 'cases'.
 
-    Deltas are summed in memory first, then written with one upsert per table; rows whose
-    counts fall to zero are deleted, so the tables equal what ``rebuild_rollups`` makes."""
-    rollup: dict[tuple, dict[str, float]] = defaultdict(lambda: dict.fromkeys(ROLLUP_MEASURES, 0))
-    flow: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FLOW_MEASURES, 0))
-    hist: dict[tuple, int] = defaultdict(int)
-    any_change = False
+    The deltas are summed vectorised first, then written with one merge per table in key
+    order (concurrent writers lock shared rows in the same order); rows whose counts fall
+    to zero are deleted, so the tables equal what ``rebuild_rollups`` makes."""
+    olds: list[CaseSnapshot] = []
+    news: list[CaseSnapshot] = []
     for old, new in changes:
         if old == new:
             continue
-        any_change = True
-        for snap, sign in ((old, -1), (new, 1)):
-            if snap is None:
-                continue
-            (rkey, measures), flows, hkey = _contributions(snap)
-            target = rollup[rkey]
-            for name, value in measures.items():
-                target[name] += sign * value
-            for fkey, fmeasures in flows:
-                for name, value in fmeasures.items():
-                    flow[fkey][name] += sign * value
-            if hkey is not None:
-                hist[hkey] += sign
-    if not any_change:
+        if old is not None:
+            olds.append(old)
+        if new is not None:
+            news.append(new)
+    parts: list[tuple[Mapping[str, np.ndarray], np.ndarray]] = []
+    if olds:
+        parts.append((case_columns(olds), np.full(len(olds), -1, dtype=np.int64)))
+    if news:
+        parts.append((case_columns(news), np.ones(len(news), dtype=np.int64)))
+    if added is not None and len(added["leaf_unit_id"]):
+        n = len(added["leaf_unit_id"])
+        parts.append((added, np.ones(n, dtype=np.int64)))
+    if not parts:
         return
-    rollup_rows = [
-        {"leaf_unit_id": k[0], "day": k[1], "category": k[2], "channel": k[3], **m}
-        for k, m in rollup.items()
-        if any(m.values())
-    ]
-    flow_rows = [
-        {"leaf_unit_id": k[0], "day": k[1], "category": k[2], **m}
-        for k, m in flow.items()
-        if any(m.values())
-    ]
-    hist_rows = [
-        {"leaf_unit_id": k[0], "day": k[1], "days": k[2], "n": n} for k, n in hist.items() if n
-    ]
-    _upsert_add(session, CaseRollupDaily.__table__, rollup_rows, ROLLUP_MEASURES)
-    _upsert_add(session, CaseFlowDaily.__table__, flow_rows, FLOW_MEASURES)
-    _upsert_add(session, CaseCloseHistogram.__table__, hist_rows, ("n",))
-    _delete_empty(session, CaseRollupDaily, rollup_rows, CaseRollupDaily.cases == 0)
+    frames = [_deltas(cols, sign) for cols, sign in parts]
+    rollup, flow, hist = (
+        _summed(pd.concat([f[i] for f in frames], ignore_index=True), keys)
+        if len(frames) > 1
+        else frames[0][i]
+        for i, keys in enumerate(
+            (
+                ["leaf_unit_id", "day", "category", "channel"],
+                ["leaf_unit_id", "day", "category"],
+                ["leaf_unit_id", "day", "days"],
+            )
+        )
+    )
+    _upsert_add(session, CaseRollupDaily.__table__, rollup, ROLLUP_MEASURES)
+    _upsert_add(session, CaseFlowDaily.__table__, flow, FLOW_MEASURES)
+    _upsert_add(session, CaseCloseHistogram.__table__, hist, ("n",))
+    _delete_empty(session, CaseRollupDaily, rollup, ROLLUP_MEASURES, CaseRollupDaily.cases == 0)
     flow_empty = (
         (CaseFlowDaily.opened == 0)
         & (CaseFlowDaily.closed == 0)
         & (CaseFlowDaily.became_overdue == 0)
         & (CaseFlowDaily.overdue_closed == 0)
     )
-    _delete_empty(session, CaseFlowDaily, flow_rows, flow_empty)
-    _delete_empty(session, CaseCloseHistogram, hist_rows, CaseCloseHistogram.n == 0)
+    _delete_empty(session, CaseFlowDaily, flow, FLOW_MEASURES, flow_empty)
+    _delete_empty(session, CaseCloseHistogram, hist, ("n",), CaseCloseHistogram.n == 0)
     bump_version(session, "cases")
 
 
-def _upsert_add(session: Session, table: Table, rows: list[dict], measures: Iterable[str]) -> None:
-    """``INSERT .. ON CONFLICT (primary key) DO UPDATE SET m = m + excluded.m`` for ``rows``."""
-    if not rows:
+def _upsert_add(
+    session: Session, table: Table, rows: pd.DataFrame, measures: Sequence[str]
+) -> None:
+    """``INSERT .. ON CONFLICT (primary key) DO UPDATE SET m = m + excluded.m`` for ``rows``
+    (a frame with the table's key and ``measures`` columns; ``day`` as datetime64[D])."""
+    if rows.empty:
         return
     if session.get_bind().dialect.name == "postgresql":
-        _upsert_add_unnest(session, table, rows, measures)
+        _upsert_add_arrays(session, table, rows, measures)
         return
     from sqlalchemy.dialects.sqlite import insert
 
@@ -212,84 +302,105 @@ def _upsert_add(session: Session, table: Table, rows: list[dict], measures: Iter
         index_elements=[c.name for c in table.primary_key.columns],
         set_={m: table.c[m] + stmt.excluded[m] for m in measures},
     )
-    for i in range(0, len(rows), 5000):
-        session.execute(stmt, rows[i : i + 5000])
+    names = list(rows.columns)
+    values = zip(*(_python_values(rows[c]) for c in names), strict=True)
+    records = [dict(zip(names, vals, strict=True)) for vals in values]
+    for i in range(0, len(records), 5000):
+        session.execute(stmt, records[i : i + 5000])
 
 
-def _upsert_add_unnest(
-    session: Session, table: Table, rows: list[dict], measures: Iterable[str]
+def _python_values(values: pd.Series) -> list:
+    if values.dtype.kind == "M":
+        return [d.date() for d in pd.DatetimeIndex(values.to_numpy()).to_pydatetime()]
+    return values.tolist()
+
+
+def _array_literal(values: np.ndarray) -> str:
+    """A column as a PostgreSQL array literal (``{1,2}``): one text parameter per column,
+    made by numpy, instead of a Python object per value for the driver to adapt."""
+    kind = values.dtype.kind
+    if kind == "M":
+        cells = np.datetime_as_string(values.astype("datetime64[D]"), unit="D")
+    elif kind in "iub":
+        cells = values.astype(np.int64).astype(str)
+    elif kind == "f":
+        cells = values.astype(np.float64).astype(str)  # shortest round-trip repr
+    else:
+        cells = np.array(
+            ['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values],
+            dtype=object,
+        )
+    return "{" + ",".join(cells.tolist()) + "}"
+
+
+def _upsert_add_arrays(
+    session: Session, table: Table, rows: pd.DataFrame, measures: Sequence[str]
 ) -> None:
-    """PostgreSQL: the same upsert with one array parameter per column (``unnest``), so a
-    batch of tens of thousands of rows is one statement, not one per row (intake speed)."""
-    from sqlalchemy import Float as FloatType
-    from sqlalchemy import text as sql_text
-
+    """PostgreSQL: the upsert as one statement per table, each column sent as one array
+    (``unnest``), the rows merged in key order: concurrent writers lock shared rows in the
+    same order (no deadlock) and the primary key's index is walked in order."""
     dialect = session.get_bind().dialect
-    names = list(rows[0])
-    casts = ", ".join(
-        f"CAST(:c{i} AS {table.c[n].type.compile(dialect=dialect)}[])" for i, n in enumerate(names)
-    )
-    keys = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
-    sets = ", ".join(f'"{m}" = "{table.name}"."{m}" + EXCLUDED."{m}"' for m in measures)
+    names = list(rows.columns)
+    keys = [c.name for c in table.primary_key.columns]
+    types = [table.c[n].type.compile(dialect=dialect) for n in names]
+    unnest = ", ".join(f"CAST(:c{i} AS {t}[])" for i, t in enumerate(types))
+    alias = ", ".join(f"c{i}" for i in range(len(names)))
+    order = ", ".join(f"c{names.index(k)}" for k in keys)
     columns = ", ".join(f'"{n}"' for n in names)
-    stmt = sql_text(
-        f'INSERT INTO "{table.name}" ({columns}) SELECT * FROM unnest({casts}) '
-        f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    sets = ", ".join(f'"{m}" = "{table.name}"."{m}" + EXCLUDED."{m}"' for m in measures)
+    stmt = text(
+        f'INSERT INTO "{table.name}" ({columns}) '
+        f"SELECT * FROM unnest({unnest}) AS d({alias}) ORDER BY {order} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
     )
-    floats = {n for n in names if isinstance(table.c[n].type, FloatType)}
-    measure_names = set(measures)
-    # in key order: concurrent writers lock shared rows in the same order (no deadlock),
-    # and the index is walked in order
-    pk = [c.name for c in table.primary_key.columns]
-    rows = sorted(rows, key=lambda r: tuple(r[k] for k in pk))
-    for i in range(0, len(rows), 50_000):
-        part = rows[i : i + 50_000]
-        params = {}
-        for j, n in enumerate(names):
-            values = [r[n] for r in part]
-            if n in floats:
-                values = [float(v) for v in values]
-            elif n in measure_names:
-                values = [int(v) for v in values]
-            params[f"c{j}"] = values
+    for start in range(0, len(rows), 100_000):
+        part = rows.iloc[start : start + 100_000]
+        params = {f"c{i}": _array_literal(part[n].to_numpy()) for i, n in enumerate(names)}
         session.execute(stmt, params)
 
 
-def _delete_empty(session: Session, model, rows: list[dict], empty) -> None:
+def _delete_empty(
+    session: Session, model, rows: pd.DataFrame, measures: Sequence[str], empty
+) -> None:
     """Delete rows that fell to zero among the (leaf, day) pairs just touched. Only a row
     with a decreasing measure can fall to zero: new cases (increments only) delete nothing,
     which keeps intake from probing the large rollup tables."""
-    measures = [k for k in (rows[0] if rows else {}) if k not in ("leaf_unit_id", "day")]
-    measures = [k for k in measures if k not in ("category", "channel", "days")]
-    rows = [r for r in rows if any(r[m] < 0 for m in measures)]
-    if not rows:
+    if rows.empty:
         return
-    pairs = sorted({(r["leaf_unit_id"], r["day"]) for r in rows})
+    falling = rows[(rows[list(measures)] < 0).any(axis=1)]
+    if falling.empty:
+        return
+    pairs = falling[["leaf_unit_id", "day"]].drop_duplicates()
+    pairs = pairs.sort_values(["leaf_unit_id", "day"])
+    leaves = pairs["leaf_unit_id"].to_numpy()
+    days = pairs["day"].to_numpy()
     if session.get_bind().dialect.name == "postgresql":  # exactly the pairs, not a product
-        from sqlalchemy import BigInteger, Date, func, literal, select, tuple_
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        for i in range(0, len(pairs), 50_000):
-            part = pairs[i : i + 50_000]
-            wanted = select(
-                func.unnest(literal([p[0] for p in part], ARRAY(BigInteger))),
-                func.unnest(literal([p[1] for p in part], ARRAY(Date))),
-            )
+        stmt = text(
+            f'DELETE FROM "{model.__tablename__}" WHERE (leaf_unit_id, day) IN '
+            "(SELECT * FROM unnest(CAST(:leaves AS bigint[]), CAST(:days AS date[])))"
+        )
+        # the "empty" condition, rendered as SQL on the same table
+        condition = empty.compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+        )
+        stmt = text(f"{stmt.text} AND {condition}")
+        for i in range(0, len(leaves), 50_000):
             session.execute(
-                delete(model)
-                .where(tuple_(model.leaf_unit_id, model.day).in_(wanted))
-                .where(empty)
-                .execution_options(synchronize_session=False)
+                stmt,
+                {
+                    "leaves": _array_literal(leaves[i : i + 50_000]),
+                    "days": _array_literal(days[i : i + 50_000]),
+                },
             )
         return
-    days = sorted({d for _, d in pairs})
-    leaves = sorted({leaf for leaf, _ in pairs})
-    for i in range(0, len(days), 500):
-        for j in range(0, len(leaves), 500):
+    day_values = sorted(set(_python_values(pairs["day"])))
+    leaf_values = sorted(set(leaves.tolist()))
+    for i in range(0, len(day_values), 500):
+        for j in range(0, len(leaf_values), 500):
             session.execute(
                 delete(model)
-                .where(model.day.in_(days[i : i + 500]))
-                .where(model.leaf_unit_id.in_(leaves[j : j + 500]))
+                .where(model.day.in_(day_values[i : i + 500]))
+                .where(model.leaf_unit_id.in_(leaf_values[j : j + 500]))
                 .where(empty)
                 .execution_options(synchronize_session=False)
             )
