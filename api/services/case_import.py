@@ -1,6 +1,6 @@
 """Bulk case files (``zhili import-cases``): CSV (UTF-8, UTF-8 with BOM or GB18030, as older
 Chinese systems export) or JSON lines, read in chunks and sent through the one intake
-pipeline (``api.services.cases.ingest_frame``) with COPY for the new cases.
+pipeline (``api.services.cases.ingest_frame``), a chunk of 20,000 rows per transaction.
 
 Columns are the API's field names; Chinese headers of common exports are understood
 (事件编号, 报告时间, 类别, 经度, 纬度, ...) and ``mapping`` renames any other. Columns that map
@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.services.cases import FRAME_COLUMNS, ingest_frame, local_zone
@@ -229,6 +228,15 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return out, bad
 
 
+def _as_text(v) -> str | None:
+    """A cell as text: None for a blank, a number as its digits, anything else its repr."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, str):
+        return v
+    return str(v) if isinstance(v, int | float) else repr(v)
+
+
 def type_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str]]:
     """Text (or JSON) values as the pipeline's types; rows whose values cannot be read get
     their reason (keyed by line number) and leave the frame."""
@@ -259,22 +267,10 @@ def type_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, str]]:
         )
         out[name] = np.where(blank, np.nan, numbers)
     for name in ("source", "external_id", "category", "channel", "crs", "unit_code", "description"):
-        out[name] = (
-            frame[name]
-            .map(
-                lambda v: (
-                    None
-                    if v is None or (isinstance(v, str) and not v.strip())
-                    else (
-                        v
-                        if isinstance(v, str)
-                        else str(v)
-                        if isinstance(v, int | float)
-                        else repr(v)
-                    )
-                )
-            )
-            .astype(object)
+        out[name] = pd.Series(
+            [v if type(v) is str and v.strip() else _as_text(v) for v in frame[name].tolist()],
+            index=frame.index,
+            dtype=object,
         )
     keep = pd.isna(bad)
     reasons = {int(frame["index"].iat[i]): bad[i] for i in np.flatnonzero(~keep)}
@@ -352,27 +348,15 @@ def count_rows(path: Path, fmt: str | None = None) -> int:
 
 
 def _ingest_chunk(session: Session, frame: pd.DataFrame, unreadable: dict, user_name: str):
-    try:
-        return ingest_frame(
-            session,
-            frame,
-            user_name=user_name,
-            scope_code=None,
-            prior=unreadable,
-            use_copy=True,
-            index_label="line",
-        )
-    except IntegrityError:  # another writer filed one of these keys meanwhile
-        session.rollback()
-        return ingest_frame(
-            session,
-            frame,
-            user_name=user_name,
-            scope_code=None,
-            prior=unreadable,
-            use_copy=False,
-            index_label="line",
-        )
+    return ingest_frame(
+        session,
+        frame,
+        user_name=user_name,
+        scope_code=None,
+        prior=unreadable,
+        bulk=True,
+        index_label="line",
+    )
 
 
 def write_errors(path: Path, errors: list[tuple[int, str, str]]) -> None:

@@ -10,11 +10,13 @@ or a bulk file — validate → locate → dedupe → store → rollups, in one 
   A writer may only file cases inside its own subtree.
 - **Dedupe**: within a batch the first valid item of a (source, external_id) wins, later
   ones are rejected and name it; against the table, (source, external_id) is unique.
-- **Store**: new cases are inserted (``ON CONFLICT DO NOTHING`` — or COPY for bulk files),
+- **Store**: new cases are inserted with ``ON CONFLICT DO NOTHING`` (on PostgreSQL COPYed
+  to a temporary table first, then one ``INSERT .. SELECT`` per batch),
   existing ones are compared: unchanged, or updated (intake fields only; the workflow steps
   stay). PostgreSQL locks existing rows in key order and retries on deadlock; SQLite
   serialises writers by taking the write lock before reading.
-- **Rollups**: one ``apply_case_changes`` per batch, in the same transaction.
+- **Rollups**: one ``apply_case_changes`` per batch, in the same transaction (the new
+  cases passed as columns: their deltas are summed vectorised, one merge per table).
 
 A batch with rejected items stores its good items; the answer lists each item's fate.
 """
@@ -180,49 +182,51 @@ def _known(values: pd.Series, names: dict[str, str], what: str, r: _Reasons) -> 
     return codes
 
 
+def _stripped(values: pd.Series) -> list:
+    """Strings stripped, missing values (None, NaN, NA) as None, others as they are."""
+    present = values.notna().to_numpy()
+    return [
+        v.strip() if isinstance(v, str) else v if ok else None
+        for v, ok in zip(values.tolist(), present, strict=True)
+    ]
+
+
 def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame:
     """Check and normalise the fields of a batch frame (vectorised); the rows that fail get
     their reason in ``r``. Returns the frame with codes, UTC times and WGS84 points."""
     out = frame.copy()
     for col, limit in (("source", 32), ("external_id", 64)):
-        s = out[col].astype(object).where(out[col].notna(), None)
-        s = s.map(lambda v: v.strip() if isinstance(v, str) else v)
-        empty = s.isna() | (s.map(lambda v: len(str(v)) if v is not None else 0) == 0)
-        r.fail(empty.to_numpy(), f"{col} is missing")
-        r.fail(
-            (s.map(lambda v: len(str(v)) if v is not None else 0) > limit).to_numpy(),
-            f"{col} is longer than {limit} characters",
-        )
-        out[col] = s
+        values = _stripped(out[col])
+        lengths = np.array([0 if v is None else len(str(v)) for v in values], dtype=np.int64)
+        r.fail(lengths == 0, f"{col} is missing")
+        r.fail(lengths > limit, f"{col} is longer than {limit} characters")
+        out[col] = pd.Series(values, index=out.index, dtype=object)
     out["category"] = _known(out["category"], _CATEGORY_NAMES, "category", r)
     out["channel"] = _known(out["channel"], _CHANNEL_NAMES, "channel", r)
 
     reported = out["reported_at"]
     r.fail(reported.isna().to_numpy(), "reported_at is missing or not a date-time")
     local_midnight = pd.Timestamp(dt.datetime.combine(EARLIEST, dt.time(), local_zone()))
-    iso = reported.map(lambda t: t.isoformat() if not pd.isna(t) else "").to_numpy()
+    stamps = reported.array  # formatted only for the rows rejected
     r.fail(
         (reported > pd.Timestamp(now + CLOCK_SKEW)).to_numpy(),
-        lambda v: f"reported_at {v} is in the future",
-        iso,
+        lambda v: f"reported_at {v.isoformat()} is in the future",
+        stamps,
     )
     r.fail(
         (reported < local_midnight).to_numpy(),
-        lambda v: f"reported_at {v} is before 1990-01-01",
-        iso,
+        lambda v: f"reported_at {v.isoformat()} is before 1990-01-01",
+        stamps,
     )
 
     deadline = out["deadline"]
     r.fail((deadline.notna() & (deadline < reported)).to_numpy(), "deadline is before reported_at")
-    sla = out["category"].map(
-        lambda c: CATEGORY_BY_CODE[c].sla_days if c in CATEGORY_BY_CODE else 0
-    )
+    sla = out["category"].map({c: v.sla_days for c, v in CATEGORY_BY_CODE.items()}).fillna(0)
     default = reported + pd.to_timedelta(sla.astype("int64"), unit="D")
     out["deadline"] = deadline.where(deadline.notna(), default)
 
-    desc = out["description"].map(lambda v: v.strip() if isinstance(v, str) else v)
-    desc = desc.where(desc.map(lambda v: isinstance(v, str) and v != ""), None)
-    lengths = desc.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+    desc = [v if isinstance(v, str) and v else None for v in _stripped(out["description"])]
+    lengths = np.array([0 if v is None else len(v) for v in desc], dtype=np.int64)
     r.fail(
         lengths > MAX_DESCRIPTION,
         lambda v: (
@@ -231,9 +235,13 @@ def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame
         ),
         lengths,
     )
-    out["description"] = desc
+    out["description"] = pd.Series(desc, index=out.index, dtype=object)
 
-    code = out["unit_code"].map(lambda v: v.strip() if isinstance(v, str) and v.strip() else None)
+    code = pd.Series(
+        [v if isinstance(v, str) and v else None for v in _stripped(out["unit_code"])],
+        index=out.index,
+        dtype=object,
+    )
     out["unit_code"] = code
     has_code = code.notna().to_numpy()
     lon = pd.to_numeric(out["lon"], errors="coerce").to_numpy(dtype=np.float64, copy=True)
@@ -249,8 +257,10 @@ def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame
     for i in np.flatnonzero(bad_number):
         pairs[i] = f"lon={raw_lon[i]!r}, lat={raw_lat[i]!r}"
     r.fail(bad_number, lambda v: f"lon/lat must be finite numbers (got {v})", pairs)
-    crs = out["crs"].map(
-        lambda v: v.strip().lower() if isinstance(v, str) and v.strip() else "wgs84"
+    crs = pd.Series(
+        [v.lower() if isinstance(v, str) and v else "wgs84" for v in _stripped(out["crs"])],
+        index=out.index,
+        dtype=object,
     )
     r.fail(
         given & ~crs.isin(CRS).to_numpy(),
@@ -509,26 +519,21 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _insert_new(session: Session, rows: list[dict], now: dt.datetime, use_copy: bool) -> dict:
-    """Insert ``rows`` (new keys); returns key → id for the rows this transaction wrote
-    (empty for COPY, which returns no ids). A key another writer inserted meanwhile is
-    left out, so the caller treats it as existing."""
-    if not rows:
+def _insert_new(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict[tuple, int]:
+    """Insert the rows of ``frame`` (new keys) in key order; returns key → id of the rows
+    this transaction wrote. A key another writer inserted meanwhile is left out (``ON
+    CONFLICT DO NOTHING``), so the caller treats it as existing."""
+    if frame.empty:
         return {}
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_new_staged(session, frame, now)
+    from sqlalchemy.dialects.sqlite import insert
+
     table = Case.__table__
     values = [
-        _case_values(r, now) for r in sorted(rows, key=lambda r: (r["source"], r["external_id"]))
+        _case_values(r, now)
+        for r in sorted(_records(frame), key=lambda r: (r["source"], r["external_id"]))
     ]
-    if use_copy:
-        from api.services.bulk import copy_rows
-
-        columns = list(values[0])
-        copy_rows(session, table, columns, [tuple(v[c] for c in columns) for v in values])
-        return {(v["source"], v["external_id"]): None for v in values}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     stmt = (
         insert(table)
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
@@ -541,38 +546,118 @@ def _insert_new(session: Session, rows: list[dict], now: dt.datetime, use_copy: 
     return written
 
 
+_STAGED = (
+    "source",
+    "external_id",
+    "channel",
+    "category",
+    "description",
+    "reported_at",
+    "lon",
+    "lat",
+    "leaf_unit_id",
+    "village_code",
+    "grid_code",
+    "deadline",
+)
+
+
+def _utc_column(values: pd.Series) -> np.ndarray:
+    return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+
+
+def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict:
+    """PostgreSQL: COPY the new rows (numpy columns, no Python object per value) into a
+    temporary table of this connection, then one ``INSERT .. SELECT .. ON CONFLICT DO
+    NOTHING RETURNING`` into ``case``: COPY's speed, and a race with another writer is a
+    skipped row instead of an error that fails the whole chunk."""
+    from sqlalchemy import table as table_clause
+
+    from api.services.bulk import copy_columns
+
+    conn = session.connection()
+    cols = ", ".join(f'"{c}"' for c in _STAGED)
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS intake_case_stage ON COMMIT DELETE ROWS AS "
+        f'SELECT {cols} FROM "case" WITH NO DATA'
+    )
+    conn.exec_driver_sql("DELETE FROM intake_case_stage")  # an earlier batch of this transaction
+    columns = {
+        c: (
+            _utc_column(frame[c])
+            if c in ("reported_at", "deadline")
+            else frame[c].to_numpy(np.float64)
+            if c in ("lon", "lat")
+            else frame[c].to_numpy(np.int64)
+            if c == "leaf_unit_id"
+            else np.array(
+                [None if v is None or v is pd.NA or v != v else v for v in frame[c].tolist()],
+                dtype=object,
+            )
+        )
+        for c in _STAGED
+    }
+    copy_columns(session, table_clause("intake_case_stage"), columns)
+    rows = session.execute(
+        text(
+            f'INSERT INTO "case" ({cols}, status, received_at, created_at, updated_at) '
+            f"SELECT {cols}, 'received', reported_at, :now, :now FROM intake_case_stage "
+            "ORDER BY source, external_id "
+            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id"
+        ),
+        {"now": now},
+    )
+    return {(source, external_id): id_ for id_, source, external_id in rows}
+
+
 def _later_step_before(stored: dict, reported_at: dt.datetime) -> bool:
     steps = ("scheduled_at", "handled_at", "visited_at", "evaluated_at")
     return any(stored.get(s) is not None and stored[s] < reported_at for s in steps)
 
 
 def store(
-    session: Session, records: list[dict], now: dt.datetime, use_copy: bool = False
-) -> tuple[list[Outcome], list[tuple]]:
-    """Write valid, deduplicated records: insert the new, compare and update the existing.
-    Returns the outcomes and the rollup changes (old, new snapshots)."""
+    session: Session, frame: pd.DataFrame, now: dt.datetime
+) -> tuple[list[Outcome], list[tuple], dict[str, np.ndarray] | None]:
+    """Write a frame of valid, deduplicated rows: insert the new, compare and update the
+    existing. Returns the outcomes, the rollup changes of updated cases (old, new
+    snapshots) and the created cases as columns for ``apply_case_changes(added=...)``."""
     pg = session.get_bind().dialect.name == "postgresql"
-    keys = [(r["source"], r["external_id"]) for r in records]
+    sources = frame["source"].tolist()
+    external_ids = frame["external_id"].tolist()
+    keys = list(zip(sources, external_ids, strict=True))
     stored = _existing(session, keys, lock=pg)
-    new = [r for r in records if (r["source"], r["external_id"]) not in stored]
-    written = _insert_new(session, new, now, use_copy)
-    raced = [
-        (r["source"], r["external_id"])
-        for r in new
-        if (r["source"], r["external_id"]) not in written
-    ]
+    is_new = np.array([k not in stored for k in keys], dtype=bool)
+    written = _insert_new(session, frame[is_new], now)
+    raced = [k for k, new in zip(keys, is_new, strict=True) if new and k not in written]
     if raced:
         stored.update(_existing(session, raced, lock=pg))
-    outcomes: list[Outcome] = []
+    created = np.array([k in written for k in keys], dtype=bool)
+    indexes = frame["index"].astype("int64").tolist()
+    outcomes = [
+        Outcome(
+            index=indexes[i],
+            status="created",
+            source=keys[i][0],
+            external_id=keys[i][1],
+            id=written[keys[i]],
+        )
+        for i in np.flatnonzero(created)
+    ]
+    added = None
+    if created.any():
+        made = frame[created]
+        added = {
+            "leaf_unit_id": made["leaf_unit_id"].to_numpy(np.int64),
+            "reported_at": _utc_column(made["reported_at"]),
+            "deadline": _utc_column(made["deadline"]),
+            "category": made["category"].to_numpy(dtype=object),
+            "channel": made["channel"].to_numpy(dtype=object),
+        }
     changes: list[tuple] = []
     updates: list[dict] = []
-    for rec in records:
+    for rec in _records(frame[~created]):
         key = (rec["source"], rec["external_id"])
         base = {"index": rec["index"], "source": key[0], "external_id": key[1]}
-        if key in written:
-            outcomes.append(Outcome(status="created", id=written[key], **base))
-            changes.append((None, _snapshot(rec)))
-            continue
         old = stored[key]
         diff = {f: rec[f] for f in INTAKE_FIELDS if not _same(old[f], rec[f])}
         if not diff:
@@ -597,7 +682,7 @@ def store(
     for row in updates:  # few: a re-send with changes; each its own column set
         values = {k: v for k, v in row.items() if k != "_id"}
         session.execute(update(Case).where(Case.id == row["_id"]).values(**values))
-    return outcomes, changes
+    return outcomes, changes, added
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -627,10 +712,11 @@ def _audit_batch(
     rejected: int,
     user_name: str | None,
     scope_code: str | None,
+    list_ids: bool = True,
 ) -> None:
     """One audit entry for a batch that changed something: the counts, the ids created
-    (when known: COPY returns none, those cases carry their source and created_at) and,
-    for each update, the id and the fields changed."""
+    (unless ``list_ids`` is false: a bulk file's cases carry their source and created_at)
+    and, for each update, the id and the fields changed."""
     created = [o for o in outcomes if o.status == "created"]
     updated = [o for o in outcomes if o.status == "updated"]
     if not created and not updated:
@@ -646,7 +732,7 @@ def _audit_batch(
             "updated": len(updated),
             "unchanged": sum(1 for o in outcomes if o.status == "unchanged"),
             "rejected": rejected,
-            "created_ids": sorted(o.id for o in created if o.id is not None),
+            "created_ids": sorted(o.id for o in created if o.id is not None) if list_ids else [],
             "updates": [{"id": o.id, "fields": o.changed} for o in updated],
         },
     )
@@ -660,19 +746,20 @@ def ingest_frame(
     scope_code: str | None,
     now: dt.datetime | None = None,
     prior: dict[int, str] | None = None,
-    use_copy: bool = False,
+    bulk: bool = False,
     commit: bool = True,
     index_label: str = "item",
 ) -> IngestReport:
     """Run a typed batch frame through validate → locate → dedupe → store → rollups in one
     transaction and commit it. ``prior``: rejections found by the caller's parsing
-    (input index → reason), reported in order with the rest."""
+    (input index → reason), reported in order with the rest. ``bulk`` (a file's chunk): the
+    audit entry counts the cases created without listing their ids."""
     now = now or dt.datetime.now(dt.UTC)
     r = _Reasons(len(frame))
     frame = validate(frame, now, r)
     locate(session, frame, r, scope_code)
     dedupe(frame, r, index_label)
-    good = _records(frame[r.ok])
+    good = frame[r.ok].reset_index(drop=True)
     rejected = [
         Outcome(index=int(i), status="rejected", source=_text(s), external_id=_text(e), reason=why)
         for i, s, e, why in zip(
@@ -691,9 +778,11 @@ def ingest_frame(
                 lock.acquire()
             try:
                 _take_write_lock(session)
-                outcomes, changes = store(session, good, now, use_copy=use_copy)
-                apply_case_changes(session, changes)
-                _audit_batch(session, outcomes, len(rejected), user_name, scope_code)
+                outcomes, changes, added = store(session, good, now)
+                apply_case_changes(session, changes, added=added)
+                _audit_batch(
+                    session, outcomes, len(rejected), user_name, scope_code, list_ids=not bulk
+                )
                 if commit:
                     session.commit()
                 else:
