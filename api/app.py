@@ -24,6 +24,7 @@ from api.routers import (
     units,
 )
 from api.settings import Settings, get_settings
+from api.timing import ServerTiming
 
 
 def create_app(settings: Settings | None = None, with_dashboard: bool = True) -> FastAPI:
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
     # default 9, for ~20% more bytes on an intranet
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ServerTiming)  # outermost: its figure includes compression
 
     for module in (
         health,

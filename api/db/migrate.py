@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -32,8 +33,10 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+@cache
 def head_revision() -> str:
-    """The newest revision the code knows."""
+    """The newest revision the code knows (read once: the code does not change under a
+    running process)."""
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return script.get_current_head() or ""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -13,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from api.metrics.cube import State
 from api.metrics.periods import Period
-from api.metrics.service import MetricsError, Query, describe_query, figure_rows, resolve_query
+from api.metrics.service import (
+    MetricsError,
+    Query,
+    describe_query,
+    figure_columns,
+    resolve_query,
+    unit_summaries,
+)
+from api.metrics.spliced import FeatureOpenings, collection_head, dynamic_parts, splice, splice_gzip
 
 SCHEMES = ("quantiles", "natural_breaks", "equal_interval", "fixed")
 
@@ -92,7 +101,28 @@ def units_under(state: State, parent: str, level: str) -> list[int]:
     return found
 
 
-def choropleth_rows(
+@dataclass
+class ChoroplethTable:
+    """The units shown (code indexes) and their figures as columns, ``class`` included."""
+
+    state: State
+    query: Query
+    level: str
+    shown: list[int]
+    columns: dict[str, list]
+    bounds: list[float]
+
+    def rows(self) -> list[dict]:
+        """One dict per unit: its summary, then the columns."""
+        summaries = unit_summaries(self.state)
+        names = list(self.columns)
+        return [
+            {**summaries[i], **dict(zip(names, values, strict=True))}
+            for i, values in zip(self.shown, zip(*self.columns.values(), strict=True), strict=True)
+        ]
+
+
+def choropleth_table(
     session: Session,
     parent: str,
     level: str | None,
@@ -100,8 +130,9 @@ def choropleth_rows(
     k: int = 5,
     fixed: list[float] | None = None,
     **params,
-) -> tuple[State, Query, str, list[dict], list[float]]:
-    """(state, query, level, rows with ``class``, class upper bounds)."""
+) -> ChoroplethTable:
+    """The units of ``level`` (default: the next level down) under ``parent`` with the
+    metric of ``params`` and each value's class."""
     state, q = resolve_query(session, **params)
     u = state.units
     parent_depth = u.depth.get(u.level[u.index[parent]], 0)
@@ -117,13 +148,43 @@ def choropleth_rows(
             f"level {level!r} is not below the parent's level {u.level[u.index[parent]]!r}"
         )
     shown = units_under(state, parent, level)
-    rows = figure_rows(state, q, shown, within=u.index[parent])
-    bounds, classes = class_breaks(
-        [r["value"] for r in rows], [r["low_count"] for r in rows], scheme, k, fixed
-    )
-    for r, c in zip(rows, classes, strict=True):
-        r["class"] = c
-    return state, q, level, rows, bounds
+    columns = figure_columns(state, q, shown, within=u.index[parent])
+    bounds, classes = class_breaks(columns["value"], columns["low_count"], scheme, k, fixed)
+    columns["class"] = classes
+    return ChoroplethTable(state, q, level, shown, columns, bounds)
+
+
+def choropleth_rows(
+    session: Session,
+    parent: str,
+    level: str | None,
+    scheme: str = "quantiles",
+    k: int = 5,
+    fixed: list[float] | None = None,
+    **params,
+) -> tuple[State, Query, str, list[dict], list[float]]:
+    """(state, query, level, rows with ``class``, class upper bounds)."""
+    t = choropleth_table(session, parent, level, scheme, k, fixed, **params)
+    return t.state, t.query, t.level, t.rows(), t.bounds
+
+
+def spliced_collection(
+    table: ChoroplethTable, layer_key: tuple, fragments: dict[str, bytes], meta: dict, gzip: bool
+) -> bytes:
+    """``feature_collection`` of the table's rows, spliced from feature openings built once
+    per display layer (``layer_key``: what identifies the layer's geometry); gzipped when
+    asked (the body then goes out with ``Content-Encoding: gzip``)."""
+    u = table.state.units
+    key = ("openings", *layer_key)
+    openings = u.memo.get(key)
+    if openings is None:  # the units shown are fixed by the key: (level, parent, layer)
+        summaries = unit_summaries(table.state)
+        static = {u.codes[i]: summaries[i] for i in table.shown}
+        openings = u.memo[key] = FeatureOpenings(static, fragments)
+    codes = [u.codes[i] for i in table.shown]
+    tails = dynamic_parts(list(table.columns), list(table.columns.values()))
+    head = collection_head(meta)
+    return (splice_gzip if gzip else splice)(head, codes, openings, tails)
 
 
 def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:
@@ -158,4 +219,12 @@ def meta_of(q: Query, parent: str, level: str, scheme: str, bounds: list[float])
     }
 
 
-__all__ = ["Period", "choropleth_rows", "class_breaks", "feature_collection", "meta_of"]
+__all__ = [
+    "Period",
+    "choropleth_rows",
+    "choropleth_table",
+    "class_breaks",
+    "feature_collection",
+    "meta_of",
+    "spliced_collection",
+]

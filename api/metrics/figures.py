@@ -40,16 +40,15 @@ class Frame:
         self.period = period
         self.n = len(shown)
         units = state.units
-        by_level: dict[str, list[int]] = {}
-        for pos, i in enumerate(shown):
-            by_level.setdefault(units.level[i], []).append(pos)
+        level_of = _level_numbers(units)[self.shown] if self.n else np.zeros(0, dtype=np.int64)
         # one leaf → shown-unit index per level (shown units of different levels may nest)
         self.groups: list[tuple[np.ndarray, np.ndarray]] = []
         inside = state.ancestor_at(units.level[within]) == within if within is not None else None
-        for level, positions in by_level.items():
+        for number in np.unique(level_of):
+            positions = np.flatnonzero(level_of == number)
             lookup = np.full(len(units.codes) + 1, -1, dtype=np.int64)  # [-1] → sentinel
             lookup[self.shown[positions]] = positions
-            group = lookup[state.ancestor_at(level)]
+            group = lookup[state.ancestor_at(units.levels[number])]
             if inside is not None:
                 group = np.where(inside, group, -1)
             leaves = np.flatnonzero(group >= 0)
@@ -96,6 +95,17 @@ class Frame:
             flat = g[ok] * NBINS + cube.hist_bin[rows][ok]
             counts += np.bincount(flat, weights=cube.hist_n[rows][ok], minlength=self.n * NBINS)
         return counts.reshape(self.n, NBINS)
+
+
+def _level_numbers(units) -> np.ndarray:
+    """Each code index's level as its position in ``units.levels`` (memoised)."""
+    found = units.memo.get("level_numbers")
+    if found is None:
+        number = {lv: n for n, lv in enumerate(units.levels)}
+        found = units.memo["level_numbers"] = np.array(
+            [number[lv] for lv in units.level], dtype=np.int64
+        )
+    return found
 
 
 @dataclass

@@ -173,9 +173,22 @@ def _figures(
 
 
 def figure_rows(state: State, q: Query, shown: list[int], within: int | None = None) -> list[dict]:
-    """One row per unit: value, numerator, denominator, count, low_count, 95% interval,
-    previous value and change (and the smoothed value with smooth=eb). ``within``: count
-    only what lay under that unit (see ``Frame``)."""
+    """One row per unit: its summary (code, name, level...), value, numerator, denominator,
+    count, low_count, 95% interval, previous value and change (and the smoothed value with
+    smooth=eb). ``within``: count only what lay under that unit (see ``Frame``)."""
+    columns = figure_columns(state, q, shown, within)
+    summaries = unit_summaries(state)
+    names = list(columns)
+    return [
+        {**summaries[i], **dict(zip(names, values, strict=True))}
+        for i, values in zip(shown, zip(*columns.values(), strict=True), strict=True)
+    ]
+
+
+def figure_columns(
+    state: State, q: Query, shown: list[int], within: int | None = None
+) -> dict[str, list]:
+    """``figure_rows`` without the unit summaries, as columns (lists in ``shown`` order)."""
     fig = _figures(state, q, shown, q.period, within)
     prev = None
     if q.previous is not None and q.metric.timed:
@@ -207,12 +220,7 @@ def figure_rows(state: State, q: Query, shown: list[int], within: int | None = N
             "change": _column(change, n),
             "change_pct": _column(pct, n),
         }
-    summaries = unit_summaries(state)
-    names = list(columns)
-    return [
-        {**summaries[i], **dict(zip(names, values, strict=True))}
-        for i, values in zip(shown, zip(*columns.values(), strict=True), strict=True)
-    ]
+    return columns
 
 
 def _column(values: np.ndarray | None, n: int) -> list:

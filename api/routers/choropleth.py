@@ -25,6 +25,14 @@ def _fixed_breaks(text: str | None) -> list[float] | None:
         raise ApiError(400, f"bad breaks {text!r}: give numbers separated by commas") from None
 
 
+def _accepts_gzip(request: Request) -> bool:
+    for coding in request.headers.get("accept-encoding", "").split(","):
+        name, _, weight = coding.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return weight.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 @router.get("/choropleth")
 def choropleth(
     request: Request,
@@ -53,10 +61,13 @@ def choropleth(
         k,
         _fixed_breaks(breaks),
         cache_dir=request.app.state.settings.cache_dir,
+        gzip=format == "geojson" and _accepts_gzip(request),
         **params.values,
     )
     session.commit()  # the audit entry
-    headers = {}
+    headers = {"Vary": "Accept-Encoding"}
+    if exported.gzipped:  # spliced from pre-compressed pieces: the middleware leaves it
+        headers["Content-Encoding"] = "gzip"
     if format != "geojson":
         headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
     return Response(exported.body, media_type=exported.media_type, headers=headers)

@@ -10,10 +10,13 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from api.metrics.choropleth import choropleth_rows, feature_collection, meta_of
+from api.metrics.choropleth import (
+    choropleth_table,
+    meta_of,
+    spliced_collection,
+)
 from api.services.audit import audit_export
 from api.services.auth import Principal
-from api.services.scope import trim_above
 
 Format = Literal["geojson", "csv", "gpkg"]
 MEDIA = {
@@ -31,6 +34,7 @@ class MapFile:
     media_type: str
     filename: str
     rows: int
+    gzipped: bool = False  # ``body`` is gzip-compressed (Content-Encoding: gzip)
 
 
 def export_map(
@@ -43,39 +47,28 @@ def export_map(
     k: int = 5,
     breaks: list[float] | None = None,
     cache_dir: Path | None = None,
+    gzip: bool = False,
     **metric: Any,
 ) -> MapFile:
     """The map of ``level`` under ``parent`` (already checked to be in the caller's scope;
     ``principal`` None is the command line) with ``metric`` (metric, start, end, period,
-    compare, smooth, min_denominator). Raises the engine's MetricsError on a bad request."""
+    compare, smooth, min_denominator). ``gzip``: the client takes a gzipped GeoJSON body.
+    Raises the engine's MetricsError on a bad request."""
     from geo.display import display_layer
 
-    _state, q, level, rows, bounds = choropleth_rows(
-        session, parent, level, classes, k, breaks, **metric
-    )
-    if principal is not None:
-        # rows lie below ``parent``: only the caller's own home unit can name the unit
-        # above it (what trim_above blanks)
-        home = principal.unit_code
-        rows = [trim_above(r, home) if r["code"] == home else r for r in rows]
-    meta = meta_of(q, parent, level, classes, bounds)
+    table = choropleth_table(session, parent, level, classes, k, breaks, **metric)
+    level = table.level
+    meta = meta_of(table.query, parent, level, classes, table.bounds)
     layer = display_layer(session, level, parent, cache_dir=cache_dir)
     name = f"{level}_{meta['metric']}_{meta['period']['start']}_{meta['period']['end']}"
+    # rows lie strictly below ``parent``, which is in the caller's scope: no row is the
+    # caller's home unit, the one row whose parent_code could name a unit outside it
     if fmt == "geojson":
-        body = feature_collection(rows, layer.fragments, meta)
+        layer_key = (level, parent, layer.etag)
+        body = spliced_collection(table, layer_key, layer.fragments, meta, gzip)
     else:
-        import geopandas as gpd
-        import shapely
-
-        from geo.export import export_bytes
-
-        geoms = [
-            shapely.from_geojson(layer.fragments[r["code"]]) if r["code"] in layer.fragments
-            else None
-            for r in rows
-        ]  # fmt: skip
-        frame = gpd.GeoDataFrame([_flat(r, meta) for r in rows], geometry=geoms, crs="EPSG:4326")
-        body = export_bytes(frame, fmt, layer=name)
+        gzip = False
+        body = _table_file(table.rows(), layer.fragments, meta, fmt, name)
     audit_export(
         session,
         principal,
@@ -85,10 +78,24 @@ def export_map(
         start=meta["period"]["start"],
         end=meta["period"]["end"],
         fmt=fmt,
-        rows=len(rows),
+        rows=len(table.shown),
         via=principal.via if principal else "cli",
     )
-    return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(rows))
+    return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(table.shown), gzip)
+
+
+def _table_file(rows: list[dict], fragments: dict, meta: dict, fmt: Format, name: str) -> bytes:
+    """CSV or GeoPackage bytes of the rows with their display geometry."""
+    import geopandas as gpd
+    import shapely
+
+    from geo.export import export_bytes
+
+    geoms = [
+        shapely.from_geojson(fragments[r["code"]]) if r["code"] in fragments else None for r in rows
+    ]
+    frame = gpd.GeoDataFrame([_flat(r, meta) for r in rows], geometry=geoms, crs="EPSG:4326")
+    return export_bytes(frame, fmt, layer=name)
 
 
 def _flat(row: dict, meta: dict) -> dict:
