@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import flask
 from sqlalchemy.orm import Session
@@ -146,6 +146,16 @@ def _children(session: Session, code: str) -> list[UnitRef]:
     return [UnitRef(*r) for r in rows]
 
 
+def child_level(who: Principal, code: str) -> str | None:
+    """The level of unit ``code``'s children, as its page's map shows them (the first
+    child's, by code); ``""`` for a leaf, ``None`` for a unit outside ``who``'s subtree."""
+    with db() as session:
+        if not in_scope(session, who.unit_code, code):
+            return None
+        children = _children(session, code)
+    return children[0].level if children else ""
+
+
 def level_names() -> dict[str, tuple[str, str]]:
     """Level code → (Chinese, English) name, from the level table."""
     with db() as session:
@@ -155,10 +165,11 @@ def level_names() -> dict[str, tuple[str, str]]:
 # ---------------------------------------------------------------- URLs the browser fetches
 
 
-def boundaries_url(parent: str, level: str) -> str:
-    """The display geometry of ``parent``'s children of ``level`` for the map (served by
-    ``dashboard.geometry`` with an ETag; plotly.js fetches it once per page)."""
-    return f"/dashboard/geometry/{level}/{parent}.json"
+def boundaries_url(parent: str) -> str:
+    """The display geometry of ``parent``'s children for the map (served by
+    ``dashboard.geometry`` with an ETag; fetched once per page, by the page's script as
+    soon as it knows the unit, else by plotly.js)."""
+    return f"/dashboard/geometry/children/{quote(parent, safe='')}.json"
 
 
 def export_url(

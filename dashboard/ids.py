@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # app shell
 NAV = "nav-location"  # a Location the pages write to when they navigate
+SHOWN = "unit-shown"  # which unit page the browser shows: {code, lang, map}
 
 # unit page
 UNIT_PAGE = "unit-page"
@@ -28,6 +29,15 @@ EXPORT_CSV = "export-csv"
 EXPORT_GPKG = "export-gpkg"
 DETAIL = "unit-detail"
 STATE = "unit-state"
+HEADER = "unit-header"
+ALERTS_BOX = "unit-alerts-box"
+DRAWN = "unit-drawn"  # the page state once its map is drawn: the rest fills after
+TREND_BOX = "unit-trend-box"
+BREAKDOWN_CATEGORY_BOX = "unit-breakdown-category-box"
+BREAKDOWN_CHANNEL_BOX = "unit-breakdown-channel-box"
+RANKING_BOX = "unit-ranking-box"
+PATTERN_BOX = "unit-pattern-box"
+CASES_BOX = "unit-cases-box"
 
 # wall page
 WALL = "wall-page"

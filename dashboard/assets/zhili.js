@@ -1,5 +1,32 @@
 /* Client-side callbacks of the Zhili dashboard: controls and map clicks write the URL
    (the URL is the page's state; the pages router draws the page from it). */
+(function () {
+  /* The map's geometry, fetched as soon as the unit is known (the page's own URL, or the
+     shape clicked) rather than when plotly.js gets to it: plotly.js takes what
+     window.PlotlyGeoAssets holds under the figure's geojson URL. Not marked "pending"
+     meanwhile: plotly.js gives a pending URL 5 s, then fails; should it get there first,
+     it fetches the URL itself. The world outline plotly.js asks for is an empty
+     topology anyway. */
+  var assets = window.PlotlyGeoAssets = window.PlotlyGeoAssets || {topojson: {}};
+  assets.topojson = assets.topojson || {};
+  assets.topojson.world_110m = assets.topojson.world_110m ||
+    {type: "Topology", objects: {}, arcs: []};
+  var prefix = "/dashboard/", fetching = {};
+  function prefetchChildren(code) {
+    var url = prefix + "geometry/children/" + encodeURIComponent(code) + ".json";
+    if (assets[url] || fetching[url]) { return; }
+    fetching[url] = true;
+    fetch(url, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (json) { if (json && !assets[url]) { assets[url] = json; } })
+      .catch(function () { return null; })
+      .then(function () { delete fetching[url]; });
+  }
+  window.zhiliPrefetchChildren = prefetchChildren;
+  var here = window.location.pathname.match(/^\/dashboard\/unit\/([^\/?#]+)$/);
+  if (here) { prefetchChildren(decodeURIComponent(here[1])); }
+})();
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   zhili: {
     controlsToUrl: function (metric, period, start, end, compare, method, keep, state) {
@@ -54,7 +81,48 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       var point = click.points[0];
       var code = point.location || (point.customdata && point.customdata[0]);  /* a shape, or an alert marker */
       if (!code) { return nu; }
+      if (point.location && window.zhiliPrefetchChildren) {
+        window.zhiliPrefetchChildren(code);  /* while the server draws the page */
+      }
       return state.prefix + encodeURIComponent(code) + window.location.search;
+    },
+    whenMapDrawn: function (state) {
+      /* the state, once every shape of the map is drawn and the page has had a moment
+         to show it (at once without a map; after 4 s at most): the panels below the map
+         wait for it, so they neither hold the map back nor crowd a quick next click.
+         A state that another has replaced meanwhile (a click, a new metric) is dropped. */
+      var nu = window.dash_clientside.no_update;
+      if (!state) { return nu; }
+      var seq = window.__zhiliDrawSeq = (window.__zhiliDrawSeq || 0) + 1;
+      return new Promise(function (resolve) {
+        var t0 = Date.now();
+        function done() {
+          resolve(seq === window.__zhiliDrawSeq ? state : nu);
+        }
+        (function poll() {
+          var box = document.getElementById("unit-map");
+          var gd = box && box.querySelector(".js-plotly-plot");
+          var trace = gd && gd.data && gd.data[0];
+          var want = trace && trace.locations ? trace.locations.length : -1;
+          var drawn = box ? box.querySelectorAll("path.choroplethlocation").length : 0;
+          if (!box || !state.child_level) {
+            setTimeout(done, 0);
+          } else if ((want >= 0 && drawn === want) ||
+                     (box.querySelector("canvas") && want >= 0) || Date.now() - t0 > 4000) {
+            setTimeout(done, 400);
+          } else {
+            setTimeout(poll, 25);
+          }
+        })();
+      });
+    },
+    shownOf: function (state) {
+      if (!state) { return window.dash_clientside.no_update; }
+      return {code: state.code, lang: state.lang, map: !!state.child_level};
+    },
+    shownLeft: function (href, shown) {
+      var onUnit = /\/dashboard\/unit\/[^\/?#]+/.test(href || "");
+      return (shown && !onUnit) ? null : window.dash_clientside.no_update;
     },
     wallClock: function (tick, asofMs) {
       /* each second: fit the 1920x1080 stage to the screen, and turn "data as of" red

@@ -3,37 +3,50 @@ KPI cards, the monthly trend, breakdowns, the ranking and (village or grid) open
 
 The URL is the state (``?metric=&period=|start=&end=&compare=&method=&lang=``): every
 control writes the URL (client-side), and the page is drawn from the URL, so back/forward
-and pasted links show the same view. The map's geometry is a URL that plotly.js fetches
-once per page (and the browser revalidates by ETag), so a metric or period change only
-sends numbers.
+and pasted links show the same view.
+
+Map first: the page the router draws holds the header, the controls, the map, its legend,
+the KPI cards and the alerts; the trend, breakdowns, ranking and case list are filled once
+the map is drawn (``DRAWN``), so nothing holds the map back. The map's geometry is a URL
+fetched once per page (and revalidated by ETag); when the URL changes but the unit and the
+language do not (a metric, period, comparison or class change, or back/forward between
+such views), the router leaves the page alone and ``patch_view`` sends only the numbers:
+the map's classes and hover cards as a ``dash.Patch``, the legend, the cards, the controls.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
+from urllib.parse import parse_qsl, unquote
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard import client, ids
 from dashboard.auth import signed_in_as
 from dashboard.components.alerts import alert_list, alert_marker_trace, pattern_graph
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.charts import bar_figure, trend_figure
-from dashboard.components.choropleth import GRAPH_CONFIG, map_figure
+from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.controls import controls
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.tables import cases_table, ranking_table
 from dashboard.i18n import t
 from dashboard.state import ViewState, format_break, parse_state, period_dates
-from dashboard.views import catalog, default_metric, kpis, label_points, map_model
+from dashboard.views import MapModel, catalog, default_metric, kpis, label_points, map_model
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
 
+PAGES_LOCATION = "_pages_location"  # dash.page_container's Location: the router's input
 CASE_LEVELS = ("village", "grid")
 ALERTS_LISTED = 12  # the list beside the map; the markers count them all
-BREAKDOWNS = (("category", ids.BREAKDOWN_CATEGORY), ("channel", ids.BREAKDOWN_CHANNEL))
+BREAKDOWNS = (
+    ("category", ids.BREAKDOWN_CATEGORY, ids.BREAKDOWN_CATEGORY_BOX),
+    ("channel", ids.BREAKDOWN_CHANNEL, ids.BREAKDOWN_CHANNEL_BOX),
+)
 EXPORT_FORMATS = (
     ("geojson", ids.EXPORT_GEOJSON),
     ("csv", ids.EXPORT_CSV),
@@ -41,24 +54,78 @@ EXPORT_FORMATS = (
 )
 
 
+class _Page(NamedTuple):
+    """What one unit page shows: who looks, at which unit, with which state (a NamedTuple:
+    Dash loads the pages outside ``sys.modules``, where dataclasses cannot)."""
+
+    who: client.Principal
+    metrics: dict[str, client.MetricInfo]
+    state: ViewState
+    view: client.UnitView
+    start: dt.date
+    end: dt.date
+
+    @property
+    def lang(self) -> str:
+        return self.state.lang
+
+    @property
+    def metric(self) -> client.MetricInfo | None:
+        return self.metrics.get(self.state.metric)
+
+    @property
+    def kept(self) -> tuple[float, ...]:
+        return self.state.kept_breaks(self.view.child_level)
+
+    def title(self) -> str:
+        metric = self.metric
+        title = metric.label(self.lang) if metric else self.state.metric
+        return title + (f" ({metric.unit})" if metric and metric.unit else "")
+
+
 def _message(text: str) -> html.Div:
     return html.Div(html.P(text, className="message"), id=ids.UNIT_PAGE)
 
 
-def layout(code: str | None = None, **query: str) -> html.Div:
-    """The page for unit ``code`` as the URL's query asks."""
+def _open(code: str | None, query: dict[str, str]) -> _Page | html.Div:
+    """The page for ``code`` and ``query``, or what to show instead (login, not found)."""
     who = client.principal()
     if who is None:
         return html.Div(dcc.Location(id="unit-login", href=dash.get_relative_path("/login")))
     metrics = catalog()
     state = parse_state(code or who.unit_code, query, default_metric(metrics))
-    lang = state.lang
     view = client.unit_view(who, state.code)
     if view is None:
-        return _message(t("not_found", lang))
+        return _message(t("not_found", state.lang))
     start, end = period_dates(state, client.last_day())
-    metric = metrics.get(state.metric)
-    header = _header(view, state)
+    return _Page(who, metrics, state, view, start, end)
+
+
+def _lang(query: dict[str, str]) -> str:
+    return "en" if query.get("lang") == "en" else "zh"
+
+
+def _patchable(code: str | None, query: dict[str, str], shown: dict | None) -> bool:
+    """The browser already shows the map of unit ``code`` in this language, so only its
+    numbers change (the router and ``patch_view`` decide alike from the same inputs)."""
+    return bool(
+        code
+        and shown
+        and shown.get("map")
+        and shown.get("code") == code
+        and shown.get("lang") == _lang(query)
+    )
+
+
+def layout(code: str | None = None, shown_: dict | None = None, **query: str):
+    """The page for unit ``code`` as the URL's query asks (``shown_``: the unit page the
+    browser shows, when it does: then only the numbers change, see ``patch_view``)."""
+    if _patchable(code, query, shown_):
+        return dash.no_update
+    page = _open(code, query)
+    if not isinstance(page, _Page):
+        return page
+    state, view, lang = page.state, page.view, page.lang
     bar = controls(
         {
             "metric": ids.METRIC,
@@ -68,88 +135,41 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             "method": ids.METHOD,
             "keep": ids.KEEP_BREAKS,
         },
-        list(metrics.values()),
+        list(page.metrics.values()),
         state.metric,
         state.period,
-        start,
-        end,
+        page.start,
+        page.end,
         state.compare,
         state.method,
-        bool(state.kept_breaks(view.child_level)),
+        bool(page.kept),
         lang,
-        _exports(view, state, start, end),
+        _exports(page),
     )
-    cards = html.Div(
-        kpi_cards(
-            kpis(who, view.code, metrics, start, end, state.compare, lang), state.compare, lang
-        ),
-        className="kpis",
-        id=ids.KPIS,
-    )
-    alerts = client.open_alerts(who, view.code)
-    alert_panel = alert_list(alerts[:ALERTS_LISTED], lang, lambda c: _href(state, c))
+    cards = html.Div(_cards(page), className="kpis", id=ids.KPIS)
+    alerts = client.open_alerts(page.who, view.code)
+    alert_panel = html.Div(_alert_list(page, alerts), id=ids.ALERTS_BOX)
     bounds: list[float] = []
     if view.is_leaf:
         main = html.Div(
             [html.P(t("no_children", lang), className="note", id=ids.DETAIL), cards, alert_panel],
             className="main leaf",
         )
-        ranking = None
     else:
-        geometry = client.display_geometry(who, view.code, view.child_level)
-        figures, bounds = client.choropleth(
-            who,
-            view.code,
-            view.child_level,
-            state.metric,
-            start,
-            end,
-            state.compare,
-            state.method,
-            state.kept_breaks(view.child_level),
-        )
-        model = map_model(figures, bounds, metric, lang)
-        higher = metric.higher_is_better if metric else None
-        points = label_points(geometry.labels if geometry else [])
-        figure = map_figure(
-            client.boundaries_url(view.code, view.child_level),
-            model.items,
-            len(model.bounds),
-            higher,
-            points,
-            lang,
-            tile_url=client.settings().tile_url,
-            extent=geometry.extent if geometry else None,
-        )
-        if alerts:  # after the map's own traces, which metric changes patch by index
-            figure["data"].append(alert_marker_trace(alerts, points, lang))
-        title = metric.label(lang) if metric else state.metric
-        if metric and metric.unit:
-            title += f" ({metric.unit})"
+        model = _model(page)
+        bounds = model.bounds
         main = html.Div(
             [
                 html.Div(
                     [
                         dcc.Graph(
                             id=ids.MAP,
-                            figure=figure,
+                            figure=_map(page, model, alerts),
                             config=GRAPH_CONFIG,
                             className="map",
                             clear_on_unhover=True,
                         ),
-                        html.Div(
-                            legend(
-                                title,
-                                model.lower,
-                                model.bounds,
-                                metric.format if metric else "decimal",
-                                higher,
-                                client.settings().min_denominator,
-                                lang,
-                                kept=bool(state.kept_breaks(view.child_level)),
-                            ),
-                            id=ids.LEGEND,
-                        ),
+                        html.Div(_legend(page, model), id=ids.LEGEND),
                     ],
                     className="map-box",
                 ),
@@ -157,19 +177,17 @@ def layout(code: str | None = None, **query: str) -> html.Div:
             ],
             className="main",
         )
-        ranking = ranking_table(model.ranking, title, lang, ids.RANKING)
     return html.Div(
         [
-            dcc.Store(id=ids.STATE, data=_state_data(state, start, end, view.child_level, bounds)),
-            header,
+            dcc.Store(id=ids.STATE, data=_state_data(page, bounds)),
+            dcc.Store(id=ids.DRAWN),
+            html.Div(_header(view, state), id=ids.HEADER),
             bar,
             main,
-            _below(who, view, state, metric, start, end),
-            _own_alert_pattern(who, view, alerts, lang),
-            ranking,
-            cases_table(client.open_cases(who, view.code, lang), lang, ids.CASES)
-            if view.level in CASE_LEVELS and who.can_list_cases  # a wall display: no lists
-            else None,
+            _below(lang),
+            html.Div(id=ids.PATTERN_BOX),
+            html.Div(id=ids.RANKING_BOX),
+            html.Div(id=ids.CASES_BOX),
         ],
         id=ids.UNIT_PAGE,
         className=f"unit-page lang-{lang}",
@@ -177,14 +195,81 @@ def layout(code: str | None = None, **query: str) -> html.Div:
     )
 
 
-def _state_data(state: ViewState, start, end, child_level: str | None, bounds: list[float]) -> dict:
+def _model(page: _Page) -> MapModel:
+    """The children's figures and classes for the page's metric and period."""
+    view, state = page.view, page.state
+    figures, bounds = client.choropleth(
+        page.who,
+        view.code,
+        view.child_level,
+        state.metric,
+        page.start,
+        page.end,
+        state.compare,
+        state.method,
+        page.kept,
+    )
+    return map_model(figures, bounds, page.metric, page.lang)
+
+
+def _higher(page: _Page) -> bool | None:
+    return page.metric.higher_is_better if page.metric else None
+
+
+def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
+    view = page.view
+    geometry = client.display_geometry(page.who, view.code, view.child_level)
+    points = label_points(geometry.labels if geometry else [])
+    figure = map_figure(
+        client.boundaries_url(view.code),
+        model.items,
+        len(model.bounds),
+        _higher(page),
+        points,
+        page.lang,
+        tile_url=client.settings().tile_url,
+        extent=geometry.extent if geometry else None,
+    )
+    if alerts:  # after the map's own traces, which metric changes patch by index
+        figure["data"].append(alert_marker_trace(alerts, points, page.lang))
+    return figure
+
+
+def _legend(page: _Page, model: MapModel) -> html.Div:
+    return legend(
+        page.title(),
+        model.lower,
+        model.bounds,
+        page.metric.format if page.metric else "decimal",
+        _higher(page),
+        client.settings().min_denominator,
+        page.lang,
+        kept=bool(page.kept),
+    )
+
+
+def _cards(page: _Page) -> list:
+    figures = kpis(
+        page.who,
+        page.view.code,
+        page.metrics,
+        page.start,
+        page.end,
+        page.state.compare,
+        page.lang,
+    )
+    return kpi_cards(figures, page.state.compare, page.lang)
+
+
+def _state_data(page: _Page, bounds: list[float]) -> dict:
+    state = page.state
     return {
-        "child_level": child_level,
+        "child_level": page.view.child_level,
         "bounds": [format_break(b) for b in bounds],
         "breaks": [format_break(b) for b in state.breaks],
         "breaks_level": state.breaks_level,
-        "shown_start": start.isoformat(),
-        "shown_end": end.isoformat(),
+        "shown_start": page.start.isoformat(),
+        "shown_end": page.end.isoformat(),
         "code": state.code,
         "prefix": dash.get_relative_path("/unit/"),
         "metric": state.metric,
@@ -194,7 +279,12 @@ def _state_data(state: ViewState, start, end, child_level: str | None, bounds: l
         "compare": state.compare,
         "method": state.method,
         "lang": state.lang,
+        "query": state.query(),
     }
+
+
+def _alert_list(page: _Page, alerts: list[dict]):
+    return alert_list(alerts[:ALERTS_LISTED], page.lang, lambda c: _href(page.state, c))
 
 
 def _href(state: ViewState, code: str) -> str:
@@ -231,7 +321,8 @@ def _header(view: client.UnitView, state: ViewState) -> html.Div:
     )
 
 
-def _exports(view: client.UnitView, state: ViewState, start, end) -> list[tuple[str, str, str]]:
+def _exports(page: _Page) -> list[tuple[str, str, str]]:
+    view, state = page.view, page.state
     if view.is_leaf:
         return []
     return [
@@ -242,24 +333,25 @@ def _exports(view: client.UnitView, state: ViewState, start, end) -> list[tuple[
                 view.code,
                 view.child_level,
                 state.metric,
-                start,
-                end,
+                page.start,
+                page.end,
                 state.compare,
                 state.method,
                 fmt,
-                state.kept_breaks(view.child_level),
+                page.kept,
             ),
         )
         for fmt, eid in EXPORT_FORMATS
     ]
 
 
-def _own_alert_pattern(who, view: client.UnitView, alerts: list[dict], lang: str):
+def _own_alert_pattern(page: _Page, alerts: list[dict]):
     """The evidence behind the unit's own caseload alert: observed against expected."""
+    view, lang = page.view, page.lang
     own = next((a for a in alerts if a["unit_code"] == view.code and a["kind"] == "caseload"), None)
     if own is None:
         return None
-    pattern = client.unit_pattern(who, view.code, own["category"])
+    pattern = client.unit_pattern(page.who, view.code, own["category"])
     title = own["category_en"] if lang == "en" else own["category_zh"]
     return html.Div(
         [html.H3(f"{t('alert_pattern', lang)} · {title}"), pattern_graph(pattern, lang)],
@@ -267,74 +359,176 @@ def _own_alert_pattern(who, view: client.UnitView, alerts: list[dict], lang: str
     )
 
 
-def _below(who, view: client.UnitView, state: ViewState, metric, start, end) -> html.Div:
-    lang = state.lang
-    percent = bool(metric and metric.format == "percent")
-    months, values, last_year = client.monthly(who, view.code, state.metric, end)
-    trend = trend_figure(months, values, last_year, percent, lang)
+def _loading(lang: str) -> html.P:
+    return html.P(t("loading", lang), className="loading")
+
+
+def _below(lang: str) -> html.Div:
+    """The trend and breakdown panels, empty until the map is drawn (``fill_below``,
+    ``fill_breakdowns``): the breakdowns read the daily rollups (one GROUP BY over the
+    unit's leaves), too slow at a city's scale to hold the map back."""
     panels = [
         html.Div(
-            [
-                html.H3(t("trend", lang)),
-                dcc.Graph(
-                    id=ids.TREND, figure=trend, config={"displaylogo": False}, className="chart"
-                ),
-            ],
+            [html.H3(t("trend", lang)), html.Div(_loading(lang), id=ids.TREND_BOX)],
             className="panel wide",
         )
     ]
-    for by, element_id in BREAKDOWNS:
-        # filled by ``fill_breakdowns`` once the page is drawn: they read the daily
-        # rollups (one GROUP BY over the unit's leaves), too slow at a city's scale to
-        # hold the map back
-        figure = bar_figure([], [], percent, empty_text=t("loading", lang))
+    for by, _, box in BREAKDOWNS:
         panels.append(
             html.Div(
-                [
-                    html.H3(t(f"by_{by}", lang)),
-                    dcc.Graph(
-                        id=element_id,
-                        figure=figure,
-                        config={"displaylogo": False},
-                        className="chart",
-                    ),
-                ],
+                [html.H3(t(f"by_{by}", lang)), html.Div(_loading(lang), id=box)],
                 className="panel",
             )
         )
     return html.Div(panels, className="below")
 
 
+def _query(data: dict) -> dict[str, str]:
+    return dict(parse_qsl((data.get("query") or "").lstrip("?")))
+
+
+def _code_of(pathname: str | None) -> str | None:
+    """The unit code of a unit page's path, else ``None``."""
+    parts = dash.strip_relative_path(pathname or "").split("/")
+    return unquote(parts[1]) if len(parts) == 2 and parts[0] == "unit" and parts[1] else None
+
+
 # ---------------------------------------------------------------- callbacks
 
 
 @dash.callback(
-    Output(ids.BREAKDOWN_CATEGORY, "figure"),
-    Output(ids.BREAKDOWN_CHANNEL, "figure"),
-    Input(ids.STATE, "data"),
+    Output(ids.MAP, "figure"),
+    Output(ids.LEGEND, "children"),
+    Output(ids.KPIS, "children"),
+    Output(ids.STATE, "data"),
+    Output(ids.HEADER, "children"),
+    Output(ids.ALERTS_BOX, "children"),
+    Output(ids.EXPORT_GEOJSON, "href"),
+    Output(ids.EXPORT_CSV, "href"),
+    Output(ids.EXPORT_GPKG, "href"),
+    Output(ids.METRIC, "value"),
+    Output(ids.PERIOD, "value"),
+    Output(ids.DATES, "start_date"),
+    Output(ids.DATES, "end_date"),
+    Output(ids.COMPARE, "value"),
+    Output(ids.METHOD, "value"),
+    Output(ids.KEEP_BREAKS, "value"),
+    Input(PAGES_LOCATION, "search"),
+    State(PAGES_LOCATION, "pathname"),
+    State(ids.SHOWN, "data"),
+    prevent_initial_call=True,
+)
+def patch_view(search: str | None, pathname: str | None, shown: dict | None):
+    """A new metric, period, comparison or class on the map the browser shows: its
+    numbers (a Patch: classes, colours, hover cards), legend, cards, controls and the
+    links that carry the state (breadcrumb, language, alerts); the geometry stays where it
+    is (the router leaves such a page alone)."""
+    code = _code_of(pathname)
+    query = dict(parse_qsl((search or "").lstrip("?")))
+    if not _patchable(code, query, shown):
+        raise PreventUpdate
+    page = _open(code, query)
+    if not isinstance(page, _Page) or page.view.is_leaf:
+        raise PreventUpdate
+    try:
+        model = _model(page)
+        alerts = client.open_alerts(page.who, page.view.code)
+    except LookupError:
+        raise PreventUpdate from None
+    state = page.state
+    hrefs = [href for _, _, href in _exports(page)]
+    return (
+        map_patch(model.items, len(model.bounds), _higher(page), page.lang),
+        _legend(page, model),
+        _cards(page),
+        _state_data(page, model.bounds),
+        _header(page.view, state),
+        _alert_list(page, alerts),
+        *hrefs,
+        state.metric,
+        state.period,
+        page.start.isoformat(),
+        page.end.isoformat(),
+        state.compare,
+        state.method,
+        ["keep"] if page.kept else [],
+    )
+
+
+@dash.callback(
+    Output(ids.TREND_BOX, "children"),
+    Output(ids.RANKING_BOX, "children"),
+    Output(ids.PATTERN_BOX, "children"),
+    Output(ids.CASES_BOX, "children"),
+    Input(ids.DRAWN, "data"),
+    prevent_initial_call=True,
+)
+def fill_below(data: dict | None):
+    """The trend, the ranking, the alert's evidence and the open cases, once the map is
+    drawn."""
+    if not data or not data.get("code"):
+        raise PreventUpdate
+    page = _open(data["code"], _query(data))
+    if not isinstance(page, _Page):
+        raise PreventUpdate
+    view, lang = page.view, page.lang
+    try:
+        metric = page.metric
+        months, values, last_year = client.monthly(page.who, view.code, page.state.metric, page.end)
+        percent = bool(metric and metric.format == "percent")
+        trend = dcc.Graph(
+            id=ids.TREND,
+            figure=trend_figure(months, values, last_year, percent, lang),
+            config={"displaylogo": False},
+            className="chart",
+        )
+        ranking = (
+            None
+            if view.is_leaf
+            else ranking_table(_model(page).ranking, page.title(), lang, ids.RANKING)
+        )
+        pattern = _own_alert_pattern(page, client.open_alerts(page.who, view.code))
+    except LookupError:
+        raise PreventUpdate from None
+    cases = (
+        cases_table(client.open_cases(page.who, view.code, lang), lang, ids.CASES)
+        if view.level in CASE_LEVELS and page.who.can_list_cases  # a wall display: no lists
+        else None
+    )
+    return trend, ranking, pattern, cases
+
+
+@dash.callback(
+    Output(ids.BREAKDOWN_CATEGORY_BOX, "children"),
+    Output(ids.BREAKDOWN_CHANNEL_BOX, "children"),
+    Input(ids.DRAWN, "data"),
+    prevent_initial_call=True,
 )
 def fill_breakdowns(data: dict | None):
     """The breakdowns by category and by channel of the page's unit, metric and period."""
     who = client.principal()
-    if who is None or not data:
-        return dash.no_update, dash.no_update
+    if who is None or not data or not data.get("code"):
+        raise PreventUpdate
     lang = data.get("lang", "zh")
     metric = catalog().get(data["metric"])
     percent = bool(metric and metric.format == "percent")
     start = dt.date.fromisoformat(data["shown_start"])
     end = dt.date.fromisoformat(data["shown_end"])
-    figures = []
-    for by, _ in BREAKDOWNS:
+    graphs = []
+    for by, element_id, _ in BREAKDOWNS:
         try:
             rows = client.breakdown(who, data["code"], data["metric"], by, start, end, lang)
         except LookupError:
-            return dash.no_update, dash.no_update
-        figures.append(
-            bar_figure(
-                [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", lang)
+            raise PreventUpdate from None
+        figure = bar_figure(
+            [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", lang)
+        )
+        graphs.append(
+            dcc.Graph(
+                id=element_id, figure=figure, config={"displaylogo": False}, className="chart"
             )
         )
-    return tuple(figures)
+    return tuple(graphs)
 
 
 # ---------------------------------------------------------------- callbacks (client-side)
@@ -358,5 +552,29 @@ dash.clientside_callback(
     Output(ids.NAV, "href", allow_duplicate=True),
     Input(ids.MAP, "clickData"),
     State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+
+# the page state once the map shows it: what the panels below the map wait for
+dash.clientside_callback(
+    ClientsideFunction("zhili", "whenMapDrawn"),
+    Output(ids.DRAWN, "data"),
+    Input(ids.STATE, "data"),
+)
+
+# which unit page the browser shows (the router's and patch_view's SHOWN) ...
+dash.clientside_callback(
+    ClientsideFunction("zhili", "shownOf"),
+    Output(ids.SHOWN, "data", allow_duplicate=True),
+    Input(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+
+# ... and none once the browser leaves the unit pages (the wall, the login)
+dash.clientside_callback(
+    ClientsideFunction("zhili", "shownLeft"),
+    Output(ids.SHOWN, "data", allow_duplicate=True),
+    Input(PAGES_LOCATION, "href"),
+    State(ids.SHOWN, "data"),
     prevent_initial_call=True,
 )

@@ -144,7 +144,7 @@ def render(who, view: dict, metrics: dict, lang: str, full: bool) -> dict:
     if full:
         geometry = client.display_geometry(who, view["code"], view["level"])
         figure = map_figure(
-            client.boundaries_url(view["code"], view["level"]),
+            client.boundaries_url(view["code"]),
             model.items,
             k,
             metric.higher_is_better,

@@ -159,7 +159,8 @@ def test_map_colours_ranking_and_metric_change(admin_page, live_server, world, c
     hover = {row[0]: row[1] for row in trace["customdata"]}
     assert hover["东镇"] == str(per_town[world.towns[0]])
 
-    table = page.locator("#unit-ranking")
+    table = page.locator("#unit-ranking")  # filled after the map, by its own callback
+    table.locator("td[data-dash-column='name']").first.wait_for(timeout=20_000)
     names = [c.inner_text() for c in table.locator("td[data-dash-column='name']").all()]
     assert names[0] == "东镇"  # the most cases first
 
@@ -262,7 +263,7 @@ def test_language_switch_follows_everywhere(admin_page, live_server, world, case
     )
     assert "No data" in page.locator("#unit-legend").inner_text()
     assert page.locator("#kpi-resolution_rate .kpi-label").inner_text() == "Resolution rate"
-    assert "Ranking" in page.locator("#unit-page").inner_text()
+    expect(page.locator("#unit-page")).to_contain_text("Ranking", timeout=20_000)  # after the map
     page.screenshot(path=str(artifacts / "dashboard_city_en.png"), full_page=True)
     page.locator("#unit-lang").click()  # and back to Chinese
     page.wait_for_function(
