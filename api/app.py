@@ -9,6 +9,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.limits import RequestLimits
+from api.metrics import snapshot as cube_snapshots
 from api.ogc import router as ogc_router
 from api.responses import ORJSONResponse
 from api.routers import (
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
+    cube_snapshots.enable(settings.cache_dir)
     install_error_handlers(app)
     # level 1: a metro choropleth (MBs of GeoJSON) compresses ~10x faster than at the
     # default 9, for ~20% more bytes on an intranet

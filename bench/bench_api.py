@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 
+import numpy as np
 from sqlalchemy import select, text
 
 from api.db.models import AdminUnit
@@ -161,7 +162,7 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
 
     from api.app import create_app
     from api.db.session import normalize_url
-    from api.metrics.cube import engine_state
+    from api.metrics.cube import current_state, engine_state, forget_states
     from api.settings import Settings
 
     url = normalize_url(database_url)
@@ -180,16 +181,26 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     with TestClient(app) as client:
         t0 = time.perf_counter()
         with session_scope(url) as session:
-            state = engine_state(session)
+            state = current_state(session)  # from the rollups, or a snapshot still current
         out["cube_build_s"] = round(time.perf_counter() - t0, 2)
+        out["cube_from_snapshot"] = isinstance(state.cube.period_cum, np.memmap)
         last = state.cube.last_case_day or dt.date.today()
         out["cube_mb"] = round(
             (state.cube.period_cum.nbytes + state.cube.stock_cum.nbytes) / 2**20, 1
         )
         out["rss_mb"] = rss_mb()
         print(
-            f"cube built in {out['cube_build_s']} s, {out['cube_mb']} MiB; RSS {out['rss_mb']} MiB"
+            f"cube ready in {out['cube_build_s']} s (from a snapshot on disk: "
+            f"{out['cube_from_snapshot']}), {out['cube_mb']} MiB; RSS {out['rss_mb']} MiB"
         )
+        with session_scope(url) as session:  # what a restarted server does
+            forget_states()
+            t0 = time.perf_counter()
+            restarted = engine_state(session)
+            out["restart_cube_s"] = round(time.perf_counter() - t0, 2)
+            out["restart_from_snapshot"] = isinstance(restarted.cube.period_cum, np.memmap)
+        print(f"after a restart: figures served in {out['restart_cube_s']} s "
+              f"(snapshot: {out['restart_from_snapshot']})")  # fmt: skip
         floor = _time(client, "/api/v1/health", {})
         out["floor_health_median_ms"] = floor["median_ms"]
         print(f"floor: GET /api/v1/health (no figures) {floor['median_ms']} ms server, "

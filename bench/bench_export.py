@@ -61,9 +61,10 @@ def _admin_token(url: str) -> tuple[str, str]:
         return root, issue_token(session, user, ttl_days=1)
 
 
-def _read_all(client: httpx.Client, url: str, params: dict) -> tuple[int, int, int]:
+def _read_all(client: httpx.Client, url: str, params: dict | None) -> tuple[int, int, int]:
     """Follow ``next`` links to the end: (features, bytes on the wire, bytes decoded)."""
     features = wire = decoded = 0
+    matched = None
     next_url: str | None = url
     while next_url:
         response = client.get(next_url, params=params)
@@ -72,10 +73,13 @@ def _read_all(client: httpx.Client, url: str, params: dict) -> tuple[int, int, i
         decoded += len(response.content)
         body = response.json()
         features += len(body["features"])
+        matched = body.get("numberMatched", matched)
+        if matched is not None and features > matched:
+            raise RuntimeError(f"{url}: read {features} features of {matched}: a page repeats")
         next_url = next(
             (link["href"] for link in body.get("links", []) if link.get("rel") == "next"), None
         )
-        params = {}  # the next link carries them
+        params = None  # the next link carries them (httpx: params={} would drop its query)
     return features, wire, decoded
 
 

@@ -9,13 +9,15 @@ Percentiles of days to close read the day-sorted histogram rows of the period.
 
 The cube is rebuilt when dataset_version 'cases' or 'boundaries' changes (checked per
 request with one small query). A big cube (many rollup rows) is rebuilt in a background
-thread while the previous one keeps answering; a small one is rebuilt at once.
+thread while the previous one keeps answering; a small one is rebuilt at once. A big cube is
+also written to disk (``snapshot``): a restarted process starts from it in seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -27,8 +29,11 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminLevel, AdminUnit, DatasetVersion
 from api.domain import CATEGORIES
+from api.metrics import snapshot
 from api.metrics.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
 from api.metrics.rollup import MAX_CLOSE_DAYS
+
+log = logging.getLogger("zhili")
 
 EPOCH = dt.date(2000, 1, 1)
 # A cube over fewer rollup rows is rebuilt inline (read-your-writes); a bigger one is
@@ -420,7 +425,7 @@ def _key(session: Session) -> str:
     return session.get_bind().url.render_as_string(hide_password=True)
 
 
-def _build(session: Session, versions: dict[str, int], old: State | None) -> State:
+def _build(session: Session, key: str, versions: dict[str, int], old: State | None) -> State:
     b, c, g = (
         versions.get("boundaries", 0),
         versions.get("cases", 0),
@@ -432,12 +437,54 @@ def _build(session: Session, versions: dict[str, int], old: State | None) -> Sta
     else:
         network = load_network(session, units)
     cube = old.cube if old and old.cube.version == c and old.units is units else None
+    if cube is None and old is None:
+        cube = _cube_from_snapshot(key, b)  # may be older than ``c``: refreshed as stale
     if cube is None:
         cube = load_cases(session, c)
+        if cube.rows > SYNC_ROWS:
+            _snapshot_cube(key, b, cube)
     leaf_code = np.array(
         [units.unit_code_idx.get(int(i), -1) for i in cube.leaf_ids], dtype=np.int64
     )
     return State(units, network, (b, g), cube, leaf_code)
+
+
+_CUBE_ARRAYS = (
+    "leaf_ids", "period_cum", "stock_cum", "hist_day", "hist_leaf", "hist_bin", "hist_n"
+)  # fmt: skip
+
+
+def _snapshot_cube(key: str, boundaries_version: int, cube: CaseCube) -> None:
+    meta = {
+        "boundaries_version": boundaries_version,
+        "version": cube.version,
+        "rows": cube.rows,
+        "day0": cube.day0.isoformat(),
+        "ndays": cube.ndays,
+        "last_case_day": cube.last_case_day.isoformat() if cube.last_case_day else None,
+    }
+    try:
+        snapshot.save(key, meta, {name: getattr(cube, name) for name in _CUBE_ARRAYS})
+    except OSError as exc:  # a full or read-only disk costs the next restart only
+        log.warning("cube snapshot not written: %s", exc)
+
+
+def _cube_from_snapshot(key: str, boundaries_version: int) -> CaseCube | None:
+    found = snapshot.load(key, boundaries_version)
+    if found is None:
+        return None
+    meta, arrays = found
+    if set(arrays) != set(_CUBE_ARRAYS):
+        return None  # written by another version of this code
+    last = meta["last_case_day"]
+    return CaseCube(
+        version=meta["version"],
+        rows=meta["rows"],
+        day0=dt.date.fromisoformat(meta["day0"]),
+        ndays=meta["ndays"],
+        last_case_day=dt.date.fromisoformat(last) if last else None,
+        **arrays,
+    )
 
 
 def _stale(state: State, versions: dict[str, int]) -> bool:
@@ -461,8 +508,23 @@ def engine_state(session: Session) -> State:
     with _lock:
         state = _states.get(key)
         if state is None or _stale(state, versions):
-            state = _states[key] = _build(session, versions, state)
+            state = _states[key] = _build(session, key, versions, state)
+    if _stale(state, versions):  # served from an older snapshot: catch up behind it
+        _refresh_in_background(session, key)
     return state
+
+
+def current_state(session: Session) -> State:
+    """The state, up to date with the database: waits for a background refresh (what a
+    benchmark or a one-off command wants, never a request)."""
+    while True:
+        state = engine_state(session)
+        refresh = _loading.get(_key(session))
+        if refresh is None:
+            if not _stale(state, _versions(session)):
+                return state
+            continue
+        refresh.join()
 
 
 def _refresh_in_background(session: Session, key: str) -> None:
@@ -474,7 +536,7 @@ def _refresh_in_background(session: Session, key: str) -> None:
         try:
             with session_factory(url)() as s:
                 versions = _versions(s)
-                _states[key] = _build(s, versions, _states.get(key))
+                _states[key] = _build(s, key, versions, _states.get(key))
         finally:
             _loading.pop(key, None)
 
