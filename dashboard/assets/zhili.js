@@ -23,6 +23,9 @@
       .then(function () { delete fetching[url]; });
   }
   window.zhiliPrefetchChildren = prefetchChildren;
+  function touched() { window.__zhiliLastInput = Date.now(); }
+  document.addEventListener("pointerdown", touched, true);
+  document.addEventListener("keydown", touched, true);
   var here = window.location.pathname.match(/^\/dashboard\/unit\/([^\/?#]+)$/);
   if (here) { prefetchChildren(decodeURIComponent(here[1])); }
 })();
@@ -73,6 +76,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         breaks === state.breaks &&
         (custom ? (state.period === "custom" && !datesMoved) : period === state.period);
       if (unchanged) { return nu; }  /* a component settling on mount, not a person */
+      window.__zhiliDrawSeq = (window.__zhiliDrawSeq || 0) + 1;  /* drop pending fills */
       return state.prefix + encodeURIComponent(state.code) + "?" + q.toString();
     },
     clickToUrl: function (click, state) {
@@ -81,6 +85,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       var point = click.points[0];
       var code = point.location || (point.customdata && point.customdata[0]);  /* a shape, or an alert marker */
       if (!code) { return nu; }
+      window.__zhiliDrawSeq = (window.__zhiliDrawSeq || 0) + 1;  /* drop pending fills */
       if (point.location && window.zhiliPrefetchChildren) {
         window.zhiliPrefetchChildren(code);  /* while the server draws the page */
       }
@@ -97,7 +102,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return new Promise(function (resolve) {
         var t0 = Date.now();
         function done() {
-          resolve(seq === window.__zhiliDrawSeq ? state : nu);
+          var busy = Date.now() - (window.__zhiliLastInput || 0);
+          if (seq === window.__zhiliDrawSeq && busy < 400) {
+            setTimeout(done, 400 - busy);  /* a click or a key just now: let it finish */
+          } else {
+            resolve(seq === window.__zhiliDrawSeq ? state : nu);
+          }
         }
         (function poll() {
           var box = document.getElementById("unit-map");

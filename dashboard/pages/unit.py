@@ -416,9 +416,16 @@ def _code_of(pathname: str | None) -> str | None:
     Input(PAGES_LOCATION, "search"),
     State(PAGES_LOCATION, "pathname"),
     State(ids.SHOWN, "data"),
+    State(ids.METRIC, "value"),
+    State(ids.PERIOD, "value"),
+    State(ids.DATES, "start_date"),
+    State(ids.DATES, "end_date"),
+    State(ids.COMPARE, "value"),
+    State(ids.METHOD, "value"),
+    State(ids.KEEP_BREAKS, "value"),
     prevent_initial_call=True,
 )
-def patch_view(search: str | None, pathname: str | None, shown: dict | None):
+def patch_view(search: str | None, pathname: str | None, shown: dict | None, *shown_controls):
     """A new metric, period, comparison or class on the map the browser shows: its
     numbers (a Patch: classes, colours, hover cards), legend, cards, controls and the
     links that carry the state (breadcrumb, language, alerts); the geometry stays where it
@@ -437,6 +444,22 @@ def patch_view(search: str | None, pathname: str | None, shown: dict | None):
         raise PreventUpdate from None
     state = page.state
     hrefs = [href for _, _, href in _exports(page)]
+    wanted = (
+        state.metric,
+        state.period,
+        page.start.isoformat(),
+        page.end.isoformat(),
+        state.compare,
+        state.method,
+        ["keep"] if page.kept else [],
+    )
+    # the controls as the URL has them (back/forward), left alone when they already are
+    # (a person just set them): a control set again would run controlsToUrl once more
+    now = list(shown_controls)
+    now[2:4] = [str(d)[:10] if d else d for d in now[2:4]]  # the picker may add a time
+    control_values = [
+        dash.no_update if have == want else want for have, want in zip(now, wanted, strict=True)
+    ]
     return (
         map_patch(model.items, len(model.bounds), _higher(page), page.lang),
         _legend(page, model),
@@ -445,13 +468,7 @@ def patch_view(search: str | None, pathname: str | None, shown: dict | None):
         _header(page.view, state),
         _alert_list(page, alerts),
         *hrefs,
-        state.metric,
-        state.period,
-        page.start.isoformat(),
-        page.end.isoformat(),
-        state.compare,
-        state.method,
-        ["keep"] if page.kept else [],
+        *control_values,
     )
 
 

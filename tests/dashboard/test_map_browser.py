@@ -348,3 +348,39 @@ def test_town_official_lands_on_their_town_and_sees_nothing_else(
         assert status == 404
     assert watched.external() == []
     watched.page.context.close()
+
+
+@SQLITE_ONLY
+def test_back_and_forward_across_a_metric_change(admin_page, live_server, world, cases):
+    """A metric change patches the map in place (the router sends no new page); back and
+    forward patch it to the URL's metric, and the picker follows."""
+    page = admin_page.page
+    page.goto(f"{live_server.url}/dashboard/unit/{world.city}?metric=caseload&period=year")
+    wait_for_unit(page, world.city, shapes=len(world.towns))
+    redrawn: list[str] = []  # page contents the router sent from here on
+
+    def router_answer(response) -> None:
+        request = response.request
+        if "_dash-update-component" in request.url and "_pages_content" in (
+            request.post_data or ""
+        ):
+            body = response.body() if response.status == 200 else b""
+            if b'"_pages_content"' in body:
+                redrawn.append(request.url)
+
+    page.on("response", router_answer)
+    page.locator("#unit-metric").click()
+    page.get_by_role("dialog").get_by_text("办结率", exact=True).click()
+    page.wait_for_url(re.compile(r"metric=resolution_rate"), timeout=20_000)
+    legend = page.locator("#unit-legend")
+    expect(legend).to_contain_text("办结率", timeout=20_000)
+
+    page.go_back()
+    expect(legend).to_contain_text("案件量", timeout=20_000)
+    expect(page.locator("#unit-metric")).to_contain_text("案件量")
+    page.go_forward()
+    expect(legend).to_contain_text("办结率", timeout=20_000)
+    expect(page.locator("#unit-metric")).to_contain_text("办结率")
+    wait_for_unit(page, world.city, shapes=len(world.towns))
+    assert redrawn == [], "the page was drawn anew instead of patched"
+    assert_clean(admin_page)
