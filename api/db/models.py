@@ -186,7 +186,7 @@ class Case(Base):
 
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_case_source_external_id"),
-        Index("ix_case_leaf_reported", "leaf_unit_id", "reported_at"),
+        Index("ix_case_leaf_reported_status", "leaf_unit_id", "reported_at", "status"),
         Index("ix_case_reported_at", "reported_at"),
         Index("ix_case_village_code", "village_code"),
         Index("ix_case_grid_code", "grid_code"),

@@ -28,7 +28,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminLevel, AdminUnit, DatasetVersion
-from api.domain import CATEGORIES
+from api.domain import CATEGORIES, CHANNELS
 from api.metrics import snapshot
 from api.metrics.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
 from api.metrics.rollup import MAX_CLOSE_DAYS
@@ -293,6 +293,12 @@ class CaseCube:
     hist_bin: np.ndarray
     hist_n: np.ndarray
     last_case_day: dt.date | None
+    # the daily rollup rows themselves, sorted by day, for breakdowns by category/channel
+    row_day: np.ndarray  # day index (int32)
+    row_leaf: np.ndarray  # leaf position (int32)
+    row_category: np.ndarray  # index in CATEGORIES (int8; −1 outside the vocabulary)
+    row_channel: np.ndarray  # index in CHANNELS (int8; −1 outside the vocabulary)
+    row_measures: np.ndarray  # (rows, len(PERIOD_MEASURES)), int16 or int32
 
     def day_index(self, day: dt.date) -> int:
         return (day - self.day0).days
@@ -310,28 +316,65 @@ class CaseCube:
         b = min(max(self.day_index(day) + 1, 0), self.ndays)
         return self.stock_cum[b, measures].astype(np.int64)
 
+    def key_sums(
+        self, start: dt.date, end: dt.date, leaves: np.ndarray, by: str, measures: list[int]
+    ) -> np.ndarray:
+        """(keys + 1, measures) sums over the days of the range and the leaves where
+        ``leaves`` (bool per leaf position) is true, by category or channel index (the last
+        row: codes outside the vocabulary)."""
+        keys = self.row_category if by == "category" else self.row_channel
+        nkeys = len(CATEGORIES) if by == "category" else len(CHANNELS)
+        a = np.searchsorted(self.row_day, self.day_index(start), side="left")
+        b = np.searchsorted(self.row_day, self.day_index(end), side="right")
+        inside = np.flatnonzero(leaves[self.row_leaf[a:b]]) + a
+        slot = keys[inside].astype(np.int64)
+        slot[slot < 0] = nkeys
+        out = np.zeros((nkeys + 1, len(measures)))
+        for j, m in enumerate(measures):
+            weights = self.row_measures[inside, m]
+            out[:, j] = np.bincount(slot, weights=weights, minlength=nkeys + 1)
+        return out
+
     def histogram_rows(self, start: dt.date, end: dt.date) -> slice:
         a = np.searchsorted(self.hist_day, self.day_index(start), side="left")
         b = np.searchsorted(self.hist_day, self.day_index(end), side="right")
         return slice(int(a), int(b))
 
 
+def _vocabulary_index(column: str, codes: list[str]) -> str:
+    """SQL: the position of ``column``'s value in ``codes`` (−1 when not there)."""
+    whens = " ".join(f"WHEN '{code}' THEN {i}" for i, code in enumerate(codes))
+    return f"CASE {column} {whens} ELSE -1 END"
+
+
+def _period_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(category index, PERIOD_MEASURES per row) of raw daily rollup rows
+    (leaf, day, category, channel, cases, closed, closed_on_time, mediated,
+    mediation_success, visited, evaluated, satisfied, satisfaction_sum)."""
+    category = rows[:, 2]
+    serious = np.array([c.serious for c in CATEGORIES] + [False])[category]
+    dispute = np.array([c.group == "dispute" for c in CATEGORIES] + [False])[category]
+    cases, closed = rows[:, 4], rows[:, 5]
+    measures = np.column_stack(
+        [cases, cases * serious, closed, rows[:, 6], closed * dispute, *rows[:, 7:13].T]
+    )
+    assert measures.shape[1] == len(PERIOD_MEASURES)
+    return category, measures
+
+
 def load_cases(session: Session, version: int) -> CaseCube:
-    """Read the rollup tables into a CaseCube."""
+    """Read the rollup tables into a CaseCube: the daily rollup rows as they are (kept for
+    breakdowns), summed per leaf and day into cumulative arrays."""
     dialect = session.get_bind().dialect.name
     day = _day_number(dialect, "day")
-    serious = ", ".join(f"'{c.code}'" for c in CATEGORIES if c.serious)
-    disputes = ", ".join(f"'{c.code}'" for c in CATEGORIES if c.group == "dispute")
-    period = _fetch(
+    category = _vocabulary_index("category", [c.code for c in CATEGORIES])
+    channel = _vocabulary_index("channel", [c.code for c in CHANNELS])
+    raw = _fetch(
         session,
-        f"""SELECT leaf_unit_id, {day}, SUM(cases),
-            SUM(CASE WHEN category IN ({serious}) THEN cases ELSE 0 END),
-            SUM(closed), SUM(closed_on_time),
-            SUM(CASE WHEN category IN ({disputes}) THEN closed ELSE 0 END),
-            SUM(mediated), SUM(mediation_success), SUM(visited), SUM(evaluated),
-            SUM(satisfied), SUM(satisfaction_sum)
-        FROM case_rollup_daily GROUP BY leaf_unit_id, day""",
-        2 + len(PERIOD_MEASURES),
+        f"""SELECT leaf_unit_id, {day}, {category}, {channel}, cases, closed, closed_on_time,
+            mediated, mediation_success, visited, evaluated, satisfied, satisfaction_sum
+        FROM case_rollup_daily""",
+        13,
     )
     flow = _fetch(
         session,
@@ -344,41 +387,50 @@ def load_cases(session: Session, version: int) -> CaseCube:
         f"SELECT leaf_unit_id, {day}, days, n FROM case_close_histogram ORDER BY day",
         4,
     )
+    raw = raw[np.argsort(raw[:, 1], kind="stable")]
+    row_category, row_measures = _period_rows(raw)
     today = (dt.date.today() - EPOCH).days
-    last_case = int(period[:, 1].max()) if len(period) else None
-    first = min([int(a[:, 1].min()) for a in (period, flow) if len(a)] or [today])
+    last_case = int(raw[-1, 1]) if len(raw) else None
+    first = min([int(a[:, 1].min()) for a in (raw, flow) if len(a)] or [today])
     last = max(today, last_case if last_case is not None else today)
     ndays = last - first + 1
-    leaf_ids = np.unique(np.concatenate([period[:, 0], flow[:, 0], hist[:, 0]]))
+    leaf_ids = np.unique(np.concatenate([raw[:, 0], flow[:, 0], hist[:, 0]]))
 
-    def cumulative(rows: np.ndarray, nmeasures: int) -> np.ndarray:
-        """Dense cumulative sums; (leaf, day) pairs of ``rows`` are unique."""
-        rows = rows[(rows[:, 1] >= first) & (rows[:, 1] <= last)]
-        bound = np.abs(rows[:, 2:]).sum(axis=0).max() if len(rows) else 0
+    def cumulative(leaf: np.ndarray, days: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Dense (ndays + 1, measures, leaves) cumulative sums of per-row values."""
+        keep = (days >= first) & (days <= last)
+        leaf, days, values = leaf[keep], days[keep], values[keep]
+        pos = np.searchsorted(leaf_ids, leaf)
+        flat = (days - first + 1) * len(leaf_ids) + pos
+        size = (ndays + 1) * len(leaf_ids)
+        bound = np.abs(values).sum(axis=0).max() if len(values) else 0
         dtype = np.int32 if bound < 2**31 else np.int64
-        dense = np.zeros((ndays + 1, nmeasures, len(leaf_ids)), dtype=dtype)
-        d = rows[:, 1] - first + 1
-        leaf = np.searchsorted(leaf_ids, rows[:, 0])
-        for m in range(nmeasures):
-            dense[d, m, leaf] = rows[:, 2 + m]
+        dense = np.zeros((ndays + 1, values.shape[1], len(leaf_ids)), dtype=dtype)
+        for m in range(values.shape[1]):
+            sums = np.bincount(flat, weights=values[:, m], minlength=size)
+            dense[:, m, :] = sums.reshape(ndays + 1, len(leaf_ids))
         np.cumsum(dense, axis=0, out=dense)
         return dense
 
-    period_cum = cumulative(period, len(PERIOD_MEASURES))
-    stock_cum = cumulative(flow, len(STOCK_MEASURES))
+    small = row_measures.max(initial=0) < 2**15 and row_measures.min(initial=0) > -(2**15)
     return CaseCube(
         version=version,
-        rows=len(period) + len(flow) + len(hist),
+        rows=len(raw) + len(flow) + len(hist),
         day0=EPOCH + dt.timedelta(days=first),
         ndays=ndays,
         leaf_ids=leaf_ids,
-        period_cum=period_cum,
-        stock_cum=stock_cum,
+        period_cum=cumulative(raw[:, 0], raw[:, 1], row_measures),
+        stock_cum=cumulative(flow[:, 0], flow[:, 1], flow[:, 2:]),
         hist_day=(hist[:, 1] - first).astype(np.int32),
         hist_leaf=np.searchsorted(leaf_ids, hist[:, 0]).astype(np.int32),
         hist_bin=hist[:, 2].astype(np.int32),
         hist_n=hist[:, 3].astype(np.int64),
         last_case_day=EPOCH + dt.timedelta(days=last_case) if last_case is not None else None,
+        row_day=(raw[:, 1] - first).astype(np.int32),
+        row_leaf=np.searchsorted(leaf_ids, raw[:, 0]).astype(np.int32),
+        row_category=row_category.astype(np.int8),
+        row_channel=raw[:, 3].astype(np.int8),
+        row_measures=row_measures.astype(np.int16 if small else np.int32),
     )
 
 
@@ -450,7 +502,8 @@ def _build(session: Session, key: str, versions: dict[str, int], old: State | No
 
 
 _CUBE_ARRAYS = (
-    "leaf_ids", "period_cum", "stock_cum", "hist_day", "hist_leaf", "hist_bin", "hist_n"
+    "leaf_ids", "period_cum", "stock_cum", "hist_day", "hist_leaf", "hist_bin", "hist_n",
+    "row_day", "row_leaf", "row_category", "row_channel", "row_measures",
 )  # fmt: skip
 
 

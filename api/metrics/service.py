@@ -21,7 +21,7 @@ from api.metrics.periods import (
     compare_period,
     resolve_period,
 )
-from api.metrics.registry import REGISTRY, Metric, get_metric
+from api.metrics.registry import PERIOD_MEASURES, REGISTRY, Metric, get_metric
 from api.metrics.rollup import sql_parts
 from api.metrics.stats import eb_smooth
 from api.services.auth import Principal
@@ -340,32 +340,20 @@ def timeseries(session: Session, code: str, interval: str = "month", **params) -
     return {**describe_query(q), "unit": code, "interval": interval, "points": points}
 
 
-# ---------------------------------------------------------------- breakdown (SQL)
+# ---------------------------------------------------------------- breakdown
 
 
+_PERIOD = {name: i for i, name in enumerate(PERIOD_MEASURES)}
 BREAKDOWN_KEYS = {
     "category": [(c.code, c.name_zh, c.name_en) for c in CATEGORIES],
     "channel": [(c.code, c.name_zh, c.name_en) for c in CHANNELS],
-}
-_ROLLUP_SQL = {
-    "cases": "SUM(r.cases)",
-    "serious_cases": "SUM(CASE WHEN r.category IN ({serious}) THEN r.cases ELSE 0 END)",
-    "closed": "SUM(r.closed)",
-    "closed_on_time": "SUM(r.closed_on_time)",
-    "disputes_closed": "SUM(CASE WHEN r.category IN ({disputes}) THEN r.closed ELSE 0 END)",
-    "mediated": "SUM(r.mediated)",
-    "mediation_success": "SUM(r.mediation_success)",
-    "visited": "SUM(r.visited)",
-    "evaluated": "SUM(r.evaluated)",
-    "satisfied": "SUM(r.satisfied)",
-    "satisfaction_sum": "SUM(r.satisfaction_sum)",
 }
 
 
 def breakdown(session: Session, code: str, by: str = "category", **params) -> dict:
     """The metric for the unit split by category, channel or workflow status (status:
-    caseload only, from the cases). Reads the daily rollup table (or the flow table for
-    stocks) with one GROUP BY over the unit's leaves."""
+    caseload only, from the cases). Period metrics come from the cube's daily rollup rows
+    (in memory); stocks from one GROUP BY over the flow table of the unit's leaves."""
     state, q = resolve_query(session, **params)
     m = q.metric
     if by not in m.breakdowns:
@@ -389,25 +377,7 @@ def breakdown(session: Session, code: str, by: str = "category", **params) -> di
         )
         raw = {k: (float(v or 0), None) for k, v in session.execute(text(sql), bind)}
     else:
-        fmt = {
-            "serious": ", ".join(f"'{c.code}'" for c in CATEGORIES if c.serious),
-            "disputes": ", ".join(f"'{c.code}'" for c in CATEGORIES if c.group == "dispute"),
-        }
-        num = _ROLLUP_SQL[m.numerator].format(**fmt)
-        den = _ROLLUP_SQL[m.denominator].format(**fmt) if m.denominator else "0"
-        sql = (
-            f"SELECT r.{by}, {num}, {den} FROM case_rollup_daily r "
-            f"WHERE r.leaf_unit_id IN ({leaves}) AND r.day BETWEEN :start AND :end "
-            f"GROUP BY r.{by}"
-        )
-        raw = {
-            k: (float(n or 0), float(d or 0) if m.denominator else None)
-            for k, n, d in session.execute(text(sql), bind)
-        }
-        if m.kind == "per_capita":
-            population = _figures(state, q, [state.units.index[code]], q.period).denominator
-            pop = float(population[0]) if population is not None else 0.0
-            raw = {k: (n, pop) for k, (n, _) in raw.items()}
+        raw = _period_breakdown(state, q, code, by)
     items = []
     for key, zh, en in BREAKDOWN_KEYS[by]:
         n, d = raw.pop(key, (0.0, 0.0 if m.denominator else None))
@@ -415,6 +385,32 @@ def breakdown(session: Session, code: str, by: str = "category", **params) -> di
     for key, (n, d) in sorted(raw.items()):  # codes outside the vocabulary, if any
         items.append(_breakdown_item(q, key, key, key, n, d))
     return {**describe_query(q), "unit": code, "by": by, "items": items}
+
+
+def _period_breakdown(state: State, q: Query, code: str, by: str) -> dict:
+    """{key: (numerator, denominator)} of a period metric over the unit's leaves, from the
+    cube's daily rollup rows."""
+    m = q.metric
+    u, cube = state.units, state.cube
+    i = u.index[code]
+    leaves = state.ancestor_at(u.level[i]) == i
+    measures = [_PERIOD[m.numerator]] + ([_PERIOD[m.denominator]] if m.denominator else [])
+    sums = cube.key_sums(q.period.start, q.period.end, leaves, by, measures)
+    population = None
+    if m.kind == "per_capita":
+        population = _figures(state, q, [i], q.period).denominator
+    out = {}
+    codes = [key for key, _, _ in BREAKDOWN_KEYS[by]] + ["other"]
+    for key, row in zip(codes, sums, strict=True):
+        if key == "other" and not row.any():
+            continue
+        n = float(row[0])
+        if population is not None:
+            d = float(population[0])
+        else:
+            d = float(row[1]) if m.denominator else None
+        out[key] = (n, d)
+    return out
 
 
 def _date_binds(session: Session, code: str, period: Period) -> dict:
@@ -443,17 +439,22 @@ def _status_breakdown(session: Session, state: State, q: Query, code: str) -> di
     """Caseload of the period by workflow status 接-约-办-访-评 (from table ``case``)."""
     dialect = session.get_bind().dialect.name
     parts = sql_parts(dialect)
-    day = parts["day"].format(col="c.reported_at")
-    sql = (
-        f'SELECT c.status, COUNT(*) FROM "case" c WHERE c.leaf_unit_id IN '
-        f"(SELECT unit_id FROM unit_ancestry WHERE ancestor_code = :code) "
-        f"AND {day} BETWEEN :start AND :end GROUP BY c.status"
-    )
-    bind = {"code": code, "start": q.period.start, "end": q.period.end}
-    if dialect == "postgresql":
+    leaves = "SELECT unit_id FROM unit_ancestry WHERE ancestor_code = :code"
+    bind: dict = {"code": code}
+    if dialect == "postgresql":  # a range on reported_at: the index (leaf, time, status)
+        within = (
+            "c.reported_at >= CAST(:start AS timestamp) AT TIME ZONE :tz "
+            "AND c.reported_at < CAST(:end AS timestamp) AT TIME ZONE :tz"
+        )
+        bind |= {"start": q.period.start, "end": q.period.end + dt.timedelta(days=1)}
         bind["tz"] = parts["tz"]
     else:
-        bind["start"], bind["end"] = q.period.start.isoformat(), q.period.end.isoformat()
+        within = parts["day"].format(col="c.reported_at") + " BETWEEN :start AND :end"
+        bind |= {"start": q.period.start.isoformat(), "end": q.period.end.isoformat()}
+    sql = (
+        f'SELECT c.status, COUNT(*) FROM "case" c WHERE c.leaf_unit_id IN ({leaves}) '
+        f"AND {within} GROUP BY c.status"
+    )
     counts = dict(session.execute(text(sql), bind).all())
     from api.domain import STEP_NAMES_ZH
 

@@ -234,20 +234,23 @@ def test_timeseries_bins_add_up(api, cased) -> None:
 
 def test_breakdown_by_category_channel_status(api, cased) -> None:
     w = cased.world
-    under = leaves_under(w, w.city, cased.leaves)
     start, end = dt.date(2024, 1, 1), dt.date(2025, 6, 30)
     params = {"metric": "caseload", "start": str(start), "end": str(end)}
-    total = expected("caseload", cased.cases, under, 0, start, end)
-    for by in ("category", "channel", "status"):
-        body = api.get(f"/api/v1/units/{w.city}/breakdown", params={**params, "by": by}).json()
-        assert sum(i["value"] for i in body["items"]) == total
-    cats = api.get(
-        f"/api/v1/units/{w.city}/breakdown",
-        params={**params, "metric": "resolution_rate", "by": "category"},
-    ).json()["items"]
-    for item in cats:
-        cs = [c for c in cased.cases if c["category"] == item["key"]]
-        assert close(item["value"], expected("resolution_rate", cs, under, 0, start, end))
+    for unit in (w.city, w.towns[0], w.villages[1]):
+        under = leaves_under(w, unit, cased.leaves)
+        total = expected("caseload", cased.cases, under, 0, start, end)
+        for by in ("category", "channel", "status"):
+            body = api.get(f"/api/v1/units/{unit}/breakdown", params={**params, "by": by}).json()
+            assert sum(i["value"] for i in body["items"]) == total, (unit, by)
+        for by in ("category", "channel"):
+            items = api.get(
+                f"/api/v1/units/{unit}/breakdown",
+                params={**params, "metric": "resolution_rate", "by": by},
+            ).json()["items"]
+            for item in items:
+                cs = [c for c in cased.cases if c[by] == item["key"]]
+                want = expected("resolution_rate", cs, under, 0, start, end)
+                assert close(item["value"], want), (unit, by, item["key"])
 
 
 def test_ranking_orders_children_best_first(api, cased) -> None:
