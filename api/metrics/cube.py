@@ -378,15 +378,16 @@ def load_cases(session: Session, version: int) -> CaseCube:
     )
     flow = _fetch(
         session,
-        f"""SELECT leaf_unit_id, {day}, SUM(opened - closed), SUM(became_overdue - overdue_closed)
-        FROM case_flow_daily GROUP BY leaf_unit_id, day""",
+        f"""SELECT leaf_unit_id, {day}, opened - closed, became_overdue - overdue_closed
+        FROM case_flow_daily""",  # summed per leaf and day below (faster than GROUP BY)
         2 + len(STOCK_MEASURES),
     )
     hist = _fetch(
         session,
-        f"SELECT leaf_unit_id, {day}, days, n FROM case_close_histogram ORDER BY day",
+        f"SELECT leaf_unit_id, {day}, days, n FROM case_close_histogram",
         4,
     )
+    hist = hist[np.argsort(hist[:, 1], kind="stable")]
     raw = raw[np.argsort(raw[:, 1], kind="stable")]
     row_category, row_measures = _period_rows(raw)
     today = (dt.date.today() - EPOCH).days
