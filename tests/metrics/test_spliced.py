@@ -44,8 +44,9 @@ def _world(n: int):
 
 def _expected(static, fragments, columns, meta) -> bytes:
     names = list(columns)
+    values_per_row = zip(*columns.values(), strict=True)
     rows = [{**static[code], **dict(zip(names, values, strict=True))}
-            for code, values in zip(static, zip(*columns.values(), strict=True), strict=True)]  # fmt: skip
+            for code, values in zip(static, values_per_row, strict=True)]  # fmt: skip
     return feature_collection(rows, fragments, meta)
 
 
