@@ -23,15 +23,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import free_port, rss_mb
+from bench.common import free_port, http_server, rss_mb
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get(
     "ZHILI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -134,38 +132,10 @@ def actors(url: str) -> dict:
     return out
 
 
-def start_server(url: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "ZHILI_DATABASE_URL": url}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:app_factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the server did not start: " + (proc.stderr.read() if proc.stderr else ""))
+def server_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--no-access-log"]  # fmt: skip
 
 
 async def timed_request(client, tally, kind, method, url, **kw):
@@ -381,10 +351,10 @@ def run(
     url = prepare(ADMIN_URL)
     world = actors(url)
     port = free_port()
-    server = start_server(url, port)
     base = f"http://127.0.0.1:{port}"
     tally = Tally()
-    try:
+    env = {"ZHILI_DATABASE_URL": url}
+    with http_server(server_command(port), port, "/api/v1/health", env) as server:
         warm(base, world)
         warmed = Tally()  # a few seconds of traffic first, so the RSS baseline is warmed up
         asyncio.run(drive(base, world, 10, False, warmed, server.pid))
@@ -393,12 +363,6 @@ def run(
         time.sleep(1)
         rss_after = rss_mb(server.pid)
         alive = server.poll() is None
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     tally.acknowledged |= warmed.acknowledged
     outage = tally.outage or (float("inf"), float("inf"))
 

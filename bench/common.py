@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -84,33 +85,38 @@ def http_server(
     command: list[str], port: int, ready_path: str, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen]:
     """Run a server process until ``http://127.0.0.1:{port}{ready_path}`` answers; stop it
-    afterwards. Raises with the server's own output when it does not come up in 120 s."""
+    afterwards. Raises with the server's own output when it does not come up in 120 s.
+    Its output goes to a temporary file: a pipe nobody reads fills up and blocks a server
+    that logs (a database outage logs a line per request)."""
     import httpx
 
-    proc = subprocess.Popen(
-        command,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{command[:3]} exited: {proc.stdout.read()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[:3]} did not answer on port {port} within 120 s")
-            time.sleep(0.3)
-        yield proc
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile("w+") as output:
+        proc = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
+        )
+
+        def last_output() -> str:
+            output.seek(0)
+            return output.read()[-2000:]
+
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{command[:3]} exited: {last_output()}")
+                try:
+                    ready = httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2)
+                    if ready.status_code < 500:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{command[:3]} did not answer on port {port} within 120 s")
+                time.sleep(0.3)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
