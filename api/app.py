@@ -9,6 +9,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.limits import RequestLimits
+from api.memory import release_big_allocations
 from api.metrics import snapshot as cube_snapshots
 from api.ogc import router as ogc_router
 from api.responses import ORJSONResponse
@@ -31,6 +32,7 @@ from api.timing import ServerTiming
 def create_app(settings: Settings | None = None, with_dashboard: bool = True) -> FastAPI:
     """Build the app for ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
+    release_big_allocations()
     app = FastAPI(
         title="Zhili 治理 API",
         version="1.0",
