@@ -10,6 +10,7 @@ Serves the whole app (uvicorn, one process) on the database (default: the metro 
 - drill-down: a click on the largest child until its own children are drawn;
 - metric change: picking another metric until the map shows it;
 - wall refresh: from the refresh request leaving the browser to "data as of" updated;
+- wall memory: the JS heap over three minutes of one-second refreshes (30 s below metro);
 
 beside a plain Plotly page (served from 127.0.0.1 too) that draws the same polygons with
 ``Plotly.newPlot`` (the city's children), and all the grids of the city at once (8,841 at
@@ -36,6 +37,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhili_metro"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 SHAPES = "#unit-map path.choroplethlocation"
+WALL_SECONDS = {"metro": 180}  # one-second refreshes: three hours of the default 60 s
 
 
 class _Server:
@@ -203,6 +205,51 @@ def time_dashboard(browser, server_url: str, cookie: str, root: str, repeat: int
     }
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def wall_heap(browser, server_url: str, cookie: str, root: str, seconds: int) -> dict:
+    """The wall display with one-second refreshes rotating through two metrics and the
+    root and one of its children for ``seconds`` (an hour of 60-second refreshes compressed
+    into a minute): the JS heap after garbage collection, after a warm-up and every 30 s."""
+    from api.services.sessions import COOKIE_NAME
+
+    context = browser.new_context(viewport={"width": 3840, "height": 2160})
+    context.add_cookies([{"name": COOKIE_NAME, "value": cookie, "url": server_url}])
+    page = context.new_page()
+    page.goto(f"{server_url}/dashboard/wall?refresh=1&metrics=caseload,on_time_rate")
+    page.wait_for_selector("#wall-map path.choroplethlocation", timeout=120_000)
+    cdp = context.new_cdp_session(page)
+    cdp.send("HeapProfiler.enable")
+
+    def heap_mb() -> float:
+        cdp.send("HeapProfiler.collectGarbage")
+        return round(cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20, 2)
+
+    page.evaluate(
+        """() => { window.__refreshes = 0;
+            new MutationObserver(() => window.__refreshes++).observe(
+                document.getElementById('wall-asof-text'),
+                {childList: true, subtree: true, characterData: true}); }"""
+    )
+    page.wait_for_timeout(15_000)  # every view drawn once
+    samples = [heap_mb()]
+    start = page.evaluate("window.__refreshes")
+    for _ in range(max(1, seconds // 30)):
+        page.wait_for_timeout(min(30, seconds) * 1000)
+        samples.append(heap_mb())
+    refreshes = page.evaluate("window.__refreshes") - start
+    context.close()
+    return {
+        "wall_heap_mb_after_warm_up": samples[0],
+        "wall_heap_mb_at_end": samples[-1],
+        "wall_heap_mb_every_30s": samples,
+        "wall_heap_refreshes": refreshes,
+    }
+
+
 def _plain_page(folder: Path, name: str, geojson: bytes, codes: list[str]) -> None:
     (folder / f"{name}.json").write_bytes(geojson)
     z = list(range(len(codes)))
@@ -240,7 +287,7 @@ def time_plain_plotly(browser, url: str, root: str, repeat: int) -> dict:
         _plain_page(folder, "city", city.body, [lab[0] for lab in city.labels])
         grids = _all_grids(session)
         _plain_page(folder, "grids", grids[0], grids[1])
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     out = {"all_grids": len(grids[1])}
@@ -313,8 +360,9 @@ def run(database_url: str | None = None, preset: str = "metro", repeat: int = 5)
         print(f"warm-up: {warm}", flush=True)
         ours = time_dashboard(browser, server.url, cookie, root, repeat)
         plain = time_plain_plotly(browser, url, root, repeat)
+        heap = wall_heap(browser, server.url, cookie, root, WALL_SECONDS.get(preset, 30))
         browser.close()
-    figures = {"preset": preset, **ours, **plain}
+    figures = {"preset": preset, **ours, **plain, **heap}
     figures["first_map_vs_plain_all_grids"] = ratio(
         plain["plain_plotly_grids_ms"], ours["first_map_ms"]
     )
