@@ -169,11 +169,14 @@ def display_layer(
     level: str,
     parent_code: str | None = None,
     cache_dir: Path | None = None,
+    version: int | None = None,
 ) -> DisplayLayer:
     """The simplified geometry of the current units of ``level`` (all, or those under
-    ``parent_code`` at any depth), cached per boundaries version. Leaves above ``level``
-    (ragged branches) stand in for the units they lack; their ``level`` property says so."""
-    version = get_version(session, "boundaries")
+    ``parent_code`` at any depth), cached per boundaries version (``version``: the caller
+    read it already). Leaves above ``level`` (ragged branches) stand in for the units they
+    lack; their ``level`` property says so."""
+    if version is None:
+        version = get_version(session, "boundaries")
     db_key = _database_key(session)
     key = (db_key, version, level, parent_code)
     layer = _layers.get(key)

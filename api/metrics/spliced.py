@@ -62,7 +62,22 @@ class FeatureOpenings:
 
 
 def dynamic_parts(names: Sequence[str], columns: Sequence[Sequence]) -> list[bytes]:
-    """Each row's dynamic properties as the rest of its feature: ``"a":1,"b":null}}``."""
+    """Each row's dynamic properties as the rest of its feature: ``"a":1,"b":null}}``.
+    Values are numbers, booleans or null: each column is serialised in one call and split
+    at its commas, then each row is one ``%`` format."""
+    if not columns or not len(columns[0]):
+        return []
+    texts = []
+    for column in columns:
+        text = orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY)
+        if b'"' in text:  # a string: commas may not separate values
+            return _dynamic_parts_by_row(names, columns)
+        texts.append(text[1:-1].split(b","))
+    row = b",".join(orjson.dumps(name).replace(b"%", b"%%") + b":%b" for name in names) + b"}}"
+    return [row % values for values in zip(*texts, strict=True)]
+
+
+def _dynamic_parts_by_row(names: Sequence[str], columns: Sequence[Sequence]) -> list[bytes]:
     return [
         orjson.dumps(dict(zip(names, values, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY)[1:]
         + b"}"

@@ -59,7 +59,8 @@ def export_map(
     table = choropleth_table(session, parent, level, classes, k, breaks, **metric)
     level = table.level
     meta = meta_of(table.query, parent, level, classes, table.bounds)
-    layer = display_layer(session, level, parent, cache_dir=cache_dir)
+    boundaries = table.state.units.version  # read by the engine in this same request
+    layer = display_layer(session, level, parent, cache_dir=cache_dir, version=boundaries)
     name = f"{level}_{meta['metric']}_{meta['period']['start']}_{meta['period']['end']}"
     # rows lie strictly below ``parent``, which is in the caller's scope: no row is the
     # caller's home unit, the one row whose parent_code could name a unit outside it

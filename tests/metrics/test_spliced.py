@@ -12,6 +12,7 @@ import orjson
 from api.metrics.choropleth import feature_collection
 from api.metrics.spliced import (
     FeatureOpenings,
+    _dynamic_parts_by_row,
     collection_head,
     dynamic_parts,
     splice,
@@ -83,3 +84,20 @@ def test_empty_collection() -> None:
     assert orjson.loads(splice(head, [], openings, [])) == {
         "type": "FeatureCollection", "level": "grid", "features": []}  # fmt: skip
     assert gzip.decompress(splice_gzip(head, [], openings, [])) == splice(head, [], openings, [])
+
+
+def test_dynamic_parts_per_column_equal_per_row() -> None:
+    """The fast path (columns split at commas) and the row-by-row one agree, and a column
+    of strings (where commas may sit inside values) takes the row-by-row one."""
+    import numpy as np
+
+    numbers = {"value": [1.5, None, 3e-9, -2.0], "low_count": [True, False, False, True],
+               "class": [0, None, 4, 1], "share %": [np.float64(0.25), 1.0, 0.0, None]}  # fmt: skip
+    names, columns = list(numbers), list(numbers.values())
+    assert dynamic_parts(names, columns) == _dynamic_parts_by_row(names, columns)
+    texts = {**numbers, "note": ["a,b", "c", "d", 'e"f']}
+    names, columns = list(texts), list(texts.values())
+    parts = dynamic_parts(names, columns)
+    assert parts == _dynamic_parts_by_row(names, columns)
+    assert orjson.loads(b"{" + parts[0][:-1])["note"] == "a,b"
+    assert dynamic_parts(["value"], [[]]) == []
