@@ -20,6 +20,7 @@ from api.metrics.service import (
     describe_query,
     figure_columns,
     resolve_query,
+    rows_of,
     unit_summaries,
 )
 from api.metrics.spliced import FeatureOpenings, collection_head, dynamic_parts, splice, splice_gzip
@@ -114,12 +115,7 @@ class ChoroplethTable:
 
     def rows(self) -> list[dict]:
         """One dict per unit: its summary, then the columns."""
-        summaries = unit_summaries(self.state)
-        names = list(self.columns)
-        return [
-            {**summaries[i], **dict(zip(names, values, strict=True))}
-            for i, values in zip(self.shown, zip(*self.columns.values(), strict=True), strict=True)
-        ]
+        return rows_of(self.state, self.shown, self.columns)
 
 
 def choropleth_table(

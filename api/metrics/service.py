@@ -176,7 +176,11 @@ def figure_rows(state: State, q: Query, shown: list[int], within: int | None = N
     """One row per unit: its summary (code, name, level...), value, numerator, denominator,
     count, low_count, 95% interval, previous value and change (and the smoothed value with
     smooth=eb). ``within``: count only what lay under that unit (see ``Frame``)."""
-    columns = figure_columns(state, q, shown, within)
+    return rows_of(state, shown, figure_columns(state, q, shown, within))
+
+
+def rows_of(state: State, shown: list[int], columns: dict[str, list]) -> list[dict]:
+    """One dict per unit shown: its summary, then its value in each column."""
     summaries = unit_summaries(state)
     names = list(columns)
     return [
