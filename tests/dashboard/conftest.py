@@ -82,9 +82,11 @@ def cases(live_server, db_url, world) -> list[PostedCase]:
     most, town 2 a few, the 街道 none (its map shape is no-data)."""
     token = token_for(db_url, "intake", world.city)
     now = dt.datetime.now(SHANGHAI)
-    day = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    # today at 09:00, or just now when that is still to come (a case from the future is
+    # refused): every case stays inside today, "this month" and "this year"
+    day = min(now.replace(hour=9, minute=0, second=0, microsecond=0), now - dt.timedelta(minutes=2))
     if day.month == 1 and day.day < 3:  # keep every case inside "this year"
-        day = day.replace(hour=0, minute=1)
+        day = min(day.replace(hour=0, minute=2), now - dt.timedelta(minutes=2))
     per_leaf = {world.grids[0]: 14, world.grids[1]: 9, world.grids[2]: 6, world.grids[3]: 3}
     per_leaf[world.leaf_village] = 2
     channels = ("hotline_12345", "grid_patrol", "police_110")
@@ -92,7 +94,7 @@ def cases(live_server, db_url, world) -> list[PostedCase]:
     posted, items = [], []
     for leaf, n in per_leaf.items():
         for i in range(n):
-            at = day - dt.timedelta(minutes=5 * i)
+            at = day - dt.timedelta(seconds=5 * i)
             case = PostedCase(leaf, categories[i % 3], channels[i % 3], at)
             posted.append(case)
             items.append(
