@@ -546,20 +546,7 @@ def _insert_new(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict
     return written
 
 
-_STAGED = (
-    "source",
-    "external_id",
-    "channel",
-    "category",
-    "description",
-    "reported_at",
-    "lon",
-    "lat",
-    "leaf_unit_id",
-    "village_code",
-    "grid_code",
-    "deadline",
-)
+_STAGED = ("source", "external_id", *INTAKE_FIELDS)
 
 
 def _utc_column(values: pd.Series) -> np.ndarray:
