@@ -217,9 +217,7 @@ class CaseRollupDaily(Base):
 
     __tablename__ = "case_rollup_daily"
 
-    leaf_unit_id: Mapped[int] = mapped_column(
-        ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True
-    )
+    leaf_unit_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # admin_unit.id
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     category: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -245,9 +243,7 @@ class CaseFlowDaily(Base):
 
     __tablename__ = "case_flow_daily"
 
-    leaf_unit_id: Mapped[int] = mapped_column(
-        ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True
-    )
+    leaf_unit_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # admin_unit.id
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     category: Mapped[str] = mapped_column(String(32), primary_key=True)
     opened: Mapped[int] = mapped_column(Integer, default=0)
@@ -264,9 +260,7 @@ class CaseCloseHistogram(Base):
 
     __tablename__ = "case_close_histogram"
 
-    leaf_unit_id: Mapped[int] = mapped_column(
-        ForeignKey("admin_unit.id", ondelete="CASCADE"), primary_key=True
-    )
+    leaf_unit_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # admin_unit.id
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # reported day (cohort)
     days: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
