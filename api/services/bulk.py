@@ -72,35 +72,38 @@ def _null_mask(values: np.ndarray) -> np.ndarray | None:
 
 
 def _escape(cell: str) -> str:
-    return cell.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return cell.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _text_cells(values: np.ndarray) -> list[str]:
-    """One column as COPY text cells (``\\N`` for NULL)."""
+    """One column as COPY text cells (``\\N`` for NULL). Text is escaped only when the
+    column holds one of COPY's special characters (backslash, tab, newline, return):
+    one scan of the joined column, not one per cell."""
     mask = _null_mask(values)
     data = np.ma.getdata(values)
     kind = data.dtype.kind
     if kind == "M":
         whole = (data.astype("datetime64[s]") == data) | np.isnat(data)
         unit = "s" if whole.all() else "us"
-        cells = np.datetime_as_string(data, unit=unit, timezone="UTC")
+        cells = np.datetime_as_string(data, unit=unit, timezone="UTC").tolist()
     elif kind == "b":
-        cells = np.where(data, "t", "f")
+        cells = np.where(data, "t", "f").tolist()
     elif kind in "iuf":
-        cells = data.astype("U")
+        cells = data.astype("U").tolist()
     elif kind == "S":
-        cells = np.char.decode(data, "utf-8")
+        cells = np.char.decode(data, "utf-8").tolist()
     elif kind == "U":
-        cells = data
+        cells = data.tolist()
     else:
-        cells = np.array([None, *("" if v is None else str(v) for v in data)], dtype=object)[1:]
-    if cells.dtype.kind == "O" or any(
-        (np.char.find(cells, ch) >= 0).any() for ch in ("\\", "\t", "\n")
-    ):
-        cells = np.array([None, *(_escape(c) for c in cells.tolist())], dtype=object)[1:]
+        cells = ["" if v is None else v if type(v) is str else str(v) for v in data.tolist()]
+    if kind not in "Mbiuf":
+        blob = "".join(cells)
+        if "\\" in blob or "\t" in blob or "\n" in blob or "\r" in blob:
+            cells = [_escape(c) for c in cells]
     if mask is not None and mask.any():
-        cells = np.where(mask, _NULL, cells)
-    return cells.tolist()
+        for i in np.flatnonzero(mask).tolist():
+            cells[i] = _NULL
+    return cells
 
 
 def _sqlite_cells(values: np.ndarray) -> list:

@@ -13,21 +13,27 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.services.cases import FRAME_COLUMNS, ingest_frame, local_zone
+from api.db.models import DatasetVersion
+from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame, local_zone
 
 CHUNK_ROWS = 20_000
+WRITERS = 2  # chunks stored at once on PostgreSQL (one connection and core each)
 # Common headers of Chinese case exports → field names (``mapping`` adds or overrides).
 HEADER_ALIASES = {
     "来源": "source",
@@ -287,9 +293,17 @@ def import_cases(
     encoding: str | None = None,
     progress: Callable[[int], None] | None = None,
     user_name: str = "import-cases",
+    writers: int | None = None,
 ) -> ImportSummary:
     """Import a CSV or JSON-lines file of cases, one transaction per chunk (good rows land,
-    bad rows are listed in the summary's errors with their line numbers)."""
+    bad rows are listed in the summary's errors with their line numbers).
+
+    On PostgreSQL ``writers`` chunks (default ``WRITERS``) are stored at once, each by its
+    own connection and transaction, while this thread reads and types the next: the
+    database's work per case (six indexes of ``case``, three rollup merges) is CPU-bound,
+    one core per connection. Chunks touch disjoint cases and merge rollup rows in key
+    order, so concurrent chunks wait for each other at most on a shared rollup row, never
+    deadlock. SQLite has one writer."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no file {str(path)!r}")
@@ -297,19 +311,23 @@ def import_cases(
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown format {fmt!r}: use csv or jsonl")
     encoding = encoding or detect_encoding(path)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    writers = max(1, writers or WRITERS) if postgres else 1
     summary = ImportSummary()
-    with path.open(encoding=encoding, newline="" if fmt == "csv" else None) as text:
+    with path.open(encoding=encoding, newline="" if fmt == "csv" else None) as stream:
         chunks: Iterator = (_csv_chunks if fmt == "csv" else _jsonl_chunks)(
-            text, mapping or {}, summary
+            stream, mapping or {}, summary
         )
-        for raw, unreadable_rows in _decoded(chunks, encoding):
-            frame, unreadable = type_frame(raw)
-            unreadable.update(unreadable_rows)
-            if source:
-                frame["source"] = frame["source"].map(lambda v: v or source)
-            if frame["source"].isna().all() and len(frame) and not source:
-                raise ValueError("the file has no source column: name the sender with --source")
-            report = _ingest_chunk(session, frame, unreadable, user_name)
+        typed = (
+            _typed_chunk(raw, unreadable_rows, source)
+            for raw, unreadable_rows in _decoded(chunks, encoding)
+        )
+        stored = (
+            _stored_in_parallel(session, typed, writers, user_name)
+            if writers > 1
+            else ((raw, _ingest_chunk(session, *rest, user_name)) for raw, *rest in typed)
+        )
+        for raw, report in stored:
             ids = dict(zip(raw["index"].tolist(), raw["external_id"].tolist(), strict=True))
             for o in report.items:
                 if o.status == "rejected":
@@ -321,6 +339,79 @@ def import_cases(
                 progress(len(report.items))
     summary.errors.sort()
     return summary
+
+
+def _typed_chunk(raw: pd.DataFrame, unreadable_rows: dict, source: str | None):
+    """A read chunk as the pipeline's types: (raw, typed frame, unreadable rows)."""
+    frame, unreadable = type_frame(raw)
+    unreadable.update(unreadable_rows)
+    if source:
+        frame["source"] = frame["source"].map(lambda v: v or source)
+    if frame["source"].isna().all() and len(frame) and not source:
+        raise ValueError("the file has no source column: name the sender with --source")
+    return raw, frame, unreadable
+
+
+def _stored_in_parallel(
+    session: Session, typed: Iterator, writers: int, user_name: str
+) -> Iterator[tuple[pd.DataFrame, IngestReport]]:
+    """Each typed chunk stored by one of ``writers`` threads (a session each), at most
+    ``writers`` chunks in flight while the next is read; the reports in file order.
+
+    A chunk that shares a (source, external_id) with a chunk in flight waits until those
+    are stored, so a case repeated further down a file ends as its last line says, as in
+    a serial import. Before the first chunk is stored the point locator is built (once,
+    not by each writer) and the 'cases' version counter exists (two first writers would
+    both insert it)."""
+    engine = session.get_bind()
+
+    def warm() -> None:
+        from sqlalchemy.dialects.postgresql import insert
+
+        from geo.locate import PointLocator
+
+        with Session(bind=engine) as s:
+            s.execute(
+                insert(DatasetVersion)
+                .values(name="cases", version=0, updated_at=dt.datetime.now(dt.UTC))
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            s.commit()
+            PointLocator.from_session(s)
+
+    def store(frame: pd.DataFrame, unreadable: dict) -> IngestReport:
+        with Session(bind=engine, expire_on_commit=False) as s:
+            return _ingest_chunk(s, frame, unreadable, user_name)
+
+    pending: deque = deque()  # (raw, future, keys) in file order
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="import-writer") as pool:
+        try:
+            warming = pool.submit(warm)
+            for raw, frame, unreadable in typed:
+                if warming is not None:
+                    warming.result()
+                    warming = None
+                keys = _keys(frame)
+                while pending and (
+                    len(pending) >= writers or any(keys & other for *_, other in pending)
+                ):
+                    raw_done, done, _ = pending.popleft()
+                    yield raw_done, done.result()
+                pending.append((raw, pool.submit(store, frame, unreadable), keys))
+            while pending:
+                raw_done, done, _ = pending.popleft()
+                yield raw_done, done.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _keys(frame: pd.DataFrame) -> set[tuple]:
+    """The (source, external_id) of a typed chunk's rows, stripped as validation does."""
+
+    def clean(values: pd.Series) -> list:
+        return [v.strip() if isinstance(v, str) else v for v in values.tolist()]
+
+    return set(zip(clean(frame["source"]), clean(frame["external_id"]), strict=True))
 
 
 def _decoded(chunks: Iterator, encoding: str) -> Iterator:
@@ -347,7 +438,12 @@ def count_rows(path: Path, fmt: str | None = None) -> int:
     return max(0, lines - (fmt == "csv"))
 
 
-def _ingest_chunk(session: Session, frame: pd.DataFrame, unreadable: dict, user_name: str):
+def _ingest_chunk(
+    session: Session, frame: pd.DataFrame, unreadable: dict, user_name: str
+) -> IngestReport:
+    if session.get_bind().dialect.name == "postgresql":
+        # the rollup merges sort up to a chunk's rows: in memory, not in temporary files
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     return ingest_frame(
         session,
         frame,

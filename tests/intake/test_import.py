@@ -269,3 +269,55 @@ def test_unusable_files_and_options_exit_2_and_store_nothing(db_url, world, tmp_
     assert stored(db_url) == {}
     result = run(db_url, str(path), "--source", "legacy")
     assert result.exit_code == 0 and "1 created" in result.output, result.output
+
+
+def test_chunks_stored_by_parallel_writers_keep_file_order_and_a_rerun_ends_the_same(
+    db_url, world, tmp_path, monkeypatch
+):
+    """Many small chunks, two writers (PostgreSQL; SQLite has one): bad rows listed by line,
+    a case repeated in the next chunk ends as its last line says, the rollups equal a
+    recount, and the same file again ends where it was."""
+    import api.services.case_import as case_import
+
+    monkeypatch.setattr(case_import, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(case_import, "WRITERS", 2)
+    categories = ["neighbour", "family", "labour", "property", "traffic"]
+    points = [("121.02", "31.45"), ("121.15", "31.55"), ("121.05", "31.52"), ("121.08", "31.47")]
+    rows = []
+    for i in range(30):
+        lon, lat = points[i % len(points)]
+        day = dt.date(2025, 3, 1) + dt.timedelta(days=i % 7)
+        when = f"{day} 09:{i:02d}"
+        rows.append(["s1", f"P{i:03d}", categories[i % 5], "online", when, lon, lat, f"d{i}"])
+    rows[5][2] = "外星人"  # line 7: unknown category
+    rows[9][1] = "P008"  # line 11: same chunk as line 10 (P008): a duplicate, rejected
+    rows[13] = [*rows[11][:2], "traffic", *rows[11][3:]]  # line 15 re-sends line 13's P011
+    rows[20][7] = "第一行\r\n第二行\t\\"  # COPY's special characters (Windows line end)
+    path = tmp_path / "many.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(
+            ["source", "external_id", "category", "channel", "reported_at", "lon", "lat", "描述"]
+        )
+        out.writerows(rows)
+
+    result = run(db_url, str(path))
+    assert result.exit_code == 1, result.output
+    assert "30 rows: 27 created, 1 updated, 0 unchanged, 2 rejected" in result.output
+    with (tmp_path / "many.csv.errors.csv").open(encoding="utf-8-sig") as fh:
+        errors = [(int(e["line"]), e["external_id"]) for e in csv.DictReader(fh)]
+    assert errors == [(7, "P005"), (11, "P008")]
+    cases = stored(db_url)
+    assert len(cases) == 27
+    assert cases["P011"].category == "traffic"  # the later line won
+    assert cases["P020"].description == "第一行\r\n第二行\t\\"
+    assert_rollups_equal_recount(db_url)
+
+    with session_scope(db_url) as session:
+        before = rollup_rows(session)
+    again = run(db_url, str(path))  # P011 goes back and forth (lines 13, 15), as a serial run
+    assert "30 rows: 0 created, 2 updated, 26 unchanged, 2 rejected" in again.output
+    assert stored(db_url)["P011"].category == "traffic"
+    with session_scope(db_url) as session:
+        assert rollup_rows(session) == before
+        assert session.scalar(select(func.count()).select_from(Case)) == 27
