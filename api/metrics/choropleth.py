@@ -44,10 +44,10 @@ def class_breaks(
         raise MetricsError("k (number of classes) must be between 2 and 12")
     import mapclassify
 
-    have = np.array([v for v in values if v is not None], dtype=float)
-    solid = np.array(
-        [v for v, lo in zip(values, low, strict=True) if v is not None and not lo], dtype=float
-    )
+    given = np.array(values, dtype=float)  # None → NaN
+    missing = np.isnan(given)
+    have = given[~missing]
+    solid = given[~missing & ~np.asarray(low, dtype=bool)]
     y = solid if len(np.unique(solid)) >= k else have
     if scheme == "fixed":
         if not fixed:
@@ -78,10 +78,9 @@ def class_breaks(
                     np.random.set_state(state)
     bounds = [float(b) for b in bounds]
     top = len(bounds) - 1
-    given = np.array([np.nan if v is None else v for v in values], dtype=float)
-    found = np.minimum(np.searchsorted(bounds, given - 1e-12, side="left"), top)
-    classes = [None if v is None else int(c) for v, c in zip(values, found.tolist(), strict=True)]
-    return bounds, classes
+    found = np.minimum(np.searchsorted(bounds, given - 1e-12, side="left"), top).astype(object)
+    found[missing] = None
+    return bounds, found.tolist()
 
 
 def units_under(state: State, parent: str, level: str) -> list[int]:
@@ -177,10 +176,11 @@ def spliced_collection(
         summaries = unit_summaries(table.state)
         static = {u.codes[i]: summaries[i] for i in table.shown}
         openings = u.memo[key] = FeatureOpenings(static, fragments)
-    codes = [u.codes[i] for i in table.shown]
+    if len(openings.codes) != len(table.shown):
+        raise RuntimeError(f"the openings of {layer_key} do not match the units shown")
     tails = dynamic_parts(list(table.columns), list(table.columns.values()))
     head = collection_head(meta)
-    return (splice_gzip if gzip else splice)(head, codes, openings, tails)
+    return (splice_gzip if gzip else splice)(head, openings, tails)
 
 
 def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:

@@ -22,6 +22,8 @@ import orjson
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no mtime, unknown OS
 FINAL_EMPTY_BLOCK = b"\x03\x00"  # a final, empty block of fixed Huffman codes
 MAX_STORED = 65_535
+# the header of a non-final stored block of each length a feature's numbers can take
+STORED_HEADERS = [b"\x00" + struct.pack("<HH", n, n ^ 0xFFFF) for n in range(4096)]
 
 
 def deflate_piece(raw: bytes, level: int = 1) -> bytes:
@@ -40,16 +42,19 @@ def stored_blocks(raw: bytes) -> bytes:
 
 
 class FeatureOpenings:
-    """For each unit code: its feature's opening bytes, up to the first dynamic property,
-    raw and deflated. ``static`` maps each code to the properties that open its
-    ``properties`` object (code, name, level...); ``fragments`` to its geometry."""
+    """The features' openings of one layer, in the layer's order: for each unit code, its
+    feature up to the first dynamic property, raw and deflated. Every opening but the first
+    starts with the comma that separates it from the feature before. ``static`` maps each
+    code, in order, to the properties that open its ``properties`` object (code, name,
+    level...); ``fragments`` to its geometry."""
 
     def __init__(self, static: dict[str, dict], fragments: dict[str, bytes]) -> None:
-        self.raw: dict[str, bytes] = {}
-        self.deflated: dict[str, bytes] = {}
-        for code, properties in static.items():
+        self.codes: list[str] = list(static)
+        self.raw: list[bytes] = []
+        self.deflated: list[bytes] = []
+        for n, (code, properties) in enumerate(static.items()):
             opening = (
-                b'{"type":"Feature","id":'
+                (b',{"type":"Feature","id":' if n else b'{"type":"Feature","id":')
                 + orjson.dumps(code)
                 + b',"geometry":'
                 + fragments.get(code, b"null")
@@ -57,8 +62,8 @@ class FeatureOpenings:
                 + orjson.dumps(properties)[:-1]
                 + b","
             )
-            self.raw[code] = opening
-            self.deflated[code] = deflate_piece(opening)
+            self.raw.append(opening)
+            self.deflated.append(deflate_piece(opening))
 
 
 def dynamic_parts(names: Sequence[str], columns: Sequence[Sequence]) -> list[bytes]:
@@ -92,39 +97,32 @@ def collection_head(meta: dict) -> bytes:
     return whole[:-2]
 
 
-def _with_commas(tails: list[bytes]) -> list[bytes]:
-    """Each feature's rest, and the comma after it but for the last feature's."""
-    return [tail + b"," for tail in tails[:-1]] + tails[-1:]
-
-
-def _interleave(openings: list[bytes], rests: list[bytes]) -> list[bytes]:
-    parts: list[bytes] = [b""] * (2 * len(rests))
-    parts[0::2], parts[1::2] = openings, rests
+def _interleave(*columns: list[bytes]) -> list[bytes]:
+    """``a0, b0, a1, b1...`` of the lists ``a, b...`` (all of one length)."""
+    parts: list[bytes] = [b""] * (len(columns) * len(columns[0]))
+    for k, column in enumerate(columns):
+        parts[k :: len(columns)] = column
     return parts
 
 
-def splice(
-    head: bytes, codes: Sequence[str], openings: FeatureOpenings, tails: list[bytes]
-) -> bytes:
-    """The feature collection as plain bytes."""
-    raw = openings.raw
-    features = _interleave([raw[code] for code in codes], _with_commas(tails))
-    return b"".join([head, *features, b"]}"])
+def splice(head: bytes, openings: FeatureOpenings, tails: list[bytes]) -> bytes:
+    """The feature collection as plain bytes (``tails[i]`` closes ``openings``' feature i)."""
+    if not tails:
+        return head + b"]}"
+    return b"".join([head, *_interleave(openings.raw, tails), b"]}"])
 
 
-def splice_gzip(
-    head: bytes, codes: Sequence[str], openings: FeatureOpenings, tails: list[bytes]
-) -> bytes:
-    """The same feature collection as one gzip member (``Content-Encoding: gzip``)."""
-    plain = splice(head, codes, openings, tails)  # for the CRC-32: one pass in C
-    deflated = openings.deflated
-    rests = [
-        b"\x00" + struct.pack("<HH", len(rest), len(rest) ^ 0xFFFF) + rest
-        if len(rest) <= MAX_STORED
-        else stored_blocks(rest)
-        for rest in _with_commas(tails)
-    ]
-    features = _interleave([deflated[code] for code in codes], rests)
+def splice_gzip(head: bytes, openings: FeatureOpenings, tails: list[bytes]) -> bytes:
+    """The same feature collection as one gzip member (``Content-Encoding: gzip``): the
+    deflated openings, each tail as a stored block after it."""
+    plain = splice(head, openings, tails)  # for the CRC-32: one pass in C
+    if not tails:
+        features = []
+    elif max(map(len, tails)) < len(STORED_HEADERS):
+        headers = [STORED_HEADERS[len(tail)] for tail in tails]
+        features = _interleave(openings.deflated, headers, tails)
+    else:  # a tail of long strings
+        features = _interleave(openings.deflated, [stored_blocks(t) for t in tails])
     trailer = struct.pack("<II", zlib.crc32(plain), len(plain) & 0xFFFFFFFF)
     return b"".join(
         [
