@@ -49,6 +49,12 @@ def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="Where bad rows are listed (default FILE.errors.csv).",
 )
+@click.option(
+    "--writers",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Chunks stored at once on PostgreSQL, a connection each (default 2; SQLite: 1).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @database_option
 @friendly_errors
@@ -59,6 +65,7 @@ def import_cases_cmd(
     source: str | None,
     encoding: str | None,
     errors_path: Path | None,
+    writers: int | None,
     quiet: bool,
     database_url: str | None,
 ) -> None:
@@ -86,6 +93,7 @@ def import_cases_cmd(
                 source=source,
                 encoding=encoding,
                 progress=bar.update,
+                writers=writers,
             )
     finally:
         session.close()

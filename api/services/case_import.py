@@ -1,6 +1,7 @@
 """Bulk case files (``zhili import-cases``): CSV (UTF-8, UTF-8 with BOM or GB18030, as older
 Chinese systems export) or JSON lines, read in chunks and sent through the one intake
-pipeline (``api.services.cases.ingest_frame``), a chunk of 20,000 rows per transaction.
+pipeline (``api.services.cases.ingest_frame``), a chunk of 10,000 rows per transaction; on
+PostgreSQL two chunks are stored at once, by two connections, while the next is read.
 
 Columns are the API's field names; Chinese headers of common exports are understood
 (事件编号, 报告时间, 类别, 经度, 纬度, ...) and ``mapping`` renames any other. Columns that map
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from api.db.models import DatasetVersion
 from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame, local_zone
 
-CHUNK_ROWS = 20_000
+CHUNK_ROWS = 10_000  # rows per transaction: a 20,000-row file already keeps two writers busy
 WRITERS = 2  # chunks stored at once on PostgreSQL (one connection and core each)
 # Common headers of Chinese case exports → field names (``mapping`` adds or overrides).
 HEADER_ALIASES = {

@@ -280,7 +280,6 @@ def test_chunks_stored_by_parallel_writers_keep_file_order_and_a_rerun_ends_the_
     import api.services.case_import as case_import
 
     monkeypatch.setattr(case_import, "CHUNK_ROWS", 4)
-    monkeypatch.setattr(case_import, "WRITERS", 2)
     categories = ["neighbour", "family", "labour", "property", "traffic"]
     points = [("121.02", "31.45"), ("121.15", "31.55"), ("121.05", "31.52"), ("121.08", "31.47")]
     rows = []
@@ -301,7 +300,7 @@ def test_chunks_stored_by_parallel_writers_keep_file_order_and_a_rerun_ends_the_
         )
         out.writerows(rows)
 
-    result = run(db_url, str(path))
+    result = run(db_url, str(path), "--writers", "2")
     assert result.exit_code == 1, result.output
     assert "30 rows: 27 created, 1 updated, 0 unchanged, 2 rejected" in result.output
     with (tmp_path / "many.csv.errors.csv").open(encoding="utf-8-sig") as fh:
@@ -315,7 +314,8 @@ def test_chunks_stored_by_parallel_writers_keep_file_order_and_a_rerun_ends_the_
 
     with session_scope(db_url) as session:
         before = rollup_rows(session)
-    again = run(db_url, str(path))  # P011 goes back and forth (lines 13, 15), as a serial run
+    # P011 goes back and forth (lines 13, 15), as in a serial run
+    again = run(db_url, str(path), "--writers", "2")
     assert "30 rows: 0 created, 2 updated, 26 unchanged, 2 rejected" in again.output
     assert stored(db_url)["P011"].category == "traffic"
     with session_scope(db_url) as session:
