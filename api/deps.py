@@ -12,9 +12,8 @@ from api.db.models import AdminUnit
 from api.db.session import session_factory
 from api.errors import ApiError
 from api.services.auth import Principal, principal_for_token
-from api.services.scope import in_scope
+from api.services.scope import current_unit_in_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
-from api.services.units import get_unit
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -64,8 +63,11 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
+# The role checks below do no I/O: ``async`` keeps them on the event loop instead of a hop
+# to the thread pool and back for each (FastAPI runs plain ``def`` dependencies there).
 
-def get_reader(user: CurrentUser) -> Principal:
+
+async def get_reader(user: CurrentUser) -> Principal:
     """A caller allowed to read figures and maps."""
     if not user.can_read:
         raise ApiError(403, f"role {user.role!r} cannot read; it may only submit cases")
@@ -75,7 +77,7 @@ def get_reader(user: CurrentUser) -> Principal:
 Reader = Annotated[Principal, Depends(get_reader)]
 
 
-def get_case_reader(user: Reader) -> Principal:
+async def get_case_reader(user: Reader) -> Principal:
     """A caller allowed to list and read individual cases (not a wall display)."""
     if not user.can_list_cases:
         raise ApiError(403, f"role {user.role!r} shows figures and maps, not lists of cases")
@@ -85,7 +87,7 @@ def get_case_reader(user: Reader) -> Principal:
 CaseReader = Annotated[Principal, Depends(get_case_reader)]
 
 
-def get_case_writer(user: CurrentUser) -> Principal:
+async def get_case_writer(user: CurrentUser) -> Principal:
     """A caller allowed to submit and advance cases."""
     if not user.can_write_cases:
         raise ApiError(403, f"role {user.role!r} cannot write cases (intake or admin only)")
@@ -95,7 +97,7 @@ def get_case_writer(user: CurrentUser) -> Principal:
 CaseWriter = Annotated[Principal, Depends(get_case_writer)]
 
 
-def get_admin(user: CurrentUser) -> Principal:
+async def get_admin(user: CurrentUser) -> Principal:
     """A caller with the admin role (its powers still end at its subtree)."""
     if not user.is_admin:
         raise ApiError(403, f"role {user.role!r} cannot do this; it needs the admin role")
@@ -108,8 +110,8 @@ Admin = Annotated[Principal, Depends(get_admin)]
 def check_scope(session: Session, user: Principal, code: str) -> AdminUnit:
     """The current version of unit ``code`` if it lies in ``user``'s subtree, else 404
     (a unit outside the scope is never confirmed to exist)."""
-    unit = get_unit(session, code, geometry=False)
-    if unit is None or not in_scope(session, user.unit_code, code):
+    unit = current_unit_in_scope(session, user.unit_code, code)
+    if unit is None:
         raise ApiError(404, f"no unit {code!r} in your jurisdiction")
     return unit
 

@@ -179,20 +179,22 @@ def figure_rows(state: State, q: Query, shown: list[int], within: int | None = N
     return rows_of(state, shown, figure_columns(state, q, shown, within))
 
 
-def rows_of(state: State, shown: list[int], columns: dict[str, list]) -> list[dict]:
-    """One dict per unit shown: its summary, then its value in each column."""
+def rows_of(state: State, shown: list[int], columns: dict[str, np.ndarray | list]) -> list[dict]:
+    """One dict per unit shown: its summary, then its value in each column (NaN → None)."""
     summaries = unit_summaries(state)
     names = list(columns)
+    values = [_python_values(column) for column in columns.values()]
     return [
-        {**summaries[i], **dict(zip(names, values, strict=True))}
-        for i, values in zip(shown, zip(*columns.values(), strict=True), strict=True)
+        {**summaries[i], **dict(zip(names, row, strict=True))}
+        for i, row in zip(shown, zip(*values, strict=True), strict=True)
     ]
 
 
 def figure_columns(
     state: State, q: Query, shown: list[int], within: int | None = None
-) -> dict[str, list]:
-    """``figure_rows`` without the unit summaries, as columns (lists in ``shown`` order)."""
+) -> dict[str, np.ndarray]:
+    """``figure_rows`` without the unit summaries, as columns in ``shown`` order: floats
+    (NaN where there is no value) and the ``low_count`` booleans."""
     fig = _figures(state, q, shown, q.period, within)
     prev = None
     if q.previous is not None and q.metric.timed:
@@ -207,7 +209,7 @@ def figure_columns(
         "numerator": _column(fig.numerator, n),
         "denominator": _column(fig.denominator, n),
         "count": _column(fig.count, n),
-        "low_count": np.asarray(low, dtype=bool).tolist(),
+        "low_count": np.asarray(low, dtype=bool),
         "ci_low": _column(fig.ci_low, n),
         "ci_high": _column(fig.ci_high, n),
     }
@@ -227,13 +229,23 @@ def figure_columns(
     return columns
 
 
-def _column(values: np.ndarray | None, n: int) -> list:
-    """Floats as a list, None where the value is missing (NaN, infinite or no array)."""
+def _column(values: np.ndarray | None, n: int) -> np.ndarray:
+    """Floats, NaN where the value is missing (NaN, infinite or no array)."""
     if values is None:
-        return [None] * n
-    arr = np.asarray(values, dtype=float)
-    out = arr.astype(object)
-    out[~np.isfinite(arr)] = None
+        return np.full(n, np.nan)
+    arr = np.array(values, dtype=float)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
+
+
+def _python_values(column: np.ndarray | list) -> list:
+    """A column as Python values: floats with None for NaN, booleans, ints."""
+    if not isinstance(column, np.ndarray):
+        return list(column)
+    if column.dtype.kind != "f":
+        return column.tolist()
+    out = column.astype(object)
+    out[np.isnan(column)] = None
     return out.tolist()
 
 
