@@ -43,6 +43,7 @@ def class_breaks(
     if not 2 <= k <= 12:
         raise MetricsError("k (number of classes) must be between 2 and 12")
     import mapclassify
+    from mapclassify.classifiers import quantile
 
     given = np.array(values, dtype=float)  # None → NaN
     missing = np.isnan(given)
@@ -65,8 +66,8 @@ def class_breaks(
             warnings.simplefilter("ignore")
             if k == 1:
                 bounds = [float(y.max())]
-            elif scheme == "quantiles":
-                bounds = list(mapclassify.Quantiles(y, k=k).bins)
+            elif scheme == "quantiles":  # Quantiles(y, k).bins, without its fit statistics
+                bounds = list(quantile(y, k=k))
             elif scheme == "equal_interval":
                 bounds = list(mapclassify.EqualInterval(y, k=k).bins)
             else:
