@@ -6,7 +6,14 @@ concurrent clients against a running server (uvicorn on a free port).
 
 Writes into the given database under a source of its own (``bench-ingest-<pid>``) and
 deletes those cases afterwards (moving the rollups back), so a shared metro database is left
-as it was. Prints medians of several runs.
+as it was. Prints medians of several runs, and the server settings it ran with.
+
+Bulk import runs at two file sizes: 20,000 rows (the figure kept since the first runs) and
+100,000 rows, a more usual bulk file, where the import's fixed costs (the first chunk read
+alone, the last one stored alone) weigh less; and at 20,000 rows with one writer, the
+serial import, for the ratio. The import runs in this
+process with the point locator already built (the cold build is a once-per-process cost of
+the command, a few seconds at metro, not part of the rate).
 """
 
 from __future__ import annotations
@@ -25,12 +32,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from bench.common import free_port
 
 BULK_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_ROWS", 20_000))
+BIG_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_BIG_ROWS", 100_000))
 BULK_RUNS = 3
+SERVER_SETTINGS = (
+    "shared_buffers",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "wal_compression",
+    "synchronous_commit",
+    "work_mem",
+)
 API_BATCH = 500
 API_BATCHES = int(os.environ.get("ZHILI_BENCH_INGEST_BATCHES", 16))
 CLIENTS = 4
@@ -96,14 +112,33 @@ def _cleanup(url: str, source: str) -> int:
     from api.db.session import session_scope
     from api.metrics.rollup import CaseSnapshot, apply_case_changes
 
+    snapshot = (
+        Case.leaf_unit_id,
+        Case.reported_at,
+        Case.category,
+        Case.channel,
+        Case.deadline,
+        Case.handled_at,
+        Case.visited_at,
+        Case.evaluated_at,
+        Case.outcome,
+        Case.satisfaction,
+    )
     with session_scope(url) as session:
-        cases = session.scalars(select(Case).where(Case.source.like(f"{source}-%"))).all()
-        apply_case_changes(session, [(CaseSnapshot.of(c), None) for c in cases])
+        rows = session.execute(select(*snapshot).where(Case.source.like(f"{source}-%"))).all()
+        apply_case_changes(session, [(CaseSnapshot(*row), None) for row in rows])
         session.execute(delete(Case).where(Case.source.like(f"{source}-%")))
         users = select(User.id).where(User.name.like(f"{source}-%"))
         session.execute(delete(ApiToken).where(ApiToken.user_id.in_(users)))
         session.execute(delete(User).where(User.name.like(f"{source}-%")))
-        return len(cases)
+        return len(rows)
+
+
+def _server(session) -> dict[str, str]:
+    """The PostgreSQL settings the bench ran with (the import's speed depends on them)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return {}
+    return {name: session.execute(text(f"SHOW {name}")).scalar() for name in SERVER_SETTINGS}
 
 
 class _Stopwatch:
@@ -131,42 +166,47 @@ class _Stopwatch:
         self.pipeline.apply_case_changes = self.inner
 
 
-def bench_bulk(url: str, source: str, lon, lat) -> dict:
+def bench_bulk(url: str, source: str, lon, lat, rows: int, writers: int | None = None) -> dict:
     from api.db.session import session_factory
+    from api.services import case_import
     from api.services.case_import import import_cases
 
-    rates, rerun_rates, rollup_share = [], [], []
+    rates, rerun_rates, rollup_seconds = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(BULK_RUNS):
             path = Path(tmp) / f"cases{run}.csv"
-            _write_csv(path, _cases(f"{source}-bulk{run}", 0, BULK_ROWS, lon, lat, run))
+            tag = f"{source}-b{rows // 1000}k{writers or 0}{run}"  # source: 32 characters
+            _write_csv(path, _cases(tag, 0, rows, lon, lat, run))
             session = session_factory(url)()
             try:
                 with _Stopwatch() as watch:
                     t0 = time.perf_counter()
-                    summary = import_cases(session, path)
+                    summary = import_cases(session, path, writers=writers)
                     elapsed = time.perf_counter() - t0
-                rollup_share.append(watch.seconds / elapsed)
-                assert summary.created == BULK_ROWS, summary
-                rates.append(BULK_ROWS / elapsed)
+                rollup_seconds.append(watch.seconds * 10_000 / rows)
+                assert summary.created == rows, (summary.created, summary.errors[:3])
+                rates.append(rows / elapsed)
                 t0 = time.perf_counter()
-                again = import_cases(session, path)
-                rerun_rates.append(BULK_ROWS / (time.perf_counter() - t0))
-                assert again.unchanged == BULK_ROWS, again
+                again = import_cases(session, path, writers=writers)
+                rerun_rates.append(rows / (time.perf_counter() - t0))
+                assert again.unchanged == rows, (again.unchanged, again.errors[:3])
             finally:
                 session.close()
             print(
-                f"  bulk run {run}: {rates[-1]:,.0f} cases/s new, "
-                f"{rerun_rates[-1]:,.0f} cases/s re-run (no-op); "
-                f"{rollup_share[-1]:.0%} of the time in apply_case_changes",
+                f"  bulk {rows:,} rows, writers={writers or case_import.WRITERS}, run {run}: "
+                f"{rates[-1]:,.0f} cases/s new, "
+                f"{rerun_rates[-1]:,.0f} cases/s re-run (no-op); apply_case_changes "
+                f"{rollup_seconds[-1]:.2f} s per 10k cases (summed over writers)",
                 flush=True,
             )
     return {
-        "rows_per_run": BULK_ROWS,
+        "rows_per_run": rows,
         "runs": BULK_RUNS,
+        "chunk_rows": case_import.CHUNK_ROWS,
+        "writers": writers or case_import.WRITERS,
         "bulk_import_cases_per_s_median": round(statistics.median(rates)),
         "bulk_rerun_noop_cases_per_s_median": round(statistics.median(rerun_rates)),
-        "share_of_time_in_apply_case_changes_median": round(statistics.median(rollup_share), 2),
+        "apply_case_changes_s_per_10k_cases_median": round(statistics.median(rollup_seconds), 2),
     }
 
 
@@ -313,11 +353,17 @@ def run(database_url: str, preset: str = "metro") -> dict:
     source = f"bench-ingest-{os.getpid()}"
     with session_scope(url) as session:
         existing = session.scalar(select(func.count()).select_from(Case))
-        lon, lat = _points(session, max(BULK_ROWS, API_BATCH * API_BATCHES), seed=7)
+        server = _server(session)
+        lon, lat = _points(session, max(BULK_ROWS, BIG_ROWS, API_BATCH * API_BATCHES), seed=7)
     print(f"  {existing:,} cases in the database before", flush=True)
-    results: dict = {"cases_before": existing}
+    if server:
+        print("  server: " + ", ".join(f"{k}={v}" for k, v in server.items()), flush=True)
+    results: dict = {"cases_before": existing, "server": server}
     try:
-        results["bulk"] = bench_bulk(url, source, lon, lat)
+        results["bulk"] = bench_bulk(url, source, lon, lat, BULK_ROWS)
+        results["bulk_one_writer"] = bench_bulk(url, source, lon, lat, BULK_ROWS, writers=1)
+        if BIG_ROWS:
+            results["bulk_big"] = bench_bulk(url, source, lon, lat, BIG_ROWS)
         results["api"] = bench_api(url, source, lon, lat, workers=2)
     finally:
         removed = _cleanup(url, source)
