@@ -28,9 +28,10 @@ def in_scope(session: Session, root_code: str, code: str) -> bool:
     )
 
 
-def current_unit_in_scope(session: Session, root_code: str, code: str) -> AdminUnit | None:
-    """The current version of unit ``code`` (boundary deferred) when some version of it lies
-    in the subtree of ``root_code``; else None. One query: every figure request runs it."""
+def unit_in_scope(session: Session, root_code: str, code: str) -> AdminUnit | None:
+    """The current version of unit ``code`` (or, for a retired unit, its last version),
+    boundary deferred, when some version of it lies in the subtree of ``root_code``; else
+    None. One query: every figure request runs it."""
     version = aliased(AdminUnit)
     in_subtree = (
         exists()
@@ -41,8 +42,8 @@ def current_unit_in_scope(session: Session, root_code: str, code: str) -> AdminU
     stmt = (
         select(AdminUnit)
         .options(defer(AdminUnit.geom))
-        .where(AdminUnit.code == code, AdminUnit.valid_to.is_(None), in_subtree)
-        .order_by(AdminUnit.valid_from.desc())
+        .where(AdminUnit.code == code, in_subtree)
+        .order_by(AdminUnit.valid_to.is_not(None), AdminUnit.valid_from.desc())
         .limit(1)
     )
     return session.scalars(stmt).first()

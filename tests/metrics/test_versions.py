@@ -21,6 +21,7 @@ from tests.metrics.cases import insert_cases, random_cases
 from tests.metrics.expected import day
 
 MERGER = dt.date(2025, 7, 1)
+YEAR = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
 
 
 @pytest.fixture
@@ -112,3 +113,27 @@ def test_merged_village_counts_under_its_unit_of_the_day(app, db_url, world, mer
         ).json()
         values = {f["id"]: f["properties"]["value"] for f in geo["features"]}
         assert values == {kept: both[kept]}
+
+
+def test_a_retired_village_keeps_its_history(app, db_url, world, merged) -> None:
+    """The merged village is no longer current, but its page and its past figures are
+    still there for whoever may see its town; outside the town it does not exist."""
+    town, _kept, gone, moved, cases = merged
+    token = token_for(db_url, "admin", world.city)
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as api:
+        unit = api.get(f"/api/v1/units/{gone}")
+        assert unit.status_code == 200, unit.text
+        assert unit.json()["current"] is False
+        assert [a["code"] for a in unit.json()["ancestors"]][-1] == town
+        series = api.get(
+            f"/api/v1/units/{gone}/timeseries",
+            params={"metric": "caseload", "start": "2025-01-01", "end": "2025-12-31"},
+        )
+        assert series.status_code == 200, series.text
+        by_month = {p["start"][:7]: p["value"] for p in series.json()["points"]}
+        assert sum(by_month.values()) == count(cases, moved, *YEAR, before_merger=True) > 0
+        assert all(by_month[m] == 0 for m in by_month if m >= "2025-07")
+    other_town = next(t for t in world.towns if t != town)
+    outsider = token_for(db_url, "admin", other_town)
+    with TestClient(app, headers={"Authorization": f"Bearer {outsider}"}) as api:
+        assert api.get(f"/api/v1/units/{gone}").status_code == 404
