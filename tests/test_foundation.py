@@ -101,3 +101,32 @@ def test_reads_need_a_valid_token(app, world, header) -> None:
     response = TestClient(app).get("/api/v1/levels", headers=headers)
     assert response.status_code == 401
     assert "token" in response.json()["message"]
+
+
+def test_first_bumps_of_a_dataset_version_from_two_transactions_both_count(db_url: str) -> None:
+    """Two transactions that bump a name no one has bumped yet, at the same moment: both
+    commit and the counter ends at 2 (before, the second INSERT failed on the key)."""
+    import threading
+
+    from api.services.versions import bump_version, get_version
+
+    ready = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            with session_scope(db_url) as session:
+                get_version(session, "fresh")  # open the transaction first
+                ready.wait(timeout=10)
+                bump_version(session, "fresh")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    with session_scope(db_url) as session:
+        assert get_version(session, "fresh") == 2
