@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
 import json
 import re
@@ -30,7 +29,6 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.db.models import DatasetVersion
 from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame, local_zone
 
 CHUNK_ROWS = 10_000  # rows per transaction: a 20,000-row file already keeps two writers busy
@@ -361,23 +359,14 @@ def _stored_in_parallel(
 
     A chunk that shares a (source, external_id) with a chunk in flight waits until those
     are stored, so a case repeated further down a file ends as its last line says, as in
-    a serial import. Before the first chunk is stored the point locator is built (once,
-    not by each writer) and the 'cases' version counter exists (two first writers would
-    both insert it)."""
+    a serial import. The point locator is built once, before the first chunk is stored,
+    not by each writer."""
     engine = session.get_bind()
 
     def warm() -> None:
-        from sqlalchemy.dialects.postgresql import insert
-
         from geo.locate import PointLocator
 
         with Session(bind=engine) as s:
-            s.execute(
-                insert(DatasetVersion)
-                .values(name="cases", version=0, updated_at=dt.datetime.now(dt.UTC))
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            s.commit()
             PointLocator.from_session(s)
 
     def store(frame: pd.DataFrame, unreadable: dict) -> IngestReport:
