@@ -1,5 +1,5 @@
 """rollup tables without foreign keys to admin_unit: every row a merge inserts fired a
-per-row check against admin_unit (10-25 % of the rollup merges' time in bulk imports).
+per-row check against admin_unit (about a quarter of the rollup merges' time in a bulk import).
 The rollups stay equal to a recount of table ``case``, whose own foreign key still holds
 each case's unit, so a rollup row never names a unit that does not exist.
 
