@@ -177,7 +177,7 @@ def spliced_collection(
         summaries = unit_summaries(table.state)
         static = {u.codes[i]: summaries[i] for i in table.shown}
         openings = u.memo[key] = FeatureOpenings(static, fragments)
-    if len(openings.codes) != len(table.shown):
+    if openings.codes != [u.codes[i] for i in table.shown]:  # numbers on the wrong features
         raise RuntimeError(f"the openings of {layer_key} do not match the units shown")
     tails = dynamic_parts(list(table.columns), list(table.columns.values()))
     head = collection_head(meta)
