@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -277,6 +278,26 @@ class DatasetVersion(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class RollupChange(Base):
+    """What one ingest transaction changed in the rollup tables, tagged with the 'cases'
+    version that transaction made: the in-memory cube catches up from these rows instead of
+    reading the rollup tables again (``api.metrics.changelog``).
+
+    ``deltas`` holds the summed deltas (compressed, see the changelog module); NULL marks a
+    rebuild of the rollups, across which no cube catches up. ``token`` is random: it tells
+    this database's version from the same number in a restored or re-seeded one. ``rows``
+    counts the delta rows, for pruning: the newest changes are kept up to a number of rows.
+    """
+
+    __tablename__ = "rollup_change"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    token: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(Integer)
+    deltas: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column()
 
 
 class User(Base):

@@ -7,10 +7,18 @@ the level shown. Cost grows with the number of leaves and units shown, never wit
 Stocks (open backlog, overdue) are cumulative event sums read at the period's end.
 Percentiles of days to close read the day-sorted histogram rows of the period.
 
-The cube is rebuilt when dataset_version 'cases' or 'boundaries' changes (checked per
-request with one small query). A big cube (many rollup rows) is rebuilt in a background
-thread while the previous one keeps answering; a small one is rebuilt at once. A big cube is
-also written to disk (``snapshot``): a restarted process starts from it in seconds.
+Kept current by every ingest: each request compares dataset_version 'cases' (one small
+query); when it moved, the cube catches up from the change log (``api.metrics.changelog``:
+each ingest transaction's rollup deltas), in milliseconds. The changes become extra rows
+beside the dense arrays (``Extra``), summed in at query time, so that a new cube shares the
+old one's arrays and never writes them: readers of the old one are undisturbed, and the
+new state is installed in one assignment. The answers are exactly those of a rebuild.
+Past EXTRA_ROWS extra rows, or when the log cannot bring the cube up to date (the rollups
+rebuilt, the log pruned past it, a boundaries change), the cube is read again from the
+rollup tables: a big one (many rollup rows; ~45 s at metro scale) in a background thread
+while the previous one keeps answering, a small one at once. A big cube is also written to
+disk (``snapshot``): a restarted process starts from it in seconds and catches up from the
+log.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ import datetime as dt
 import io
 import logging
 import threading
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import shapely
@@ -29,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminLevel, AdminUnit, DatasetVersion
 from api.domain import CATEGORIES, CHANNELS
-from api.metrics import snapshot
+from api.metrics import changelog, snapshot
 from api.metrics.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
-from api.metrics.rollup import MAX_CLOSE_DAYS
+from api.metrics.rollup import FLOW_MEASURES, MAX_CLOSE_DAYS, ROLLUP_MEASURES
+from api.services.versions import get_version
 
 log = logging.getLogger("zhili")
 
@@ -41,6 +53,9 @@ EPOCH = dt.date(2000, 1, 1)
 # preset) take ~2 s to rebuild: inline, 8 intake clients writing made every read wait
 # behind the lock (bench_load: read p50 12.8 s).
 SYNC_ROWS = 50_000
+# Past this many extra rows (changes applied since the arrays were read), the cube is read
+# again in the background: each query scans the extra rows of its range.
+EXTRA_ROWS = 200_000
 NBINS = MAX_CLOSE_DAYS + 1
 
 
@@ -277,15 +292,80 @@ def load_network(session: Session, units: UnitIndex) -> np.ndarray:
 # ---------------------------------------------------------------- cases
 
 
+def _no_rows(width: int | None = None) -> np.ndarray:
+    return np.zeros(0 if width is None else (0, width), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Extra:
+    """Rollup rows kept beside a cube's dense arrays and summed in at query time: the
+    changes applied since the arrays were built (on any day, even outside the arrays' days;
+    leaves first seen since then at positions past the arrays'), and the flow events after
+    the arrays' last day (deadlines still ahead when they were built). Never written to:
+    applying changes makes a new one."""
+
+    row_day: np.ndarray  # day index (from the cube's day0; may be < 0 or ≥ ndays)
+    row_leaf: np.ndarray  # leaf position
+    row_category: np.ndarray  # index in CATEGORIES (−1 outside the vocabulary)
+    row_channel: np.ndarray  # index in CHANNELS (−1 outside the vocabulary)
+    row_measures: np.ndarray  # (rows, len(PERIOD_MEASURES))
+    flow_day: np.ndarray
+    flow_leaf: np.ndarray
+    flow_stock: np.ndarray  # (rows, len(STOCK_MEASURES))
+    hist_day: np.ndarray
+    hist_leaf: np.ndarray
+    hist_bin: np.ndarray
+    hist_n: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Extra:
+        widths = {"row_measures": len(PERIOD_MEASURES), "flow_stock": len(STOCK_MEASURES)}
+        return cls(**{f.name: _no_rows(widths.get(f.name)) for f in fields(cls)})
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_day) + len(self.flow_day) + len(self.hist_day)
+
+    def plus(self, other: Extra) -> Extra:
+        return Extra(
+            **{
+                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in fields(self)
+            }
+        )
+
+
+# the integer measures of case_rollup_daily the cube reads (close_days_sum is not read)
+RAW_MEASURES = tuple(m for m in ROLLUP_MEASURES if m != "close_days_sum")
+_CHANGE_COLUMNS = {
+    "rollup": ("leaf_unit_id", "day", "category", "channel", *RAW_MEASURES),
+    "flow": ("leaf_unit_id", "day", *FLOW_MEASURES),
+    "hist": ("leaf_unit_id", "day", "days", "n"),
+}
+CATEGORY_INDEX = {c.code: i for i, c in enumerate(CATEGORIES)}
+CHANNEL_INDEX = {c.code: i for i, c in enumerate(CHANNELS)}
+UNIX_EPOCH = dt.date(1970, 1, 1)
+
+
+def _column(changes: list[changelog.Change], frame: str, column: str) -> np.ndarray:
+    """One column of a frame over ``changes``, in order (int64)."""
+    return np.concatenate([c.frames[frame][column] for c in changes]).astype(np.int64)
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
 @dataclass
 class CaseCube:
-    """Cumulative period and stock measures per leaf unit version and day."""
+    """Cumulative period and stock measures per leaf unit version and day, plus the changes
+    applied since (``extra``; see ``with_changes``)."""
 
     version: int
-    rows: int
+    rows: int  # rollup rows the arrays were built from
     day0: dt.date
     ndays: int
-    leaf_ids: np.ndarray  # int64, sorted
+    leaf_ids: np.ndarray  # int64: the arrays' leaves, sorted, then leaves first seen since
     period_cum: np.ndarray  # (ndays + 1, len(PERIOD_MEASURES), leaves) int32 (or int64)
     stock_cum: np.ndarray  # (ndays + 1, len(STOCK_MEASURES), leaves)
     hist_day: np.ndarray  # sorted day index of each histogram row
@@ -299,22 +379,56 @@ class CaseCube:
     row_category: np.ndarray  # index in CATEGORIES (int8; −1 outside the vocabulary)
     row_channel: np.ndarray  # index in CHANNELS (int8; −1 outside the vocabulary)
     row_measures: np.ndarray  # (rows, len(PERIOD_MEASURES)), int16 or int32
+    token: int | None = None  # the change log's token of ``version`` (None: no catching up)
+    extra: Extra = field(default_factory=Extra.empty)
 
     def day_index(self, day: dt.date) -> int:
         return (day - self.day0).days
 
+    def _clamp(self, index: int) -> int:
+        return min(max(index, 0), self.ndays)
+
+    def _leaf_sums(self, dense: np.ndarray | None, leaf: np.ndarray, values: np.ndarray):
+        """(measures, leaves) int64: ``dense`` (measures, the arrays' leaves) plus the
+        ``values`` (rows, measures) of extra rows summed per leaf position."""
+        n = len(self.leaf_ids)
+        if dense is not None and dense.shape[1] == n and not len(leaf):
+            return dense.astype(np.int64)
+        out = np.zeros((values.shape[1], n), dtype=np.int64)
+        if dense is not None:
+            out[:, : dense.shape[1]] = dense
+        for j in range(values.shape[1]) if len(leaf) else ():
+            out[j] += np.bincount(leaf, weights=values[:, j], minlength=n).astype(np.int64)
+        return out
+
     def period_sums(self, start: dt.date, end: dt.date, measures: list[int]) -> np.ndarray:
         """(measures, leaves) sums over the inclusive range of days."""
-        a = min(max(self.day_index(start), 0), self.ndays)
-        b = min(max(self.day_index(end) + 1, 0), self.ndays)
-        if b <= a:
-            return np.zeros((len(measures), len(self.leaf_ids)), dtype=np.int64)
-        return self.period_cum[b, measures].astype(np.int64) - self.period_cum[a, measures]
+        first, stop = self.day_index(start), self.day_index(end) + 1
+        a, b = self._clamp(first), self._clamp(stop)
+        dense = None
+        if b > a:
+            dense = self.period_cum[b, measures].astype(np.int64) - self.period_cum[a, measures]
+        e = self.extra
+        inside = (e.row_day >= first) & (e.row_day < stop)
+        if dense is None and not inside.any():
+            dense = np.zeros((len(measures), self.period_cum.shape[2]), dtype=np.int64)
+        return self._leaf_sums(dense, e.row_leaf[inside], e.row_measures[inside][:, measures])
+
+    def last_day(self) -> int:
+        """Day index of the last day with data: today or the last case's day, whichever is
+        later (a stock asked for a later day is the stock on that day, as a rebuild says)."""
+        last = self.day_index(_today())
+        if self.last_case_day is not None:
+            last = max(last, self.day_index(self.last_case_day))
+        return last
 
     def stock_at(self, day: dt.date, measures: list[int]) -> np.ndarray:
         """(measures, leaves) stock at the end of ``day``."""
-        b = min(max(self.day_index(day) + 1, 0), self.ndays)
-        return self.stock_cum[b, measures].astype(np.int64)
+        d = min(self.day_index(day), self.last_day())
+        dense = self.stock_cum[self._clamp(d + 1), measures]
+        e = self.extra
+        inside = e.flow_day <= d
+        return self._leaf_sums(dense, e.flow_leaf[inside], e.flow_stock[inside][:, measures])
 
     def key_sums(
         self, start: dt.date, end: dt.date, leaves: np.ndarray, by: str, measures: list[int]
@@ -322,23 +436,155 @@ class CaseCube:
         """(keys + 1, measures) sums over the days of the range and the leaves where
         ``leaves`` (bool per leaf position) is true, by category or channel index (the last
         row: codes outside the vocabulary)."""
-        keys = self.row_category if by == "category" else self.row_channel
-        nkeys = len(CATEGORIES) if by == "category" else len(CHANNELS)
-        a = np.searchsorted(self.row_day, self.day_index(start), side="left")
-        b = np.searchsorted(self.row_day, self.day_index(end), side="right")
+        e = self.extra
+        if by == "category":
+            keys, extra_keys, nkeys = self.row_category, e.row_category, len(CATEGORIES)
+        else:
+            keys, extra_keys, nkeys = self.row_channel, e.row_channel, len(CHANNELS)
+        first, last = self.day_index(start), self.day_index(end)
+        a = np.searchsorted(self.row_day, first, side="left")
+        b = np.searchsorted(self.row_day, last, side="right")
         inside = np.flatnonzero(leaves[self.row_leaf[a:b]]) + a
-        slot = keys[inside].astype(np.int64)
+        extra = np.flatnonzero((e.row_day >= first) & (e.row_day <= last))
+        extra = extra[leaves[e.row_leaf[extra]]]
+        slot = np.concatenate([keys[inside], extra_keys[extra]]).astype(np.int64)
         slot[slot < 0] = nkeys
         out = np.zeros((nkeys + 1, len(measures)))
         for j, m in enumerate(measures):
-            weights = self.row_measures[inside, m]
+            weights = np.concatenate([self.row_measures[inside, m], e.row_measures[extra, m]])
             out[:, j] = np.bincount(slot, weights=weights, minlength=nkeys + 1)
         return out
 
-    def histogram_rows(self, start: dt.date, end: dt.date) -> slice:
-        a = np.searchsorted(self.hist_day, self.day_index(start), side="left")
-        b = np.searchsorted(self.hist_day, self.day_index(end), side="right")
-        return slice(int(a), int(b))
+    def histogram(self, start: dt.date, end: dt.date) -> tuple[np.ndarray, ...]:
+        """(leaf position, whole days to close, count) of the histogram rows of the cases
+        reported in the inclusive range of days."""
+        first, last = self.day_index(start), self.day_index(end)
+        a = np.searchsorted(self.hist_day, first, side="left")
+        b = np.searchsorted(self.hist_day, last, side="right")
+        e = self.extra
+        if not len(e.hist_day):
+            return self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b]
+        inside = (e.hist_day >= first) & (e.hist_day <= last)
+        return (
+            np.concatenate([self.hist_leaf[a:b], e.hist_leaf[inside]]),
+            np.concatenate([self.hist_bin[a:b], e.hist_bin[inside]]),
+            np.concatenate([self.hist_n[a:b], e.hist_n[inside]]),
+        )
+
+    # ------------------------------------------------------------ changes
+
+    def with_changes(self, changes: list[changelog.Change]) -> CaseCube:
+        """A new cube: this one with the logged ``changes`` applied, as extra rows (the
+        arrays are shared and never written: readers of this cube are undisturbed, and a
+        cube mapped from a snapshot needs no copy). Exactly what a rebuild would answer."""
+        if not changes:
+            return self
+        frames = {
+            name: {column: _column(changes, name, column) for column in columns}
+            for name, columns in _CHANGE_COLUMNS.items()
+        }
+        leaf_ids, positions = self._positions(
+            np.concatenate([frames[name]["leaf_unit_id"] for name in frames])
+        )
+        sizes = np.cumsum([len(frames[name]["leaf_unit_id"]) for name in frames])[:-1]
+        rollup_leaf, flow_leaf, hist_leaf = np.split(positions, sizes)
+        shift = (self.day0 - UNIX_EPOCH).days
+
+        def vocabulary(column: str, index: dict[str, int], name: str = "rollup") -> np.ndarray:
+            """Each change's codes of ``column`` as the cube's vocabulary indexes."""
+            out = []
+            for c in changes:
+                table = np.array([index.get(code, -1) for code in c.codes.get(column, [])] + [-1])
+                out.append(table[c.frames[name][column]])
+            return np.concatenate(out)
+
+        r, f, h = frames["rollup"], frames["flow"], frames["hist"]
+        raw = np.column_stack(
+            [
+                rollup_leaf,
+                r["day"] - shift,
+                vocabulary("category", CATEGORY_INDEX),
+                vocabulary("channel", CHANNEL_INDEX),
+                *(r[m] for m in RAW_MEASURES),
+            ]
+        )
+        category, measures = _period_rows(raw)
+        stock = np.column_stack(
+            [f["opened"] - f["closed"], f["became_overdue"] - f["overdue_closed"]]
+        )
+        kept_rows = measures.any(axis=1)
+        kept_flow = stock.any(axis=1)
+        delta = Extra(
+            row_day=raw[kept_rows, 1],
+            row_leaf=raw[kept_rows, 0],
+            row_category=category[kept_rows],
+            row_channel=raw[kept_rows, 3],
+            row_measures=measures[kept_rows],
+            flow_day=(f["day"] - shift)[kept_flow],
+            flow_leaf=flow_leaf[kept_flow],
+            flow_stock=stock[kept_flow],
+            hist_day=h["day"] - shift,
+            hist_leaf=hist_leaf,
+            hist_bin=h["days"],
+            hist_n=h["n"],
+        )
+        extra = self.extra.plus(delta)
+        return replace(
+            self,
+            version=changes[-1].version,
+            token=changes[-1].token,
+            leaf_ids=leaf_ids,
+            extra=extra,
+            last_case_day=self._last_case_day(delta, extra),
+        )
+
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the leaf ids with those first seen appended, each of ``ids``' leaf position)."""
+        nbase = self.period_cum.shape[2]
+        base = self.leaf_ids[:nbase]
+        pos = np.minimum(np.searchsorted(base, ids), max(nbase - 1, 0))
+        found = base[pos] == ids if nbase else np.zeros(len(ids), dtype=bool)
+        pos = np.where(found, pos, -1)
+        if found.all():
+            return self.leaf_ids, pos
+        later = {int(i): nbase + k for k, i in enumerate(self.leaf_ids[nbase:])}
+        for i in ids[~found].tolist():
+            later.setdefault(i, nbase + len(later))
+        pos[~found] = [later[i] for i in ids[~found].tolist()]
+        return np.concatenate([base, np.array(list(later), dtype=np.int64)]), pos
+
+    def _last_case_day(self, delta: Extra, extra: Extra) -> dt.date | None:
+        """The last day with a case once ``delta`` (the rows just added to ``extra``) is
+        applied: a later day that gained cases; else the last day still, unless its cases
+        all went (moved or deleted), then the last day that has some, counted in full."""
+        cases = PERIOD_MEASURES.index("cases")
+        last = None if self.last_case_day is None else self.day_index(self.last_case_day)
+        days, inverse = np.unique(delta.row_day, return_inverse=True)
+        gained = np.bincount(inverse, weights=delta.row_measures[:, cases], minlength=len(days))
+        later = days[gained > 0]
+        if last is not None:
+            later = later[later > last]
+        if len(later):
+            return self.day0 + dt.timedelta(days=int(later.max()))
+        if last is None:
+            return None
+        on_last = int(extra.row_measures[extra.row_day == last, cases].sum())
+        if 0 <= last < self.ndays:
+            column = self.period_cum[:, cases, :]
+            on_last += int(column[last + 1].sum(dtype=np.int64) - column[last].sum(dtype=np.int64))
+        if on_last > 0:
+            return self.last_case_day
+        low = min(0, int(extra.row_day.min(initial=0)))
+        high = max(self.ndays, int(extra.row_day.max(initial=0)) + 1)
+        totals = np.zeros(high - low)
+        totals[-low : -low + self.ndays] = np.diff(
+            self.period_cum[:, cases, :].sum(axis=1, dtype=np.int64)
+        )
+        totals += np.bincount(
+            extra.row_day - low, weights=extra.row_measures[:, cases], minlength=high - low
+        )
+        found = np.flatnonzero(totals > 0)
+        return self.day0 + dt.timedelta(days=int(found[-1]) + low) if len(found) else None
 
 
 def _vocabulary_index(column: str, codes: list[str]) -> str:
@@ -349,8 +595,7 @@ def _vocabulary_index(column: str, codes: list[str]) -> str:
 
 def _period_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(category index, PERIOD_MEASURES per row) of raw daily rollup rows
-    (leaf, day, category, channel, cases, closed, closed_on_time, mediated,
-    mediation_success, visited, evaluated, satisfied, satisfaction_sum)."""
+    (leaf, day, category index, channel index, then RAW_MEASURES)."""
     category = rows[:, 2]
     serious = np.array([c.serious for c in CATEGORIES] + [False])[category]
     dispute = np.array([c.group == "dispute" for c in CATEGORIES] + [False])[category]
@@ -362,19 +607,22 @@ def _period_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return category, measures
 
 
-def load_cases(session: Session, version: int) -> CaseCube:
-    """Read the rollup tables into a CaseCube: the daily rollup rows as they are (kept for
-    breakdowns), summed per leaf and day into cumulative arrays."""
+def load_cases(session: Session) -> CaseCube:
+    """Read the rollup tables into a CaseCube at the current 'cases' version: the daily
+    rollup rows as they are (kept for breakdowns), summed per leaf and day into cumulative
+    arrays; flow events after the last day (deadlines ahead) as extra rows. ``session``
+    should see one snapshot of the database (``_snapshot_session``)."""
+    version = get_version(session, "cases")
+    token = changelog.token_at(session, version)
     dialect = session.get_bind().dialect.name
     day = _day_number(dialect, "day")
     category = _vocabulary_index("category", [c.code for c in CATEGORIES])
     channel = _vocabulary_index("channel", [c.code for c in CHANNELS])
     raw = _fetch(
         session,
-        f"""SELECT leaf_unit_id, {day}, {category}, {channel}, cases, closed, closed_on_time,
-            mediated, mediation_success, visited, evaluated, satisfied, satisfaction_sum
+        f"""SELECT leaf_unit_id, {day}, {category}, {channel}, {", ".join(RAW_MEASURES)}
         FROM case_rollup_daily""",
-        13,
+        4 + len(RAW_MEASURES),
     )
     flow = _fetch(
         session,
@@ -390,7 +638,7 @@ def load_cases(session: Session, version: int) -> CaseCube:
     hist = hist[np.argsort(hist[:, 1], kind="stable")]
     raw = raw[np.argsort(raw[:, 1], kind="stable")]
     row_category, row_measures = _period_rows(raw)
-    today = (dt.date.today() - EPOCH).days
+    today = (_today() - EPOCH).days
     last_case = int(raw[-1, 1]) if len(raw) else None
     first = min([int(a[:, 1].min()) for a in (raw, flow) if len(a)] or [today])
     last = max(today, last_case if last_case is not None else today)
@@ -413,6 +661,13 @@ def load_cases(session: Session, version: int) -> CaseCube:
         np.cumsum(dense, axis=0, out=dense)
         return dense
 
+    ahead = flow[:, 1] > last
+    extra = replace(
+        Extra.empty(),
+        flow_day=flow[ahead, 1] - first,
+        flow_leaf=np.searchsorted(leaf_ids, flow[ahead, 0]),
+        flow_stock=flow[ahead, 2:],
+    )
     small = row_measures.max(initial=0) < 2**15 and row_measures.min(initial=0) > -(2**15)
     return CaseCube(
         version=version,
@@ -432,6 +687,8 @@ def load_cases(session: Session, version: int) -> CaseCube:
         row_category=row_category.astype(np.int8),
         row_channel=raw[:, 3].astype(np.int8),
         row_measures=row_measures.astype(np.int16 if small else np.int32),
+        token=token,
+        extra=extra,
     )
 
 
@@ -461,10 +718,20 @@ class State:
             self.leaf_anc[level] = found
         return found
 
+    def with_cube(self, cube: CaseCube) -> State:
+        """This state with ``cube``, whose leaves are this cube's, then any first seen."""
+        known = len(self.cube.leaf_ids)
+        if len(cube.leaf_ids) == known:  # the same leaves: the same ancestors (memo shared)
+            return replace(self, cube=cube)
+        new = [self.units.unit_code_idx.get(int(i), -1) for i in cube.leaf_ids[known:]]
+        leaf_code = np.concatenate([self.leaf_code, np.array(new, dtype=np.int64)])
+        return replace(self, cube=cube, leaf_code=leaf_code, leaf_anc={})
+
 
 _states: dict[str, State] = {}
 _loading: dict[str, threading.Thread] = {}
 _lock = threading.Lock()
+loads: Counter[str] = Counter()  # cubes read from the rollup tables, per database
 
 
 def _versions(session: Session) -> dict[str, int]:
@@ -478,24 +745,62 @@ def _key(session: Session) -> str:
     return session.get_bind().url.render_as_string(hide_password=True)
 
 
-def _build(session: Session, key: str, versions: dict[str, int], old: State | None) -> State:
-    b, c, g = (
-        versions.get("boundaries", 0),
-        versions.get("cases", 0),
-        versions.get("grid_network", 0),
-    )
+@contextmanager
+def _snapshot_session(session: Session) -> Iterator[Session]:
+    """A session of its own on one snapshot of the database (PostgreSQL: a REPEATABLE READ
+    transaction; SQLite: one read transaction), so that the rollup tables and the 'cases'
+    version read agree while writers commit."""
+    engine = session.get_bind().engine
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            conn.exec_driver_sql("BEGIN")
+        with Session(bind=conn) as s:
+            yield s
+
+
+def _load(session: Session, key: str, boundaries_version: int) -> CaseCube:
+    """The cube read from the rollup tables (and written to disk when big)."""
+    with _snapshot_session(session) as s:
+        cube = load_cases(s)
+    loads[key] += 1
+    if cube.rows > SYNC_ROWS:
+        _snapshot_cube(key, boundaries_version, cube)
+    return cube
+
+
+def _caught_up(session: Session, cube: CaseCube) -> CaseCube | None:
+    """``cube`` brought up to the current 'cases' version by the change log (itself when
+    current), or None when the log cannot bring it there."""
+    target = get_version(session, "cases")
+    if target == cube.version:
+        return cube
+    changes = changelog.read(session, cube.version, cube.token, target)
+    return None if changes is None else cube.with_changes(changes)
+
+
+def _build(
+    session: Session, key: str, versions: dict[str, int], old: State | None, reload: bool = False
+) -> State:
+    """A state for the current versions: the old one's parts where still valid, its cube
+    caught up by the change log where it can be (unless ``reload``), else read anew."""
+    b, g = versions.get("boundaries", 0), versions.get("grid_network", 0)
     units = old.units if old and old.units.version == b else load_units(session, b)
     if old and old.network_version == (b, g) and old.units is units:
         network = old.network
     else:
         network = load_network(session, units)
-    cube = old.cube if old and old.cube.version == c and old.units is units else None
-    if cube is None and old is None:
-        cube = _cube_from_snapshot(key, b)  # may be older than ``c``: refreshed as stale
+    cube = None
+    if old and old.units is units and not reload:
+        cube = _caught_up(session, old.cube)
+    if cube is None and old is None and not reload:
+        cube = _cube_from_snapshot(key, b)
+        if cube is not None:  # older than the data and past the log: refreshed as stale
+            cube = _caught_up(session, cube) or cube
     if cube is None:
-        cube = load_cases(session, c)
-        if cube.rows > SYNC_ROWS:
-            _snapshot_cube(key, b, cube)
+        cube = _load(session, key, b)
+        cube = _caught_up(session, cube) or cube
     leaf_code = np.array(
         [units.unit_code_idx.get(int(i), -1) for i in cube.leaf_ids], dtype=np.int64
     )
@@ -512,13 +817,16 @@ def _snapshot_cube(key: str, boundaries_version: int, cube: CaseCube) -> None:
     meta = {
         "boundaries_version": boundaries_version,
         "version": cube.version,
+        "token": cube.token,
         "rows": cube.rows,
         "day0": cube.day0.isoformat(),
         "ndays": cube.ndays,
         "last_case_day": cube.last_case_day.isoformat() if cube.last_case_day else None,
     }
+    arrays = {name: getattr(cube, name) for name in _CUBE_ARRAYS}
+    arrays |= {f"extra_{f.name}": getattr(cube.extra, f.name) for f in fields(Extra)}
     try:
-        snapshot.save(key, meta, {name: getattr(cube, name) for name in _CUBE_ARRAYS})
+        snapshot.save(key, meta, arrays)
     except OSError as exc:  # a full or read-only disk costs the next restart only
         log.warning("cube snapshot not written: %s", exc)
 
@@ -528,15 +836,18 @@ def _cube_from_snapshot(key: str, boundaries_version: int) -> CaseCube | None:
     if found is None:
         return None
     meta, arrays = found
-    if set(arrays) != set(_CUBE_ARRAYS):
+    extra = {f.name: arrays.pop(f"extra_{f.name}", None) for f in fields(Extra)}
+    if set(arrays) != set(_CUBE_ARRAYS) or any(a is None for a in extra.values()):
         return None  # written by another version of this code
     last = meta["last_case_day"]
     return CaseCube(
         version=meta["version"],
+        token=meta.get("token"),
         rows=meta["rows"],
         day0=dt.date.fromisoformat(meta["day0"]),
         ndays=meta["ndays"],
         last_case_day=dt.date.fromisoformat(last) if last else None,
+        extra=Extra(**extra),
         **arrays,
     )
 
@@ -550,12 +861,17 @@ def _stale(state: State, versions: dict[str, int]) -> bool:
 
 
 def engine_state(session: Session) -> State:
-    """The current state for the session's database (rebuilt when a dataset changed)."""
+    """The current state for the session's database: when only cases changed, the cube
+    catches up from the change log (milliseconds); otherwise it is rebuilt."""
     key = _key(session)
     versions = _versions(session)
     state = _states.get(key)
     if state is not None and not _stale(state, versions):
         return state
+    if state is not None and not _stale(state, versions | {"cases": state.cube.version}):
+        caught = _catch_up(session, key)
+        if caught is not None:
+            return caught
     if state is not None and state.cube.rows > SYNC_ROWS:
         _refresh_in_background(session, key)
         return state
@@ -563,8 +879,25 @@ def engine_state(session: Session) -> State:
         state = _states.get(key)
         if state is None or _stale(state, versions):
             state = _states[key] = _build(session, key, versions, state)
-    if _stale(state, versions):  # served from an older snapshot: catch up behind it
+    if _stale(state, _versions(session)):  # served from an older snapshot: catch up behind it
         _refresh_in_background(session, key)
+    elif state.cube.extra.rows > EXTRA_ROWS:
+        _refresh_in_background(session, key, reload=True)
+    return state
+
+
+def _catch_up(session: Session, key: str) -> State | None:
+    """The state with its cube caught up by the change log (and installed), or None when
+    the log cannot. Past EXTRA_ROWS extra rows, a reload starts behind it."""
+    with _lock:
+        state = _states.get(key)
+        cube = None if state is None else _caught_up(session, state.cube)
+        if state is None or cube is None:
+            return None
+        if cube is not state.cube:
+            state = _states[key] = state.with_cube(cube)
+    if cube.extra.rows > EXTRA_ROWS:
+        _refresh_in_background(session, key, reload=True)
     return state
 
 
@@ -581,7 +914,9 @@ def current_state(session: Session) -> State:
         refresh.join()
 
 
-def _refresh_in_background(session: Session, key: str) -> None:
+def _refresh_in_background(session: Session, key: str, reload: bool = False) -> None:
+    """Build the state in a thread while the current one answers; ``reload``: read the
+    cube from the rollup tables even if the change log could bring it up to date."""
     from api.db.session import session_factory
 
     url = session.get_bind().url.render_as_string(hide_password=False)
@@ -589,8 +924,15 @@ def _refresh_in_background(session: Session, key: str) -> None:
     def work() -> None:
         try:
             with session_factory(url)() as s:
-                versions = _versions(s)
-                _states[key] = _build(s, key, versions, _states.get(key))
+                fresh = _build(s, key, _versions(s), _states.get(key), reload=reload)
+                with _lock:  # what landed while it was built, then the newer of the two
+                    cube = _caught_up(s, fresh.cube)
+                    if cube is not None:
+                        fresh = fresh.with_cube(cube)
+                    versions = _versions(s)
+                    current = _states.get(key)
+                    if current is None or _stale(current, versions) or not _stale(fresh, versions):
+                        _states[key] = fresh
         finally:
             _loading.pop(key, None)
 

@@ -87,13 +87,13 @@ class Frame:
         cube = self.state.cube
         if self.period is None or self.n == 0:
             return np.zeros((self.n, NBINS))
-        rows = cube.histogram_rows(self.period.start, self.period.end)
+        leaf, bins, n = cube.histogram(self.period.start, self.period.end)
         counts = np.zeros(self.n * NBINS)
         for _, group in self.groups:
-            g = group[cube.hist_leaf[rows]]
+            g = group[leaf]
             ok = g >= 0
-            flat = g[ok] * NBINS + cube.hist_bin[rows][ok]
-            counts += np.bincount(flat, weights=cube.hist_n[rows][ok], minlength=self.n * NBINS)
+            flat = g[ok] * NBINS + bins[ok]
+            counts += np.bincount(flat, weights=n[ok], minlength=self.n * NBINS)
         return counts.reshape(self.n, NBINS)
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
 from api.domain import MEDIATION_OUTCOMES
+from api.metrics import changelog
 from api.services.versions import bump_version
 from api.settings import get_settings
 
@@ -233,7 +234,8 @@ def apply_case_changes(
     """Move the rollup counts for created (None, new), changed (old, new) or deleted
     (old, None) cases, and for the new cases given as columns in ``added`` (see
     ``case_columns``; a bulk of new cases need no snapshot each), in the caller's
-    transaction; bumps dataset_version 'cases'.
+    transaction; bumps dataset_version 'cases' and logs the deltas under the new version
+    (``api.metrics.changelog``: the cube catches up from them).
 
     The deltas are summed vectorised first, then written with one merge per table in key
     order (concurrent writers lock shared rows in the same order); rows whose counts fall
@@ -282,7 +284,9 @@ def apply_case_changes(
     )
     _delete_empty(session, CaseFlowDaily, flow, FLOW_MEASURES, flow_empty)
     _delete_empty(session, CaseCloseHistogram, hist, ("n",), CaseCloseHistogram.n == 0)
-    bump_version(session, "cases")
+    deltas, rows = changelog.encode({"rollup": rollup, "flow": flow, "hist": hist})
+    # last: the bump locks the version row until commit (concurrent writers wait here)
+    changelog.record(session, bump_version(session, "cases"), deltas, rows)
 
 
 def _upsert_add(
@@ -437,7 +441,8 @@ def sql_parts(dialect: str) -> dict[str, str]:
 
 def rebuild_rollups(session: Session) -> None:
     """Recompute case_rollup_daily, case_flow_daily, case_close_histogram from table
-    ``case`` with set-based SQL (both databases); bumps 'cases'."""
+    ``case`` with set-based SQL (both databases); bumps 'cases' and resets the change log
+    (a cube older than the rebuild reloads)."""
     dialect = session.get_bind().dialect.name
     p = sql_parts(dialect)
 
@@ -505,4 +510,4 @@ def rebuild_rollups(session: Session) -> None:
         GROUP BY leaf_unit_id, d, b
         """
     )
-    bump_version(session, "cases")
+    changelog.record_reset(session, bump_version(session, "cases"))

@@ -1,5 +1,6 @@
 """Cube snapshots: a restarted process answers from the last snapshot on disk (the same
-figures), and a snapshot older than the data is served while the cube catches up."""
+figures); a snapshot older than the data catches up from the change log at once, or, past
+the log, is served while the cube is read again behind it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from api.db.session import session_scope
 from api.metrics import cube, snapshot
 from api.metrics.cube import engine_state, forget_states
-from api.metrics.rollup import CaseSnapshot, apply_case_changes
+from api.metrics.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
 from api.metrics.service import children_metrics
 from tests.metrics.cases import insert_cases, random_cases
 
@@ -46,16 +47,36 @@ def test_a_restart_serves_the_snapshot(db_url, cased, snapshots) -> None:
     assert _caseload(db_url, city) == before
 
 
-def test_an_old_snapshot_is_served_then_caught_up(db_url, cased, snapshots) -> None:
-    city = cased.world.city
-    forget_states()
-    _caseload(db_url, city)  # builds and writes the snapshot
-    with session_scope(db_url) as session:  # new cases arrive while no server runs
+def _late_cases(db_url: str, cased, rebuild: bool = False) -> None:
+    """Seven new cases arrive while no server runs (then the rollups are rebuilt)."""
+    with session_scope(db_url) as session:
         new = random_cases(cased.leaves, 7, dt.date(2025, 3, 1), dt.date(2025, 3, 5), seed=99)
         for c in new:
             c["external_id"] += "-late"
         rows = insert_cases(session, cased.leaves, new)
         apply_case_changes(session, [(None, CaseSnapshot.of(r)) for r in rows])
+        if rebuild:
+            rebuild_rollups(session)
+
+
+def test_an_old_snapshot_catches_up_from_the_change_log(db_url, cased, snapshots) -> None:
+    city = cased.world.city
+    forget_states()
+    _caseload(db_url, city)  # builds and writes the snapshot
+    _late_cases(db_url, cased)
+    forget_states()
+    loads = cube.loads.copy()
+    assert _caseload(db_url, city)[city] == len(cased.cases) + 7  # at once, exact
+    assert cube.loads == loads  # not read from the rollup tables
+    with session_scope(db_url) as session:
+        assert isinstance(engine_state(session).cube.period_cum, np.memmap)
+
+
+def test_an_old_snapshot_past_the_log_is_served_then_reloaded(db_url, cased, snapshots) -> None:
+    city = cased.world.city
+    forget_states()
+    _caseload(db_url, city)
+    _late_cases(db_url, cased, rebuild=True)  # the log cannot carry the snapshot over
     forget_states()
     assert _caseload(db_url, city)[city] == len(cased.cases)  # the snapshot, at once
     for thread in list(cube._loading.values()):  # the refresh it started
