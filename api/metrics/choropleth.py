@@ -23,7 +23,15 @@ from api.metrics.service import (
     rows_of,
     unit_summaries,
 )
-from api.metrics.spliced import FeatureOpenings, collection_head, dynamic_parts, splice, splice_gzip
+from api.metrics.spliced import (
+    DECIMALS,
+    FeatureOpenings,
+    collection_head,
+    splice,
+    splice_gzip,
+    splice_zlib,
+    tails_of,
+)
 
 SCHEMES = ("quantiles", "natural_breaks", "equal_interval", "fixed")
 
@@ -38,6 +46,18 @@ def class_breaks(
     """Upper bounds of the classes (mapclassify) and each value's class (None: no value).
     Breaks are computed over the values that are not low-count (all values when fewer
     than ``k`` remain); every value is then placed by the same bounds."""
+    bounds, found = class_indexes(values, low, scheme, k, fixed)
+    return bounds, [None if np.isnan(c) else int(c) for c in found.tolist()]
+
+
+def class_indexes(
+    values: list[float | None] | np.ndarray,
+    low: list[bool] | np.ndarray,
+    scheme: str = "quantiles",
+    k: int = 5,
+    fixed: list[float] | None = None,
+) -> tuple[list[float], np.ndarray]:
+    """``class_breaks`` with the classes as floats, NaN where there is no value."""
     if scheme not in SCHEMES:
         raise MetricsError(f"bad classes {scheme!r}: use {', '.join(SCHEMES)}")
     if not 2 <= k <= 12:
@@ -59,7 +79,7 @@ def class_breaks(
         if len(have) and have.max() > bounds[-1]:
             bounds.append(float(have.max()))
     elif len(y) == 0:
-        return [], [None] * len(values)
+        return [], np.full(len(given), np.nan)
     else:
         k = max(1, min(k, len(np.unique(y))))
         with warnings.catch_warnings():
@@ -79,9 +99,9 @@ def class_breaks(
                     np.random.set_state(state)
     bounds = [float(b) for b in bounds]
     top = len(bounds) - 1
-    found = np.minimum(np.searchsorted(bounds, given - 1e-12, side="left"), top).astype(object)
-    found[missing] = None
-    return bounds, found.tolist()
+    found = np.minimum(np.searchsorted(bounds, given - 1e-12, side="left"), top).astype(float)
+    found[missing] = np.nan
+    return bounds, found
 
 
 def units_under(state: State, parent: str, level: str) -> list[int]:
@@ -114,8 +134,9 @@ class ChoroplethTable:
     bounds: list[float]
 
     def rows(self) -> list[dict]:
-        """One dict per unit: its summary, then the columns."""
-        return rows_of(self.state, self.shown, self.columns)
+        """One dict per unit: its summary, then the columns (classes as integers)."""
+        classes = [None if np.isnan(c) else int(c) for c in self.columns["class"].tolist()]
+        return rows_of(self.state, self.shown, {**self.columns, "class": classes})
 
 
 def choropleth_table(
@@ -145,7 +166,10 @@ def choropleth_table(
         )
     shown = units_under(state, parent, level)
     columns = figure_columns(state, q, shown, within=u.index[parent])
-    bounds, classes = class_breaks(columns["value"], columns["low_count"], scheme, k, fixed)
+    for name, column in columns.items():  # as the GeoJSON writes them (see spliced)
+        if column.dtype.kind == "f":
+            columns[name] = np.round(column, DECIMALS)
+    bounds, classes = class_indexes(columns["value"], columns["low_count"], scheme, k, fixed)
     columns["class"] = classes
     return ChoroplethTable(state, q, level, shown, columns, bounds)
 
@@ -164,12 +188,19 @@ def choropleth_rows(
     return t.state, t.query, t.level, t.rows(), t.bounds
 
 
+SPLICERS = {None: splice, "gzip": splice_gzip, "deflate": splice_zlib}
+
+
 def spliced_collection(
-    table: ChoroplethTable, layer_key: tuple, fragments: dict[str, bytes], meta: dict, gzip: bool
+    table: ChoroplethTable,
+    layer_key: tuple,
+    fragments: dict[str, bytes],
+    meta: dict,
+    encoding: str | None = None,
 ) -> bytes:
     """``feature_collection`` of the table's rows, spliced from feature openings built once
-    per display layer (``layer_key``: what identifies the layer's geometry); gzipped when
-    asked (the body then goes out with ``Content-Encoding: gzip``)."""
+    per display layer (``layer_key``: what identifies the layer's geometry), in the
+    ``Content-Encoding`` asked: None (plain), ``gzip`` or ``deflate`` (zlib, the cheapest)."""
     u = table.state.units
     key = ("openings", *layer_key)
     openings = u.memo.get(key)
@@ -177,11 +208,11 @@ def spliced_collection(
         summaries = unit_summaries(table.state)
         static = {u.codes[i]: summaries[i] for i in table.shown}
         openings = u.memo[key] = FeatureOpenings(static, fragments)
-    if openings.codes != [u.codes[i] for i in table.shown]:  # numbers on the wrong features
+        openings.shown = table.shown  # the list ``units_under`` keeps for (parent, level)
+    if openings.shown is not table.shown and openings.codes != [u.codes[i] for i in table.shown]:
         raise RuntimeError(f"the openings of {layer_key} do not match the units shown")
-    tails = dynamic_parts(list(table.columns), list(table.columns.values()))
-    head = collection_head(meta)
-    return (splice_gzip if gzip else splice)(head, openings, tails)
+    tails = tails_of(list(table.columns), list(table.columns.values()))
+    return SPLICERS[encoding](collection_head(meta), openings, tails)
 
 
 def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:
@@ -221,6 +252,7 @@ __all__ = [
     "choropleth_rows",
     "choropleth_table",
     "class_breaks",
+    "class_indexes",
     "feature_collection",
     "meta_of",
     "spliced_collection",

@@ -4,11 +4,20 @@ A choropleth of every grid of a metro city is 16 MB of GeoJSON, of which the geo
 each unit's name and codes never change between requests: only a few numbers per feature
 do. Each feature's opening (type, id, geometry and the static properties) is serialised
 once per layer, and deflated once into a byte-aligned piece (``Z_SYNC_FLUSH``, fresh
-history: such pieces can be concatenated into one deflate stream). A request then
-serialises only the numbers, wraps them as uncompressed ("stored") deflate blocks between
-the pieces, and closes the gzip member with the CRC-32 of the whole text. The body is
-byte for byte the GeoJSON the generic path would give; gzipped, it costs one pass of
-CRC-32 instead of compressing megabytes per request.
+history: such pieces can be concatenated into one deflate stream). A request then writes
+only the numbers, wraps each feature's numbers (its "tail") as an uncompressed ("stored")
+deflate block between the pieces, and closes the stream with its checksum.
+
+The numbers are written by numpy, each value in a slot of its column's width padded with
+JSON whitespace (``"value":  12.5 ,``): every tail of a response has one width, and no
+Python code runs per value. Numbers carry at most ``DECIMALS`` decimals (the choropleth
+rounds its columns to that first, so that its CSV and GeoPackage say the same).
+
+The checksum is what decides the cost. gzip ends with the CRC-32 of the whole plain text:
+one pass over 16 MB per request. A zlib stream (``Content-Encoding: deflate``, which every
+browser, curl, GDAL and QGIS accept) ends with an Adler-32, which is two sums that combine
+arithmetically: the openings' sums are computed once per layer, the tails' per request, in
+numpy, and nothing else is read again.
 """
 
 from __future__ import annotations
@@ -17,13 +26,21 @@ import struct
 import zlib
 from collections.abc import Sequence
 
+import numpy as np
 import orjson
 
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no mtime, unknown OS
+ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, no dictionary
 FINAL_EMPTY_BLOCK = b"\x03\x00"  # a final, empty block of fixed Huffman codes
 MAX_STORED = 65_535
-# the header of a non-final stored block of each length a feature's numbers can take
-STORED_HEADERS = [b"\x00" + struct.pack("<HH", n, n ^ 0xFFFF) for n in range(4096)]
+CLOSE = b"]}"  # after the last feature
+DECIMALS = 6  # the most decimals a number of the map carries
+_LIMIT = 1e12  # beyond this a value is written by orjson (the slots' integers stay exact)
+_ADLER = 65_521
+_SPACE, _MINUS, _POINT, _ZERO = (ord(c) for c in " -.0")
+_NULL = np.frombuffer(b"null", np.uint8)
+_TRUE, _FALSE = np.frombuffer(b"true ", np.uint8), np.frombuffer(b"false", np.uint8)
+_FOUR_SPACES = np.frombuffer(b"    ", np.uint32)[0]
 
 
 def deflate_piece(raw: bytes, level: int = 1) -> bytes:
@@ -32,21 +49,43 @@ def deflate_piece(raw: bytes, level: int = 1) -> bytes:
     return compressor.compress(raw) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-def stored_blocks(raw: bytes) -> bytes:
+def stored_blocks(raw: bytes | memoryview) -> bytes:
     """``raw`` as non-final stored (uncompressed) deflate blocks."""
     out = bytearray()
     for i in range(0, len(raw), MAX_STORED):
         chunk = raw[i : i + MAX_STORED]
-        out += b"\x00" + struct.pack("<HH", len(chunk), len(chunk) ^ 0xFFFF) + chunk
+        out += _stored_header(len(chunk)) + chunk
     return bytes(out)
+
+
+def _stored_header(n: int) -> bytes:
+    return b"\x00" + struct.pack("<HH", n, n ^ 0xFFFF)
+
+
+def _adler_terms(pieces: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """For each piece, its byte sum S and weighted sum T = Σ byte × (length − offset),
+    modulo 65521, read off its own Adler-32 (which is 1 + S, length + T)."""
+    lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    checksums = np.fromiter(map(zlib.adler32, pieces), np.int64, len(pieces))
+    return ((checksums & 0xFFFF) - 1) % _ADLER, ((checksums >> 16) - lengths) % _ADLER
+
+
+def _adler32(s: np.ndarray, t: int, lengths: np.ndarray) -> int:
+    """The Adler-32 of segments laid end to end, from each one's byte sum S and the sum of
+    their weighted sums T (``_adler_terms``): A = 1 + Σ S, and
+    B = n + Σ byte × (bytes from it to the end) = n + Σ T + Σ S × (bytes after the segment)."""
+    after = np.cumsum(lengths[::-1])[::-1] - lengths
+    a = (1 + int(s.sum())) % _ADLER
+    b = int(lengths.sum()) + t + int(((s % _ADLER) * (after % _ADLER)).sum())
+    return ((b % _ADLER) << 16) | a
 
 
 class FeatureOpenings:
     """The features' openings of one layer, in the layer's order: for each unit code, its
-    feature up to the first dynamic property, raw and deflated. Every opening but the first
-    starts with the comma that separates it from the feature before. ``static`` maps each
-    code, in order, to the properties that open its ``properties`` object (code, name,
-    level...); ``fragments`` to its geometry."""
+    feature up to the first dynamic property, raw and deflated, with its Adler-32 terms.
+    Every opening but the first starts with the comma that separates it from the feature
+    before. ``static`` maps each code, in order, to the properties that open its
+    ``properties`` object (code, name, level...); ``fragments`` to its geometry."""
 
     def __init__(self, static: dict[str, dict], fragments: dict[str, bytes]) -> None:
         self.codes: list[str] = list(static)
@@ -64,6 +103,166 @@ class FeatureOpenings:
             )
             self.raw.append(opening)
             self.deflated.append(deflate_piece(opening))
+        self.lengths = np.array([len(r) for r in self.raw], np.int64)
+        self.s, weighted = _adler_terms(self.raw)  # for the Adler-32 of a zlib body
+        self.t = int(weighted.sum()) % _ADLER
+        self.shown: object = None  # what the caller built them for (see ``spliced_collection``)
+
+
+class Tails:
+    """What closes each feature: its dynamic properties, ``"value":12.5,"count":3}}``, in
+    the layer's order; ``block`` holds them as rows of one width when they were written by
+    ``number_tails``."""
+
+    def __init__(self, pieces: list, lengths: np.ndarray, block: np.ndarray | None = None):
+        self.pieces = pieces
+        self.lengths = lengths
+        self.block = block
+
+    def adler_terms(self) -> tuple[np.ndarray, int]:
+        """Each tail's byte sum, and the sum of their weighted sums (see ``_adler_terms``)."""
+        if self.block is None:
+            s, t = _adler_terms(self.pieces)
+            return s, int(t.sum())
+        # rows of one width: the weighted sums add up column by column
+        weights = np.arange(self.block.shape[1], 0, -1, dtype=np.uint64)
+        t = int(self.block.sum(axis=0, dtype=np.uint64) @ weights) % _ADLER
+        return self.block.sum(axis=1, dtype=np.uint32).astype(np.int64), t
+
+
+def _text_tables() -> dict[str, np.ndarray]:
+    """Small lookup tables (they stay in the CPU's cache) for writing numbers as text:
+    each 0..9999 as 4 bytes, zero-padded or right-aligned with leading spaces (uint32); and
+    a fraction in millionths, split into its first four decimals (``hi``) and last two
+    (``lo``), as 8 bytes ".dddddd" with trailing zeros as spaces, the last byte being the
+    number of decimals needed (uint64: the two halves combine with ``|``)."""
+    n = np.arange(10_000)
+    digits = np.stack([n // 1000, n // 100 % 10, n // 10 % 10, n % 10], axis=1) + _ZERO
+    significant = 1 + (n >= 10) + (n >= 100) + (n >= 1000)
+    aligned = np.where(np.arange(4) >= 4 - significant[:, None], digits, _SPACE)
+    hi_needed = 4 - sum((n % 10**k == 0) for k in range(1, 5))
+    hi = np.zeros((len(n), 8), np.int64)  # all four decimals, for a fraction whose lo > 0
+    hi[:, 0], hi[:, 1:5] = _POINT, digits
+    hi_alone = np.full((len(n), 8), _SPACE, np.int64)  # for a fraction whose lo is 0
+    hi_alone[:, 0] = np.where(hi_needed > 0, _POINT, _SPACE)
+    hi_alone[:, 1:5] = np.where(np.arange(4) < hi_needed[:, None], digits, _SPACE)
+    hi_alone[:, 7] = hi_needed
+    m = np.arange(100)
+    lo = np.zeros((len(m), 8), np.int64)
+    lo[:, 5], lo[:, 6] = m // 10 + _ZERO, np.where(m % 10, m % 10 + _ZERO, _SPACE)
+    lo[:, 7] = 4 + 1 + (m % 10 > 0)
+    as_u32 = lambda a: np.ascontiguousarray(a, np.uint8).view(np.uint32).ravel()  # noqa: E731
+    as_u64 = lambda a: np.ascontiguousarray(a, np.uint8).view(np.uint64).ravel()  # noqa: E731
+    return {"padded": as_u32(digits), "aligned": as_u32(aligned), "hi": as_u64(hi),
+            "hi_alone": as_u64(hi_alone), "lo": as_u64(lo)}  # fmt: skip
+
+
+_TABLES = _text_tables()
+
+
+def _fraction_text(frac: np.ndarray) -> np.ndarray:
+    """Millionths (0..999999) as ".dddddd" without trailing zeros (spaces instead), then the
+    number of decimals: ``frac``'s shape plus a last axis of 8 uint8."""
+    hi, lo = np.divmod(frac, 100)
+    text = np.where(lo > 0, _TABLES["hi"][hi] | _TABLES["lo"][lo], _TABLES["hi_alone"][hi])
+    return text.view(np.uint8).reshape(*frac.shape, 8)
+
+
+def _number_text(values: np.ndarray) -> tuple[np.ndarray, int, list[int], list[int]]:
+    """Finite numbers (n, columns) as text, every value's decimal point (or where it would
+    be) at one offset ``point``: an (n, columns, width) uint8 array, sign and whole part
+    right-aligned before ``point``, the decimals from it; with each column's widest whole
+    part and decimals."""
+    scaled = np.rint(np.abs(values) * 10**DECIMALS).astype(np.int64)
+    whole, frac = np.divmod(scaled, 10**DECIMALS)
+    int_widths = [len(str(m)) for m in whole.max(axis=0, initial=0).tolist()]
+    fraction = _fraction_text(frac)
+    frac_widths = fraction[..., 7].max(axis=0, initial=0).tolist()
+    chunks = -(-max(int_widths, default=1) // 4)
+    point = 1 + 4 * chunks  # a byte for the sign, then the digits
+    text = np.empty((*values.shape, point + 7), np.uint8)
+    text[..., 0] = _SPACE
+    digits = text[..., 1:point].view(np.uint32)  # (n, columns, chunks): four digits each
+    started = np.zeros(whole.shape, bool)
+    for k in range(chunks):  # most significant first
+        chunk = whole // 10_000 ** (chunks - 1 - k) % 10_000
+        if k == chunks - 1:
+            lead = _TABLES["aligned"][chunk]
+        else:
+            lead = np.where(chunk > 0, _TABLES["aligned"][chunk], _FOUR_SPACES)
+        digits[..., k] = np.where(started, _TABLES["padded"][chunk], lead)
+        started |= chunk > 0
+    text[..., point:] = fraction[..., :7]
+    negative = np.nonzero((values < 0) & (scaled > 0))
+    if len(negative[0]):  # the minus just before the first digit
+        magnitude = whole[negative]
+        ndigits = 1 + sum(magnitude >= 10**k for k in range(1, 4 * chunks))
+        text[(*negative, point - 1 - ndigits)] = _MINUS
+    return text, point, int_widths, frac_widths
+
+
+def _is_number_type(kind: type) -> bool:
+    """None, or a number that is not a boolean."""
+    if issubclass(kind, bool | np.bool_):
+        return False
+    return kind is type(None) or issubclass(kind, int | float | np.integer | np.floating)
+
+
+def _as_array(column: Sequence | np.ndarray) -> np.ndarray | None:
+    """A column as booleans or floats (NaN for None); None when it holds anything else."""
+    arr = np.asarray(column)
+    if arr.dtype.kind == "O":
+        if not all(map(_is_number_type, set(map(type, arr.tolist())))):
+            return None
+        arr = arr.astype(float)
+    if arr.dtype == bool:
+        return arr
+    return arr.astype(np.float64) if arr.dtype.kind in "iuf" else None
+
+
+def number_tails(names: Sequence[str], columns: Sequence) -> Tails | None:
+    """The tails of columns of numbers (NaN or None: null) and booleans, as one block of
+    rows of one width: each value in a slot of its column's width padded with spaces,
+    numbers with at most ``DECIMALS`` decimals (trailing zeros dropped). The numbers of all
+    columns are converted together (numpy's cost is per call, not per value). None when a
+    column holds anything else, or a number of ±1e12 or more: use ``dynamic_parts``."""
+    arrays = [_as_array(c) for c in columns]
+    if not arrays or any(a is None for a in arrays) or not len(arrays[0]):
+        return None
+    n = len(arrays[0])
+    numeric = [a for a in arrays if a.dtype != bool]
+    values = np.column_stack(numeric) if numeric else np.zeros((n, 0))
+    missing = np.isnan(values)
+    values = np.where(missing, 0.0, values)
+    if values.size and np.abs(values).max() >= _LIMIT:
+        return None
+    text, point, int_widths, frac_widths = _number_text(values)
+    signs = (values < 0).any(axis=0).tolist()
+    numeric_slots = iter(  # (first byte in ``text``, width) of each numeric column's slot
+        (point - sign - ints, max(sign + ints + (1 + decimals if decimals else 0), 4))
+        for sign, ints, decimals in zip(signs, int_widths, frac_widths, strict=True)
+    )  # a width of 4 at least: "null"
+    slots = [(None, 5) if a.dtype == bool else next(numeric_slots) for a in arrays]
+    keys = [(b"," if k else b"") + orjson.dumps(name) + b":" for k, name in enumerate(names)]
+    template = b"".join(key + b" " * w for key, (_, w) in zip(keys, slots, strict=True)) + b"}}"
+    block = np.empty((n, len(template)), np.uint8)
+    block[:] = np.frombuffer(template, np.uint8)
+    at, j = 0, 0  # j: the column's place among the numeric ones
+    for key, a, (first, width) in zip(keys, arrays, slots, strict=True):
+        at += len(key)
+        if a.dtype == bool:
+            block[:, at : at + 5] = np.where(a[:, None], _TRUE, _FALSE)
+        else:
+            block[:, at : at + width] = text[:, j, first : first + width]
+            rows = np.flatnonzero(missing[:, j])
+            block[rows, at : at + width] = _SPACE
+            block[rows, at : at + 4] = _NULL
+            j += 1
+        at += width
+    # one bytes object per row, made in C: viewed as fixed-width byte strings (which would
+    # drop trailing NUL bytes; a row ends with "}}")
+    pieces = block.view(f"S{block.shape[1]}").ravel().tolist()
+    return Tails(pieces, np.full(n, block.shape[1], np.int64), block)
 
 
 def dynamic_parts(names: Sequence[str], columns: Sequence[Sequence]) -> list[bytes]:
@@ -90,6 +289,16 @@ def _dynamic_parts_by_row(names: Sequence[str], columns: Sequence[Sequence]) -> 
     ]
 
 
+def tails_of(names: Sequence[str], columns: Sequence) -> Tails:
+    """The tails of the columns: by ``number_tails`` when they are numbers and booleans,
+    else by ``dynamic_parts`` (one row at a time)."""
+    found = number_tails(names, columns)
+    if found is not None:
+        return found
+    pieces = dynamic_parts(names, columns)
+    return Tails(pieces, np.array([len(p) for p in pieces], np.int64))
+
+
 def collection_head(meta: dict) -> bytes:
     """``{"type":"FeatureCollection", ...meta..., "features":[``."""
     whole = orjson.dumps({"type": "FeatureCollection", **meta, "features": []})
@@ -97,40 +306,59 @@ def collection_head(meta: dict) -> bytes:
     return whole[:-2]
 
 
-def _interleave(*columns: list[bytes]) -> list[bytes]:
+def _interleave(*columns: list) -> list:
     """``a0, b0, a1, b1...`` of the lists ``a, b...`` (all of one length)."""
-    parts: list[bytes] = [b""] * (len(columns) * len(columns[0]))
+    parts: list = [b""] * (len(columns) * len(columns[0]))
     for k, column in enumerate(columns):
         parts[k :: len(columns)] = column
     return parts
 
 
-def splice(head: bytes, openings: FeatureOpenings, tails: list[bytes]) -> bytes:
-    """The feature collection as plain bytes (``tails[i]`` closes ``openings``' feature i)."""
-    if not tails:
-        return head + b"]}"
-    return b"".join([head, *_interleave(openings.raw, tails), b"]}"])
+def splice(head: bytes, openings: FeatureOpenings, tails: Tails) -> bytes:
+    """The feature collection as plain bytes (``tails`` close ``openings``' features)."""
+    if not tails.pieces:
+        return head + CLOSE
+    return b"".join([head, *_interleave(openings.raw, tails.pieces), CLOSE])
 
 
-def splice_gzip(head: bytes, openings: FeatureOpenings, tails: list[bytes]) -> bytes:
-    """The same feature collection as one gzip member (``Content-Encoding: gzip``): the
-    deflated openings, each tail as a stored block after it."""
+def _deflated_features(openings: FeatureOpenings, tails: Tails) -> list:
+    """The deflate blocks of the features: each deflated opening, then its tail stored."""
+    if not tails.pieces:
+        return []
+    longest = int(tails.lengths.max())
+    if longest > MAX_STORED:  # a tail of long strings
+        return _interleave(openings.deflated, [stored_blocks(t) for t in tails.pieces])
+    if tails.block is not None:
+        headers = [_stored_header(longest)] * len(tails.pieces)
+    else:
+        headers = [_stored_header(n) for n in tails.lengths.tolist()]
+    return _interleave(openings.deflated, headers, tails.pieces)
+
+
+def splice_gzip(head: bytes, openings: FeatureOpenings, tails: Tails) -> bytes:
+    """The same feature collection as one gzip member (``Content-Encoding: gzip``)."""
     plain = splice(head, openings, tails)  # for the CRC-32: one pass in C
-    if not tails:
-        features = []
-    elif max(map(len, tails)) < len(STORED_HEADERS):
-        headers = [STORED_HEADERS[len(tail)] for tail in tails]
-        features = _interleave(openings.deflated, headers, tails)
-    else:  # a tail of long strings
-        features = _interleave(openings.deflated, [stored_blocks(t) for t in tails])
     trailer = struct.pack("<II", zlib.crc32(plain), len(plain) & 0xFFFFFFFF)
-    return b"".join(
-        [
-            GZIP_HEADER,
-            stored_blocks(head),
-            *features,
-            stored_blocks(b"]}"),
-            FINAL_EMPTY_BLOCK,
-            trailer,
-        ]
+    return b"".join([GZIP_HEADER, stored_blocks(head), *_deflated_features(openings, tails),
+                     stored_blocks(CLOSE), FINAL_EMPTY_BLOCK, trailer])  # fmt: skip
+
+
+def splice_zlib(head: bytes, openings: FeatureOpenings, tails: Tails) -> bytes:
+    """The same feature collection as one zlib stream (``Content-Encoding: deflate``), its
+    Adler-32 combined from the openings' terms (computed once) and the tails' (numpy)."""
+    (head_s, close_s), (head_t, close_t) = _adler_terms([head, CLOSE])
+    tail_s, tail_t = tails.adler_terms() if tails.pieces else (np.zeros(0, np.int64), 0)
+    s = np.concatenate([[head_s], _interleave_array(openings.s, tail_s), [close_s]])
+    t = int(head_t + openings.t + tail_t + close_t) % _ADLER
+    lengths = np.concatenate(
+        [[len(head)], _interleave_array(openings.lengths, tails.lengths), [len(CLOSE)]]
     )
+    trailer = struct.pack(">I", _adler32(s, t, lengths))
+    return b"".join([ZLIB_HEADER, stored_blocks(head), *_deflated_features(openings, tails),
+                     stored_blocks(CLOSE), FINAL_EMPTY_BLOCK, trailer])  # fmt: skip
+
+
+def _interleave_array(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.empty(len(a) + len(b), np.int64)
+    out[0::2], out[1::2] = a, b
+    return out

@@ -25,12 +25,19 @@ def _fixed_breaks(text: str | None) -> list[float] | None:
         raise ApiError(400, f"bad breaks {text!r}: give numbers separated by commas") from None
 
 
-def _accepts_gzip(request: Request) -> bool:
+def _content_encoding(request: Request) -> str | None:
+    """``deflate`` if the client takes it (browsers, curl, GDAL, QGIS: the cheapest body to
+    splice, see ``api.metrics.spliced``), else ``gzip`` if it takes that, else None."""
+    accepted = set()
     for coding in request.headers.get("accept-encoding", "").split(","):
-        name, _, weight = coding.strip().partition(";")
-        if name.strip().lower() == "gzip":
-            return weight.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
+        name, _, weight = coding.partition(";")
+        try:
+            quality = float(weight.partition("=")[2]) if weight.strip() else 1.0
+        except ValueError:
+            continue
+        if quality > 0:
+            accepted.add(name.strip().lower())
+    return next((c for c in ("deflate", "gzip") if c in accepted), None)
 
 
 @router.get("/choropleth")
@@ -61,13 +68,13 @@ def choropleth(
         k,
         _fixed_breaks(breaks),
         cache_dir=request.app.state.settings.cache_dir,
-        gzip=format == "geojson" and _accepts_gzip(request),
+        encoding=_content_encoding(request) if format == "geojson" else None,
         **params.values,
     )
     session.commit()  # the audit entry
     headers = {"Vary": "Accept-Encoding"}
-    if exported.gzipped:  # spliced from pre-compressed pieces: the middleware leaves it
-        headers["Content-Encoding"] = "gzip"
+    if exported.encoding:  # spliced from pre-compressed pieces: the middleware leaves it
+        headers["Content-Encoding"] = exported.encoding
     if format != "geojson":
         headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
     return Response(exported.body, media_type=exported.media_type, headers=headers)

@@ -34,7 +34,7 @@ class MapFile:
     media_type: str
     filename: str
     rows: int
-    gzipped: bool = False  # ``body`` is gzip-compressed (Content-Encoding: gzip)
+    encoding: str | None = None  # the body's Content-Encoding (gzip, deflate) if any
 
 
 def export_map(
@@ -47,12 +47,13 @@ def export_map(
     k: int = 5,
     breaks: list[float] | None = None,
     cache_dir: Path | None = None,
-    gzip: bool = False,
+    encoding: str | None = None,
     **metric: Any,
 ) -> MapFile:
     """The map of ``level`` under ``parent`` (already checked to be in the caller's scope;
     ``principal`` None is the command line) with ``metric`` (metric, start, end, period,
-    compare, smooth, min_denominator). ``gzip``: the client takes a gzipped GeoJSON body.
+    compare, smooth, min_denominator). ``encoding``: the Content-Encoding the client takes
+    for a GeoJSON body (gzip or deflate; None: plain).
     Raises the engine's MetricsError on a bad request."""
     from geo.display import display_layer
 
@@ -66,9 +67,9 @@ def export_map(
     # caller's home unit, the one row whose parent_code could name a unit outside it
     if fmt == "geojson":
         layer_key = (level, parent, layer.etag)
-        body = spliced_collection(table, layer_key, layer.fragments, meta, gzip)
+        body = spliced_collection(table, layer_key, layer.fragments, meta, encoding)
     else:
-        gzip = False
+        encoding = None
         body = _table_file(table.rows(), layer.fragments, meta, fmt, name)
     audit_export(
         session,
@@ -82,7 +83,7 @@ def export_map(
         rows=len(table.shown),
         via=principal.via if principal else "cli",
     )
-    return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(table.shown), gzip)
+    return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(table.shown), encoding)
 
 
 def _table_file(rows: list[dict], fragments: dict, meta: dict, fmt: Format, name: str) -> bytes:
