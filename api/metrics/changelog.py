@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, delete, select, text
+from sqlalchemy import case, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import RollupChange
@@ -62,21 +62,22 @@ def encode(frames: dict[str, pd.DataFrame]) -> tuple[bytes, int]:
     matrices = []
     for name, frame in frames.items():
         columns, names = [], []
-        for column in frame.columns:
-            values = frame[column]
-            if values.dtype.kind == "f":
+        for column, dtype in frame.dtypes.items():
+            if dtype.kind == "f":
                 continue
-            if values.dtype.kind == "M":
-                values = values.to_numpy().astype("datetime64[D]").astype(np.int64)
-            elif values.dtype.kind not in "iub":  # text: an index into the column's codes
+            values = frame[column].to_numpy()
+            if dtype.kind == "M":
+                values = values.astype("datetime64[D]")
+            elif dtype.kind not in "iub":  # text: an index into the column's codes
+                found, uniques = pd.factorize(values)
                 codes = header["codes"].setdefault(column, [])
                 known = {code: i for i, code in enumerate(codes)}
-                for code in pd.unique(values):
+                for code in uniques.tolist():
                     if code not in known:
                         known[code] = len(codes)
                         codes.append(str(code))
-                values = values.map(known)
-            columns.append(np.asarray(values, dtype=np.int64))
+                values = np.array([known[c] for c in uniques.tolist()] + [-1])[found]
+            columns.append(values.astype(np.int64))
             names.append(column)
         header["frames"][name] = {"columns": names, "rows": len(frame)}
         matrices.append(np.column_stack(columns) if columns else np.zeros((len(frame), 0)))
@@ -103,10 +104,9 @@ def decode(version: int, token: int, blob: bytes) -> Change:
     return Change(version, token, frames, header["codes"])
 
 
-def record(session: Session, version: int, deltas: bytes, rows: int) -> None:
-    """Write the change of ``version`` (in the caller's transaction, after its bump)."""
-    session.add(
-        RollupChange(
+def _insert(session: Session, version: int, deltas: bytes | None, rows: int) -> None:
+    session.execute(
+        insert(RollupChange).values(
             version=version,
             token=secrets.randbits(62),
             rows=rows,
@@ -114,7 +114,11 @@ def record(session: Session, version: int, deltas: bytes, rows: int) -> None:
             created_at=dt.datetime.now(dt.UTC),
         )
     )
-    session.flush()
+
+
+def record(session: Session, version: int, deltas: bytes, rows: int) -> None:
+    """Write the change of ``version`` (in the caller's transaction, after its bump)."""
+    _insert(session, version, deltas, rows)
     if version % PRUNE_EVERY == 0:
         prune(session, version)
 
@@ -122,16 +126,7 @@ def record(session: Session, version: int, deltas: bytes, rows: int) -> None:
 def record_reset(session: Session, version: int) -> None:
     """The rollups were rebuilt at ``version``: no cube catches up across it."""
     session.execute(delete(RollupChange))
-    session.add(
-        RollupChange(
-            version=version,
-            token=secrets.randbits(62),
-            rows=0,
-            deltas=None,
-            created_at=dt.datetime.now(dt.UTC),
-        )
-    )
-    session.flush()
+    _insert(session, version, None, 0)
 
 
 def prune(session: Session, newest: int) -> None:

@@ -55,7 +55,7 @@ EPOCH = dt.date(2000, 1, 1)
 SYNC_ROWS = 50_000
 # Past this many extra rows (changes applied since the arrays were read), the cube is read
 # again in the background: each query scans the extra rows of its range.
-EXTRA_ROWS = 200_000
+EXTRA_ROWS = 100_000
 NBINS = MAX_CLOSE_DAYS + 1
 
 
@@ -84,7 +84,8 @@ def _fetch(session: Session, sql: str, ncols: int) -> np.ndarray:
     rows = session.execute(text(sql)).all()
     if not rows:
         return np.zeros((0, ncols), dtype=np.int64)
-    return np.asarray(rows, dtype=np.int64)
+    # plain tuples: numpy probes each Row for array attributes, a failed key lookup each
+    return np.asarray([tuple(r) for r in rows], dtype=np.int64)
 
 
 # ---------------------------------------------------------------- units
@@ -447,29 +448,30 @@ class CaseCube:
         inside = np.flatnonzero(leaves[self.row_leaf[a:b]]) + a
         extra = np.flatnonzero((e.row_day >= first) & (e.row_day <= last))
         extra = extra[leaves[e.row_leaf[extra]]]
-        slot = np.concatenate([keys[inside], extra_keys[extra]]).astype(np.int64)
-        slot[slot < 0] = nkeys
         out = np.zeros((nkeys + 1, len(measures)))
-        for j, m in enumerate(measures):
-            weights = np.concatenate([self.row_measures[inside, m], e.row_measures[extra, m]])
-            out[:, j] = np.bincount(slot, weights=weights, minlength=nkeys + 1)
+        for rows, key, values in (
+            (inside, keys, self.row_measures),
+            (extra, extra_keys, e.row_measures),
+        ):
+            slot = key[rows].astype(np.int64)
+            slot[slot < 0] = nkeys
+            for j, m in enumerate(measures):
+                out[:, j] += np.bincount(slot, weights=values[rows, m], minlength=nkeys + 1)
         return out
 
-    def histogram(self, start: dt.date, end: dt.date) -> tuple[np.ndarray, ...]:
-        """(leaf position, whole days to close, count) of the histogram rows of the cases
-        reported in the inclusive range of days."""
+    def histogram(self, start: dt.date, end: dt.date) -> list[tuple[np.ndarray, ...]]:
+        """The histogram rows of the cases reported in the inclusive range of days, as
+        parts of (leaf position, whole days to close, count) columns (the arrays' rows, then
+        any extra rows: kept apart, not copied into one)."""
         first, last = self.day_index(start), self.day_index(end)
         a = np.searchsorted(self.hist_day, first, side="left")
         b = np.searchsorted(self.hist_day, last, side="right")
+        parts = [(self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b])]
         e = self.extra
-        if not len(e.hist_day):
-            return self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b]
         inside = (e.hist_day >= first) & (e.hist_day <= last)
-        return (
-            np.concatenate([self.hist_leaf[a:b], e.hist_leaf[inside]]),
-            np.concatenate([self.hist_bin[a:b], e.hist_bin[inside]]),
-            np.concatenate([self.hist_n[a:b], e.hist_n[inside]]),
-        )
+        if inside.any():
+            parts.append((e.hist_leaf[inside], e.hist_bin[inside], e.hist_n[inside]))
+        return parts
 
     # ------------------------------------------------------------ changes
 

@@ -87,13 +87,13 @@ class Frame:
         cube = self.state.cube
         if self.period is None or self.n == 0:
             return np.zeros((self.n, NBINS))
-        leaf, bins, n = cube.histogram(self.period.start, self.period.end)
         counts = np.zeros(self.n * NBINS)
-        for _, group in self.groups:
-            g = group[leaf]
-            ok = g >= 0
-            flat = g[ok] * NBINS + bins[ok]
-            counts += np.bincount(flat, weights=n[ok], minlength=self.n * NBINS)
+        for leaf, bins, n in cube.histogram(self.period.start, self.period.end):
+            for _, group in self.groups:
+                g = group[leaf]
+                ok = g >= 0
+                flat = g[ok] * NBINS + bins[ok]
+                counts += np.bincount(flat, weights=n[ok], minlength=self.n * NBINS)
         return counts.reshape(self.n, NBINS)
 
 

@@ -80,8 +80,9 @@ def answers(db_url: str, cube: CaseCube) -> dict:
             sums = cube.key_sums(day, day, every, by, measures)
             if sums.any():
                 keys[(day, by)] = sums.tolist()
-        for p, b, k in zip(*(a.tolist() for a in cube.histogram(day, day)), strict=True):
-            hist[(day, int(cube.leaf_ids[p]), b)] += k
+        for part in cube.histogram(day, day):
+            for p, b, k in zip(*(a.tolist() for a in part), strict=True):
+                hist[(day, int(cube.leaf_ids[p]), b)] += k
         day += dt.timedelta(days=1)
     early = by_unit(cube.period_sums(FIRST, dt.date(2022, 11, 30), measures))
     for start, end in YEARS:
@@ -90,8 +91,9 @@ def answers(db_url: str, cube: CaseCube) -> dict:
                 sums = cube.key_sums(start, end, cube.leaf_ids == uid, by, measures)
                 if sums.any():
                     keys[(start.year, uid, by)] = sums.tolist()
-        for p, b, k in zip(*(a.tolist() for a in cube.histogram(start, end)), strict=True):
-            hist[(start.year, int(cube.leaf_ids[p]), b)] += k
+        for part in cube.histogram(start, end):
+            for p, b, k in zip(*(a.tolist() for a in part), strict=True):
+                hist[(start.year, int(cube.leaf_ids[p]), b)] += k
     return {
         "period": np.stack(per_day),
         "early": early,
@@ -371,3 +373,47 @@ def test_days_pass_without_a_rebuild(db_url, world, started, monkeypatch) -> Non
     incremental = answers(db_url, caught_up.cube)
     forget_states()
     assert_same(incremental, answers(db_url, state_of(db_url).cube))
+
+
+def test_the_log_keeps_the_newest_changes(db_url, world, started, monkeypatch) -> None:
+    """Pruned to the newest changes up to LOG_ROWS delta rows (the newest always), and to
+    LOG_VERSIONS versions."""
+    from api.metrics import changelog
+
+    leaves, _, _ = started
+    monkeypatch.setattr(changelog, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(changelog, "LOG_ROWS", 5)  # a new case is 2-3 delta rows
+    for seed in range(10, 14):
+        _one_more_case(db_url, leaves, seed)
+    with session_scope(db_url) as session:
+        newest = get_version(session, "cases")
+        kept = session.execute(select(RollupChange.version, RollupChange.rows)).all()
+    kept.sort()
+    assert kept[-1][0] == newest
+    assert sum(r for _, r in kept[1:]) < 5  # fewer than LOG_ROWS rows newer than the oldest
+    assert sum(r for _, r in kept) >= 5  # and 5 or more newer than the one before it
+    monkeypatch.setattr(changelog, "LOG_ROWS", 1)  # even a big change stays, alone
+    _one_more_case(db_url, leaves, 20)
+    with session_scope(db_url) as session:
+        assert session.scalars(select(RollupChange.version)).all() == [newest + 1]
+    monkeypatch.setattr(changelog, "LOG_ROWS", 10**6)
+    monkeypatch.setattr(changelog, "LOG_VERSIONS", 2)
+    for seed in range(21, 24):
+        _one_more_case(db_url, leaves, seed)
+    with session_scope(db_url) as session:
+        assert sorted(session.scalars(select(RollupChange.version))) == [newest + 3, newest + 4]
+
+
+def test_migration_0005_logs_the_current_version(empty_db_url) -> None:
+    """Upgrading a database with cases: a row without deltas at the current 'cases'
+    version, so a cube read after the upgrade catches up from the first change on."""
+    from api.db.migrate import upgrade
+    from api.db.models import DatasetVersion
+
+    upgrade(empty_db_url, "0004")
+    with session_scope(empty_db_url) as session:
+        session.add(DatasetVersion(name="cases", version=41, updated_at=dt.datetime.now(dt.UTC)))
+    upgrade(empty_db_url)
+    with session_scope(empty_db_url) as session:
+        (row,) = session.scalars(select(RollupChange)).all()
+    assert (row.version, row.rows, row.deltas) == (41, 0, None)
