@@ -23,6 +23,7 @@ numpy, and nothing else is read again.
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from collections.abc import Sequence
 
@@ -35,12 +36,13 @@ FINAL_EMPTY_BLOCK = b"\x03\x00"  # a final, empty block of fixed Huffman codes
 MAX_STORED = 65_535
 CLOSE = b"]}"  # after the last feature
 DECIMALS = 6  # the most decimals a number of the map carries
-_LIMIT = 1e12  # beyond this a value is written by orjson (the slots' integers stay exact)
+_LIMIT = 1e9  # from this on a value is written by orjson (below it, in millionths, < 2**53)
 _ADLER = 65_521
 _SPACE, _MINUS, _POINT, _ZERO = (ord(c) for c in " -.0")
 _NULL = np.frombuffer(b"null", np.uint8)
 _TRUE, _FALSE = np.frombuffer(b"true ", np.uint8), np.frombuffer(b"false", np.uint8)
 _FOUR_SPACES = np.frombuffer(b"    ", np.uint32)[0]
+_LAST_BYTE = 56 if sys.byteorder == "little" else 0  # shift to the last byte of a uint64
 
 
 def deflate_piece(raw: bytes, level: int = 1) -> bytes:
@@ -135,7 +137,8 @@ def _text_tables() -> dict[str, np.ndarray]:
     each 0..9999 as 4 bytes, zero-padded or right-aligned with leading spaces (uint32); and
     a fraction in millionths, split into its first four decimals (``hi``) and last two
     (``lo``), as 8 bytes ".dddddd" with trailing zeros as spaces, the last byte being the
-    number of decimals needed (uint64: the two halves combine with ``|``)."""
+    number of decimals needed (uint64: the two halves combine with ``|``; the last byte is
+    the most significant one, as the decimals needed come last)."""
     n = np.arange(10_000)
     digits = np.stack([n // 1000, n // 100 % 10, n // 10 % 10, n % 10], axis=1) + _ZERO
     significant = 1 + (n >= 10) + (n >= 100) + (n >= 1000)
@@ -161,43 +164,49 @@ _TABLES = _text_tables()
 
 
 def _fraction_text(frac: np.ndarray) -> np.ndarray:
-    """Millionths (0..999999) as ".dddddd" without trailing zeros (spaces instead), then the
-    number of decimals: ``frac``'s shape plus a last axis of 8 uint8."""
-    hi, lo = np.divmod(frac, 100)
-    text = np.where(lo > 0, _TABLES["hi"][hi] | _TABLES["lo"][lo], _TABLES["hi_alone"][hi])
-    return text.view(np.uint8).reshape(*frac.shape, 8)
+    """Millionths (whole floats 0..999999) as ".dddddd" without trailing zeros (spaces
+    instead), then the number of decimals, in 8 bytes: uint64 of ``frac``'s shape."""
+    hi = np.floor(frac / 100)
+    lo = (frac - hi * 100).astype(np.intp)
+    hi = hi.astype(np.intp)
+    return np.where(lo > 0, _TABLES["hi"][hi] | _TABLES["lo"][lo], _TABLES["hi_alone"][hi])
 
 
 def _number_text(values: np.ndarray) -> tuple[np.ndarray, int, list[int], list[int]]:
-    """Finite numbers (n, columns) as text, every value's decimal point (or where it would
-    be) at one offset ``point``: an (n, columns, width) uint8 array, sign and whole part
-    right-aligned before ``point``, the decimals from it; with each column's widest whole
-    part and decimals."""
-    scaled = np.rint(np.abs(values) * 10**DECIMALS).astype(np.int64)
-    whole, frac = np.divmod(scaled, 10**DECIMALS)
-    int_widths = [len(str(m)) for m in whole.max(axis=0, initial=0).tolist()]
-    fraction = _fraction_text(frac)
-    frac_widths = fraction[..., 7].max(axis=0, initial=0).tolist()
+    """Finite numbers (n, columns), all below ``_LIMIT``, as text, every value's decimal
+    point (or where it would be) at one offset ``point``: an (n, columns, width) uint8
+    array, sign and whole part right-aligned before ``point``, the decimals from it; with
+    each column's widest whole part and decimals. In float arithmetic, exact here (every
+    integer involved is below 2**53), and several times faster than numpy's int64 division."""
+    millionths = np.rint(np.abs(values) * 10**DECIMALS)
+    whole = np.floor(millionths / 10**DECIMALS)
+    fraction = _fraction_text(millionths - whole * 10**DECIMALS)
+    int_widths = [len(str(int(m))) for m in whole.max(axis=0, initial=0).tolist()]
+    frac_widths = (fraction.max(axis=0, initial=0) >> _LAST_BYTE).tolist()
     chunks = -(-max(int_widths, default=1) // 4)
     point = 1 + 4 * chunks  # a byte for the sign, then the digits
-    text = np.empty((*values.shape, point + 7), np.uint8)
+    text = np.empty((*values.shape, point + 8), np.uint8)
     text[..., 0] = _SPACE
+    text[..., point:].view(np.uint64)[..., 0] = fraction  # its last byte is never shown
     digits = text[..., 1:point].view(np.uint32)  # (n, columns, chunks): four digits each
+    groups, rest = [], whole  # groups of four digits, least significant first
+    for _ in range(chunks):
+        above = np.floor(rest / 10_000)
+        groups.append((rest - above * 10_000).astype(np.intp))
+        rest = above
     started = np.zeros(whole.shape, bool)
-    for k in range(chunks):  # most significant first
-        chunk = whole // 10_000 ** (chunks - 1 - k) % 10_000
+    for k, group in enumerate(reversed(groups)):  # most significant first
         if k == chunks - 1:
-            lead = _TABLES["aligned"][chunk]
+            lead = _TABLES["aligned"][group]
         else:
-            lead = np.where(chunk > 0, _TABLES["aligned"][chunk], _FOUR_SPACES)
-        digits[..., k] = np.where(started, _TABLES["padded"][chunk], lead)
-        started |= chunk > 0
-    text[..., point:] = fraction[..., :7]
-    negative = np.nonzero((values < 0) & (scaled > 0))
-    if len(negative[0]):  # the minus just before the first digit
-        magnitude = whole[negative]
+            lead = np.where(group > 0, _TABLES["aligned"][group], _FOUR_SPACES)
+        digits[..., k] = np.where(started, _TABLES["padded"][group], lead)
+        started |= group > 0
+    negative = np.flatnonzero((values < 0) & (millionths > 0))
+    if len(negative):  # the minus just before the first digit
+        magnitude = whole.ravel()[negative]
         ndigits = 1 + sum(magnitude >= 10**k for k in range(1, 4 * chunks))
-        text[(*negative, point - 1 - ndigits)] = _MINUS
+        text.reshape(-1, text.shape[-1])[negative, point - 1 - ndigits] = _MINUS
     return text, point, int_widths, frac_widths
 
 
@@ -225,7 +234,7 @@ def number_tails(names: Sequence[str], columns: Sequence) -> Tails | None:
     rows of one width: each value in a slot of its column's width padded with spaces,
     numbers with at most ``DECIMALS`` decimals (trailing zeros dropped). The numbers of all
     columns are converted together (numpy's cost is per call, not per value). None when a
-    column holds anything else, or a number of ±1e12 or more: use ``dynamic_parts``."""
+    column holds anything else, or a number of ±1e9 or more: use ``dynamic_parts``."""
     arrays = [_as_array(c) for c in columns]
     if not arrays or any(a is None for a in arrays) or not len(arrays[0]):
         return None
