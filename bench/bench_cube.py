@@ -135,6 +135,26 @@ def _answers(url: str, root: str) -> dict:
     return out
 
 
+def _query_times(url: str, root: str) -> dict[str, float]:
+    """Median ms of requests of the root's children over 2025 (the service calls)."""
+    from api.db.session import session_scope
+    from api.metrics.service import breakdown, children_metrics
+
+    year = {"start": "2025-01-01", "end": "2025-12-31"}
+    queries = {
+        f"children {metric}": lambda s, m=metric: children_metrics(s, root, metric=m, **year)
+        for metric in ("caseload", "resolution_rate", "median_days_to_close", "open_backlog")
+    }
+    queries["breakdown caseload by category"] = lambda s: breakdown(
+        s, root, by="category", metric="caseload", **year
+    )
+    out = {}
+    with session_scope(url) as session:
+        for label, query in queries.items():
+            out[label] = timed(lambda q=query: q(session), repeat=15, warmup=2)["median_ms"]
+    return out
+
+
 def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     """Measure and print; returns the figures (fewer repeats below the metro preset)."""
     from api.metrics import snapshot
@@ -205,9 +225,11 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int) -> dict:
     try:
         figures = {}
         for label, n, runs in (("one_case", 1, one_runs), ("batch_1000", BATCH, batch_runs)):
-            catch, log_ms, first = [], [], None
+            catch, log_ms, ingest_ms, first = [], [], [], None
             for _ in range(runs):
+                t0 = time.perf_counter()
                 batches.store(n)
+                ingest_ms.append((time.perf_counter() - t0) * 1000)
                 log_ms.append(logging[-1] * 1000)
                 ms, state = _catch_up_ms(url)
                 catch.append(ms)
@@ -219,15 +241,16 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int) -> dict:
                 ).all()
             figures[label] = {
                 "catch_up": summarize(catch),
+                "ingest_ms_median": round(statistics.median(ingest_ms), 1),
                 "log_write_ms_median": round(statistics.median(log_ms), 2),
                 "log_bytes_median": int(statistics.median(s[0] for s in sizes)),
                 "log_rows_median": int(statistics.median(s[1] for s in sizes)),
             }
-            print(f"catch-up after {n:,} case(s): {figures[label]['catch_up']['median_ms']} ms "
-                  f"(median of {runs}); logging the change: "
-                  f"{figures[label]['log_write_ms_median']} ms, "
-                  f"{figures[label]['log_bytes_median']:,} bytes for "
-                  f"{figures[label]['log_rows_median']:,} delta rows", flush=True)  # fmt: skip
+            f = figures[label]
+            print(f"catch-up after {n:,} case(s): {f['catch_up']['median_ms']} ms (median of "
+                  f"{runs}); the ingest {f['ingest_ms_median']} ms, of which logging the change "
+                  f"{f['log_write_ms_median']} ms, {f['log_bytes_median']:,} bytes for "
+                  f"{f['log_rows_median']:,} delta rows", flush=True)  # fmt: skip
         _, state = _catch_up_ms(url)
         floor = summarize([_catch_up_ms(url)[0] for _ in range(20)])
         print(f"the same request with nothing to catch up: {floor['median_ms']} ms", flush=True)
@@ -243,29 +266,27 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int) -> dict:
         out["full_read_s_median"] * 1000 / out["one_case"]["catch_up"]["median_ms"]
     )
 
-    def query() -> None:
-        _answers(url, root)
-
-    with_extra = timed(query, repeat=10, warmup=2)
+    with_extra = _query_times(url, root)
     answers = _answers(url, root)
     with session_scope(url) as session:
         version = get_version(session, "cases")
     forget_states()
     _, fresh = _catch_up_ms(url)
     assert fresh.cube.version == version and fresh.cube.extra.rows < state.cube.extra.rows
-    without = timed(query, repeat=10, warmup=2)
+    without = _query_times(url, root)
     out["equal_to_a_full_read"] = _answers(url, root) == answers
-    out["queries_median_ms"] = {
-        f"with_{out['extra_rows']}_extra_rows": with_extra["median_ms"],
-        "with_none": without["median_ms"],
-    }
+    out["queries"] = [
+        {"query": label, "extra_rows": out["extra_rows"], "median_ms": with_extra[label],
+         "no_extra_rows_median_ms": without[label]}
+        for label in with_extra
+    ]  # fmt: skip
     print(f"{batches.made:,} cases ingested, never a full read while catching up "
           f"({out['full_reads_while_catching_up']} full reads); {out['extra_rows']:,} extra rows; "
           f"the caught-up cube answers as one read anew: {out['equal_to_a_full_read']}",
           flush=True)  # fmt: skip
-    print(f"children metrics of the root (4 metrics) and a breakdown: "
-          f"{with_extra['median_ms']} ms with the extra rows, {without['median_ms']} ms with "
-          "none (medians)", flush=True)  # fmt: skip
+    for row in out["queries"]:
+        print(f"  {row['query']:<40} {row['median_ms']:>8} ms with the extra rows, "
+              f"{row['no_extra_rows_median_ms']:>8} ms with none (medians)")  # fmt: skip
     assert out["equal_to_a_full_read"]
     return out
 

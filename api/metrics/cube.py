@@ -389,31 +389,38 @@ class CaseCube:
     def _clamp(self, index: int) -> int:
         return min(max(index, 0), self.ndays)
 
-    def _leaf_sums(self, dense: np.ndarray | None, leaf: np.ndarray, values: np.ndarray):
+    def _with_extra(
+        self,
+        dense: np.ndarray,
+        inside: np.ndarray,
+        leaf: np.ndarray,
+        values: np.ndarray,
+        measures: list[int],
+    ) -> np.ndarray:
         """(measures, leaves) int64: ``dense`` (measures, the arrays' leaves) plus the
-        ``values`` (rows, measures) of extra rows summed per leaf position."""
+        ``measures`` of the extra rows where ``inside``, summed per leaf position."""
         n = len(self.leaf_ids)
-        if dense is not None and dense.shape[1] == n and not len(leaf):
-            return dense.astype(np.int64)
-        out = np.zeros((values.shape[1], n), dtype=np.int64)
-        if dense is not None:
-            out[:, : dense.shape[1]] = dense
-        for j in range(values.shape[1]) if len(leaf) else ():
-            out[j] += np.bincount(leaf, weights=values[:, j], minlength=n).astype(np.int64)
+        if dense.shape[1] == n and not inside.any():
+            return dense.astype(np.int64, copy=False)
+        out = np.zeros((len(measures), n), dtype=np.int64)
+        out[:, : dense.shape[1]] = dense
+        rows = slice(None) if inside.all() else np.flatnonzero(inside)
+        leaf = leaf[rows]
+        for j, m in enumerate(measures):
+            out[j] += np.bincount(leaf, weights=values[rows, m], minlength=n).astype(np.int64)
         return out
 
     def period_sums(self, start: dt.date, end: dt.date, measures: list[int]) -> np.ndarray:
         """(measures, leaves) sums over the inclusive range of days."""
         first, stop = self.day_index(start), self.day_index(end) + 1
         a, b = self._clamp(first), self._clamp(stop)
-        dense = None
         if b > a:
             dense = self.period_cum[b, measures].astype(np.int64) - self.period_cum[a, measures]
+        else:
+            dense = np.zeros((len(measures), self.period_cum.shape[2]), dtype=np.int64)
         e = self.extra
         inside = (e.row_day >= first) & (e.row_day < stop)
-        if dense is None and not inside.any():
-            dense = np.zeros((len(measures), self.period_cum.shape[2]), dtype=np.int64)
-        return self._leaf_sums(dense, e.row_leaf[inside], e.row_measures[inside][:, measures])
+        return self._with_extra(dense, inside, e.row_leaf, e.row_measures, measures)
 
     def last_day(self) -> int:
         """Day index of the last day with data: today or the last case's day, whichever is
@@ -429,7 +436,7 @@ class CaseCube:
         dense = self.stock_cum[self._clamp(d + 1), measures]
         e = self.extra
         inside = e.flow_day <= d
-        return self._leaf_sums(dense, e.flow_leaf[inside], e.flow_stock[inside][:, measures])
+        return self._with_extra(dense, inside, e.flow_leaf, e.flow_stock, measures)
 
     def key_sums(
         self, start: dt.date, end: dt.date, leaves: np.ndarray, by: str, measures: list[int]
@@ -492,12 +499,12 @@ class CaseCube:
         rollup_leaf, flow_leaf, hist_leaf = np.split(positions, sizes)
         shift = (self.day0 - UNIX_EPOCH).days
 
-        def vocabulary(column: str, index: dict[str, int], name: str = "rollup") -> np.ndarray:
-            """Each change's codes of ``column`` as the cube's vocabulary indexes."""
+        def vocabulary(column: str, index: dict[str, int]) -> np.ndarray:
+            """Each change's rollup codes of ``column`` as the cube's vocabulary indexes."""
             out = []
             for c in changes:
                 table = np.array([index.get(code, -1) for code in c.codes.get(column, [])] + [-1])
-                out.append(table[c.frames[name][column]])
+                out.append(table[c.frames["rollup"][column]])
             return np.concatenate(out)
 
         r, f, h = frames["rollup"], frames["flow"], frames["hist"]
