@@ -713,18 +713,20 @@ class State:
     network_version: tuple[int, int]
     cube: CaseCube
     leaf_code: np.ndarray  # code index of each leaf version (−1 unknown)
-    leaf_anc: dict[str, np.ndarray] = field(default_factory=dict)  # level → code idx per leaf
+    # what is derived from the leaves, valid as long as they are these (see ``with_cube``):
+    # each level's ancestor per leaf, and ``Frame``'s groups
+    leaf_memo: dict = field(default_factory=dict)
 
     def ancestor_at(self, level: str) -> np.ndarray:
         """Code index of each cube leaf's ancestor at ``level`` (−1 where none)."""
-        found = self.leaf_anc.get(level)
+        found = self.leaf_memo.get(level)
         if found is None:
             anc = self.units.ancestors
             found = np.array(
                 [anc.get(int(uid), {}).get(level, -1) for uid in self.cube.leaf_ids],
                 dtype=np.int64,
             )
-            self.leaf_anc[level] = found
+            self.leaf_memo[level] = found
         return found
 
     def with_cube(self, cube: CaseCube) -> State:
@@ -734,7 +736,7 @@ class State:
             return replace(self, cube=cube)
         new = [self.units.unit_code_idx.get(int(i), -1) for i in cube.leaf_ids[known:]]
         leaf_code = np.concatenate([self.leaf_code, np.array(new, dtype=np.int64)])
-        return replace(self, cube=cube, leaf_code=leaf_code, leaf_anc={})
+        return replace(self, cube=cube, leaf_code=leaf_code, leaf_memo={})
 
 
 _states: dict[str, State] = {}

@@ -30,29 +30,25 @@ class Frame:
 
     ``within`` (a code index): count only the leaf versions that lay under that unit, so
     that children shown under a parent always add up to it, even when a child (a grid
-    moved by a village merger) lay under another parent for part of the period."""
+    moved by a village merger) lay under another parent for part of the period.
+
+    ``memo_key`` names a list ``shown`` that the caller keeps (a map's units: ``units_under``
+    hands out one list per parent and level): the leaves' grouping is then kept with the
+    state's leaves instead of being worked out again for each request."""
 
     def __init__(
-        self, state: State, shown: list[int], period: Period | None, within: int | None = None
+        self,
+        state: State,
+        shown: list[int],
+        period: Period | None,
+        within: int | None = None,
+        memo_key: tuple | None = None,
     ) -> None:
         self.state = state
         self.shown = np.asarray(shown, dtype=np.int64)
         self.period = period
         self.n = len(shown)
-        units = state.units
-        level_of = _level_numbers(units)[self.shown] if self.n else np.zeros(0, dtype=np.int64)
-        # one leaf → shown-unit index per level (shown units of different levels may nest)
-        self.groups: list[tuple[np.ndarray, np.ndarray]] = []
-        inside = state.ancestor_at(units.level[within]) == within if within is not None else None
-        for number in np.unique(level_of):
-            positions = np.flatnonzero(level_of == number)
-            lookup = np.full(len(units.codes) + 1, -1, dtype=np.int64)  # [-1] → sentinel
-            lookup[self.shown[positions]] = positions
-            group = lookup[state.ancestor_at(units.levels[number])]
-            if inside is not None:
-                group = np.where(inside, group, -1)
-            leaves = np.flatnonzero(group >= 0)
-            self.groups.append((leaves, group))
+        self.groups = _groups(state, shown, within, memo_key)
         self._cache: dict[str, np.ndarray] = {}
 
     def _sum_leaves(self, per_leaf: np.ndarray) -> np.ndarray:
@@ -95,6 +91,33 @@ class Frame:
                 flat = g[ok] * NBINS + bins[ok]
                 counts += np.bincount(flat, weights=n[ok], minlength=self.n * NBINS)
         return counts.reshape(self.n, NBINS)
+
+
+def _groups(
+    state: State, shown: list[int], within: int | None, memo_key: tuple | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each level among the units shown (they may nest), the leaves under a shown unit
+    of that level and, per leaf, that unit's position in ``shown`` (−1: none)."""
+    key = ("groups", memo_key, within)
+    found = state.leaf_memo.get(key) if memo_key is not None else None
+    if found is not None and found[0] is shown:
+        return found[1]
+    units = state.units
+    shown_at = np.asarray(shown, dtype=np.int64)
+    level_of = _level_numbers(units)[shown_at] if len(shown) else np.zeros(0, dtype=np.int64)
+    groups = []
+    inside = state.ancestor_at(units.level[within]) == within if within is not None else None
+    for number in np.unique(level_of):
+        positions = np.flatnonzero(level_of == number)
+        lookup = np.full(len(units.codes) + 1, -1, dtype=np.int64)  # [-1] → sentinel
+        lookup[shown_at[positions]] = positions
+        group = lookup[state.ancestor_at(units.levels[number])]
+        if inside is not None:
+            group = np.where(inside, group, -1)
+        groups.append((np.flatnonzero(group >= 0), group))
+    if memo_key is not None:
+        state.leaf_memo[key] = (shown, groups)
+    return groups
 
 
 def _level_numbers(units) -> np.ndarray:

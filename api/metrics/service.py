@@ -167,8 +167,9 @@ def _figures(
     period: Period | None,
     within: int | None = None,
     intervals: bool = True,
+    memo_key: tuple | None = None,
 ) -> Figures:
-    frame = Frame(state, shown, period if q.metric.timed else None, within)
+    frame = Frame(state, shown, period if q.metric.timed else None, within, memo_key)
     return evaluate(q.metric, frame, intervals)
 
 
@@ -191,14 +192,19 @@ def rows_of(state: State, shown: list[int], columns: dict[str, np.ndarray | list
 
 
 def figure_columns(
-    state: State, q: Query, shown: list[int], within: int | None = None
+    state: State,
+    q: Query,
+    shown: list[int],
+    within: int | None = None,
+    memo_key: tuple | None = None,
 ) -> dict[str, np.ndarray]:
     """``figure_rows`` without the unit summaries, as columns in ``shown`` order: floats
-    (NaN where there is no value) and the ``low_count`` booleans."""
-    fig = _figures(state, q, shown, q.period, within)
+    (NaN where there is no value) and the ``low_count`` booleans. ``memo_key``: see
+    ``Frame``."""
+    fig = _figures(state, q, shown, q.period, within, memo_key=memo_key)
     prev = None
     if q.previous is not None and q.metric.timed:
-        prev = _figures(state, q, shown, q.previous, within, intervals=False)
+        prev = _figures(state, q, shown, q.previous, within, False, memo_key)
     low = is_low_count(q.metric, fig.count, q.min_denominator)
     smoothed = None
     if q.smooth == "eb" and fig.denominator is not None:

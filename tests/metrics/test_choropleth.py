@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import warnings
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -115,6 +117,29 @@ def test_class_breaks_schemes() -> None:
     assert classes[:10] == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
     eq, _ = class_breaks(values, low, "equal_interval", 3)
     assert eq == pytest.approx([4.0, 7.0, 10.0])
+
+
+def test_quantile_breaks_are_mapclassifys() -> None:
+    """The quantile breaks are mapclassify's Quantiles bins to the last bit, ties and
+    low-count values included, so that the map's classes match what an analyst gets from
+    mapclassify (or QGIS) on the exported values."""
+    import mapclassify
+
+    rng = np.random.default_rng(7)
+    for n in (3, 10, 57, 2236):
+        for k in (2, 5, 7):
+            values = np.round(rng.gamma(2.0, 30.0, n), int(rng.integers(0, 3))).tolist()
+            values[0] = None
+            low = (rng.random(n) < 0.2).tolist()
+            bounds, _ = class_breaks(values, low, "quantiles", k)
+            have = np.array([v for v in values if v is not None])
+            solid = np.array([v for v, lo in zip(values, low, strict=True)
+                              if v is not None and not lo])  # fmt: skip
+            y = solid if len(np.unique(solid)) >= k else have
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = mapclassify.Quantiles(y, k=min(k, len(np.unique(y)))).bins
+            assert bounds == expected.tolist(), (n, k)
 
 
 def test_export_command_writes_what_the_api_serves(api, cased, db_url, tmp_path) -> None:
