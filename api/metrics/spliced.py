@@ -137,28 +137,33 @@ def _text_tables() -> dict[str, np.ndarray]:
     """Small lookup tables (they stay in the CPU's cache) for writing numbers as text:
     each 0..9999 as 4 bytes, zero-padded or right-aligned with leading spaces (uint32); and
     a fraction in millionths, split into its first four decimals (``hi``) and last two
-    (``lo``), as 8 bytes ".dddddd" with trailing zeros as spaces, the last byte being the
-    number of decimals needed (uint64: the two halves combine with ``|``; the last byte is
-    the most significant one, as the decimals needed come last)."""
+    (``lo``), each as 8 bytes (uint64) that combine with ``|`` into ".dddddd", trailing
+    zeros as spaces, and a last byte saying how many decimals are needed, in unary (d ones:
+    ``|`` and ``max`` keep the most).
+
+    ``hi`` alone writes its decimals as if ``lo`` were 0: "." and the digits up to its last
+    non-zero one, spaces after. A non-zero ``lo`` adds what a space needs to become the
+    byte it should be, bit by bit: 0x0E turns " " (0x20) into "." (0x2E), 0x10 turns " "
+    into "0" (0x30) and leaves the digits (0x30-0x39) as they are; its own two digits
+    land on spaces. Its table's entry 0 is all zeros."""
     n = np.arange(10_000)
     digits = np.stack([n // 1000, n // 100 % 10, n // 10 % 10, n % 10], axis=1) + _ZERO
     significant = 1 + (n >= 10) + (n >= 100) + (n >= 1000)
     aligned = np.where(np.arange(4) >= 4 - significant[:, None], digits, _SPACE)
     hi_needed = 4 - sum((n % 10**k == 0) for k in range(1, 5))
-    hi = np.zeros((len(n), 8), np.int64)  # all four decimals, for a fraction whose lo > 0
-    hi[:, 0], hi[:, 1:5] = _POINT, digits
-    hi_alone = np.full((len(n), 8), _SPACE, np.int64)  # for a fraction whose lo is 0
-    hi_alone[:, 0] = np.where(hi_needed > 0, _POINT, _SPACE)
-    hi_alone[:, 1:5] = np.where(np.arange(4) < hi_needed[:, None], digits, _SPACE)
-    hi_alone[:, 7] = hi_needed
+    hi = np.full((len(n), 8), _SPACE, np.int64)
+    hi[:, 0] = np.where(hi_needed > 0, _POINT, _SPACE)
+    hi[:, 1:5] = np.where(np.arange(4) < hi_needed[:, None], digits, _SPACE)
+    hi[:, 7] = (1 << hi_needed) - 1
     m = np.arange(100)
     lo = np.zeros((len(m), 8), np.int64)
-    lo[:, 5], lo[:, 6] = m // 10 + _ZERO, np.where(m % 10, m % 10 + _ZERO, _SPACE)
-    lo[:, 7] = 4 + 1 + (m % 10 > 0)
+    lo[1:, 0], lo[1:, 1:5] = _POINT ^ _SPACE, _ZERO ^ _SPACE
+    lo[1:, 5], lo[1:, 6] = m[1:] // 10 + _ZERO, np.where(m[1:] % 10, m[1:] % 10 + _ZERO, _SPACE)
+    lo[1:, 7] = (1 << (5 + (m[1:] % 10 > 0))) - 1
     as_u32 = lambda a: np.ascontiguousarray(a, np.uint8).view(np.uint32).ravel()  # noqa: E731
     as_u64 = lambda a: np.ascontiguousarray(a, np.uint8).view(np.uint64).ravel()  # noqa: E731
     return {"padded": as_u32(digits), "aligned": as_u32(aligned), "hi": as_u64(hi),
-            "hi_alone": as_u64(hi_alone), "lo": as_u64(lo)}  # fmt: skip
+            "lo": as_u64(lo)}  # fmt: skip
 
 
 _TABLES = _text_tables()
@@ -166,11 +171,11 @@ _TABLES = _text_tables()
 
 def _fraction_text(frac: np.ndarray) -> np.ndarray:
     """Millionths (whole floats 0..999999) as ".dddddd" without trailing zeros (spaces
-    instead), then the number of decimals, in 8 bytes: uint64 of ``frac``'s shape."""
+    instead), then the number of decimals in unary, in 8 bytes: uint64 of ``frac``'s
+    shape."""
     hi = np.floor(frac / 100)
     lo = (frac - hi * 100).astype(np.intp)
-    hi = hi.astype(np.intp)
-    return np.where(lo > 0, _TABLES["hi"][hi] | _TABLES["lo"][lo], _TABLES["hi_alone"][hi])
+    return _TABLES["hi"][hi.astype(np.intp)] | _TABLES["lo"][lo]
 
 
 def _number_text(values: np.ndarray) -> tuple[np.ndarray, int, list[int], list[int]]:
@@ -183,7 +188,7 @@ def _number_text(values: np.ndarray) -> tuple[np.ndarray, int, list[int], list[i
     whole = np.floor(millionths / 10**DECIMALS)
     fraction = _fraction_text(millionths - whole * 10**DECIMALS)
     int_widths = [len(str(int(m))) for m in whole.max(axis=0, initial=0).tolist()]
-    frac_widths = (fraction.max(axis=0, initial=0) >> _LAST_BYTE).tolist()
+    frac_widths = [int(d).bit_length() for d in fraction.max(axis=0, initial=0) >> _LAST_BYTE]
     chunks = -(-max(int_widths, default=1) // 4)
     point = 1 + 4 * chunks  # a byte for the sign, then the digits
     text = np.empty((*values.shape, point + 8), np.uint8)
