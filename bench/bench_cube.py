@@ -160,8 +160,8 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     from api.metrics import snapshot
     from api.metrics.cube import forget_states
 
-    full_runs, one_runs, batch_runs = (
-        (FULL_RUNS, ONE_RUNS, BATCH_RUNS) if preset == "metro" else (2, 5, 2)
+    full_runs, one_runs, batch_runs, extra_target = (
+        (FULL_RUNS, ONE_RUNS, BATCH_RUNS, EXTRA_TARGET) if preset == "metro" else (2, 5, 2, 3_000)
     )
     snapshot.enable(None)  # every full read from the rollup tables, none from disk
     out: dict = {}
@@ -171,14 +171,14 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
         print(f"cube bench on a copy ({url.rsplit('@', 1)[-1]}), made in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
         try:
-            out |= _measure(url, full_runs, one_runs, batch_runs)
+            out |= _measure(url, full_runs, one_runs, batch_runs, extra_target)
         finally:
             forget_states()
             _drop(url)
     return out
 
 
-def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int) -> dict:
+def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_target: int) -> dict:
     from api.db.session import session_scope
     from api.metrics import changelog, cube
     from api.metrics.cube import _key, _load, engine_state, forget_states
@@ -255,7 +255,7 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int) -> dict:
         floor = summarize([_catch_up_ms(url)[0] for _ in range(20)])
         print(f"the same request with nothing to catch up: {floor['median_ms']} ms", flush=True)
         out |= figures | {"no_change_median_ms": floor["median_ms"]}
-        while state.cube.extra.rows < EXTRA_TARGET and batches.made < 60 * BATCH:
+        while state.cube.extra.rows < extra_target and batches.made < 60 * BATCH:
             batches.store(BATCH)
             _, state = _catch_up_ms(url)
         out["full_reads_while_catching_up"] = cube.loads[key] - loads

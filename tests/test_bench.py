@@ -21,7 +21,7 @@ from tests.conftest import PostgisServer
 
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 
-SECTIONS = ("geo", "api", "export")
+SECTIONS = ("geo", "api", "cube", "export")
 
 
 @pytest.fixture
@@ -66,6 +66,9 @@ def test_bench_runs_at_the_small_preset(small_postgis_url: str, tmp_path: Path) 
         assert "error" not in section, (name, section)
     api = figures["sections"]["api"]
     assert api["children_metrics"] and all(r["median_ms"] > 0 for r in api["children_metrics"])
+    cube = figures["sections"]["cube"]
+    assert cube["equal_to_a_full_read"] and cube["full_reads_while_catching_up"] == 0
+    assert cube["extra_rows"] > 0
     export = figures["sections"]["export"]["levels"]
     for level in ("village", "grid"):
         assert export[level]["ogc_items"]["features"] == export[level]["tipg_items"]["features"]
