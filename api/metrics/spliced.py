@@ -196,10 +196,11 @@ def _number_text(values: np.ndarray) -> tuple[np.ndarray, int, list[int], list[i
     text[..., point:].view(np.uint64)[..., 0] = fraction  # its last byte is never shown
     digits = text[..., 1:point].view(np.uint32)  # (n, columns, chunks): four digits each
     groups, rest = [], whole  # groups of four digits, least significant first
-    for _ in range(chunks):
+    for _ in range(chunks - 1):
         above = np.floor(rest / 10_000)
         groups.append((rest - above * 10_000).astype(np.intp))
         rest = above
+    groups.append(rest.astype(np.intp))  # below 10,000: ``chunks`` groups hold every number
     started = np.zeros(whole.shape, bool)
     for k, group in enumerate(reversed(groups)):  # most significant first
         if k == chunks - 1:
