@@ -353,6 +353,17 @@ def _column(changes: list[changelog.Change], frame: str, column: str) -> np.ndar
     return np.concatenate([c.frames[frame][column] for c in changes]).astype(np.int64)
 
 
+def _rows_between(days: np.ndarray, first: int, last: int) -> tuple[int, int]:
+    """The rows ``a:b`` of ``days`` (sorted day indexes) from day ``first`` to ``last``,
+    inclusive. The bounds are given in the array's own type: with a Python int, numpy
+    converts the whole array first (5 ms for 4.7 million rows, for a binary search)."""
+    as_day = days.dtype.type
+    return (
+        int(np.searchsorted(days, as_day(first), side="left")),
+        int(np.searchsorted(days, as_day(last), side="right")),
+    )
+
+
 def _today() -> dt.date:
     return dt.date.today()
 
@@ -450,8 +461,7 @@ class CaseCube:
         else:
             keys, extra_keys, nkeys = self.row_channel, e.row_channel, len(CHANNELS)
         first, last = self.day_index(start), self.day_index(end)
-        a = np.searchsorted(self.row_day, first, side="left")
-        b = np.searchsorted(self.row_day, last, side="right")
+        a, b = _rows_between(self.row_day, first, last)
         inside = np.flatnonzero(leaves[self.row_leaf[a:b]]) + a
         extra = np.flatnonzero((e.row_day >= first) & (e.row_day <= last))
         extra = extra[leaves[e.row_leaf[extra]]]
@@ -471,14 +481,18 @@ class CaseCube:
         parts of (leaf position, whole days to close, count) columns (the arrays' rows, then
         any extra rows: kept apart, not copied into one)."""
         first, last = self.day_index(start), self.day_index(end)
-        a = np.searchsorted(self.hist_day, first, side="left")
-        b = np.searchsorted(self.hist_day, last, side="right")
-        parts = [(self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b])]
+        a, b = _rows_between(self.hist_day, first, last)
+        base = (self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b])
+        return [base, *self.extra_histogram(start, end)]
+
+    def extra_histogram(self, start: dt.date, end: dt.date) -> list[tuple[np.ndarray, ...]]:
+        """The extra rows' part of ``histogram`` (none, or one part)."""
+        first, last = self.day_index(start), self.day_index(end)
         e = self.extra
         inside = (e.hist_day >= first) & (e.hist_day <= last)
-        if inside.any():
-            parts.append((e.hist_leaf[inside], e.hist_bin[inside], e.hist_n[inside]))
-        return parts
+        if not inside.any():
+            return []
+        return [(e.hist_leaf[inside], e.hist_bin[inside], e.hist_n[inside])]
 
     # ------------------------------------------------------------ changes
 
