@@ -100,11 +100,14 @@ class Frame:
         rows = cube.histogram(start, end)[0]  # the arrays' rows of the period (views)
         for number, _, group in self.groups:
             summed = _summed_histogram(self.state, number, self.within)
-            if summed is None or len(rows[0]) < ROWS_PER_CELL * len(summed.cell_start):
+            if summed is not None:  # the cells of the units shown
+                cell_group = group[summed.class_leaf][summed.cell_class]
+                cells = np.flatnonzero(cell_group >= 0)
+            if summed is None or len(rows[0]) < ROWS_PER_CELL * len(cells):
                 add(group[rows[0]], rows[1], rows[2])
             else:
-                n = summed.counts(cube.day_index(start), cube.day_index(end))
-                add(group[summed.class_leaf][summed.cell_class], summed.cell_bin, n)
+                n = summed.counts(cube.day_index(start), cube.day_index(end), cells)
+                parts.append((cell_group[cells], summed.cell_bin[cells], n))
             for leaf, bins, n in cube.extra_histogram(start, end):
                 add(group[leaf], bins, n)
         return parts
@@ -138,13 +141,15 @@ class SummedHistogram:
         self.cell_start = cells * self.days
         self.cell_class, self.cell_bin = cells // NBINS, cells % NBINS
 
-    def counts(self, first: int, last: int) -> np.ndarray:
-        """Each cell's count over the day indexes ``first``..``last`` (inclusive)."""
+    def counts(self, first: int, last: int, cells: np.ndarray | None = None) -> np.ndarray:
+        """The count of each cell (or of ``cells``, indexes) over the day indexes
+        ``first``..``last`` (inclusive)."""
+        start = self.cell_start if cells is None else self.cell_start[cells]
         first, last = max(first, 0), min(last, self.days - 1)
         if last < first:
-            return np.zeros(len(self.cell_start))
-        a = np.searchsorted(self.keys, self.cell_start + first, side="left")
-        b = np.searchsorted(self.keys, self.cell_start + last, side="right")
+            return np.zeros(len(start))
+        a = np.searchsorted(self.keys, start + first, side="left")
+        b = np.searchsorted(self.keys, start + last, side="right")
         return (self.before[b] - self.before[a]).astype(float)
 
 
