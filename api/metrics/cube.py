@@ -480,10 +480,13 @@ class CaseCube:
         """The histogram rows of the cases reported in the inclusive range of days, as
         parts of (leaf position, whole days to close, count) columns (the arrays' rows, then
         any extra rows: kept apart, not copied into one)."""
-        first, last = self.day_index(start), self.day_index(end)
-        a, b = _rows_between(self.hist_day, first, last)
-        base = (self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b])
+        base = self.histogram_rows(self.day_index(start), self.day_index(end))
         return [base, *self.extra_histogram(start, end)]
+
+    def histogram_rows(self, first: int, last: int) -> tuple[np.ndarray, ...]:
+        """The arrays' histogram rows of the day indexes ``first``..``last`` (views)."""
+        a, b = _rows_between(self.hist_day, first, last)
+        return self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b]
 
     def extra_histogram(self, start: dt.date, end: dt.date) -> list[tuple[np.ndarray, ...]]:
         """The extra rows' part of ``histogram`` (none, or one part)."""

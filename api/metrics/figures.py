@@ -20,10 +20,10 @@ from api.metrics.registry import (
 )
 from api.metrics.stats import counted_quantile, poisson_rate_interval, wilson
 
-# a percentile's histogram takes two binary searches per cell of a ``SummedHistogram``, or
-# a pass over the period's rows: the rows when there are fewer than this many per cell
-# (at metro scale a cell costs about 130 ns, a row about 28)
-ROWS_PER_CELL = 4
+# a percentile's histogram is summed from the cells of a ``SummedHistogram`` (the units
+# shown) when the rows they stand for are at least this many per cell, else from the rows
+ROWS_PER_CELL = 1
+CHECKPOINT_DAYS = 32  # days between the running counts of a ``SummedHistogram``
 
 _PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
 _STOCK = {m: i for i, m in enumerate(STOCK_MEASURES)}
@@ -97,17 +97,23 @@ class Frame:
             ok = np.flatnonzero(group >= 0)
             parts.append((group[ok], bins[ok], n[ok]))
 
-        rows = cube.histogram(start, end)[0]  # the arrays' rows of the period (views)
+        first, last = cube.day_index(start), cube.day_index(end)
+        rows = cube.histogram_rows(first, last)
         for number, _, group in self.groups:
             summed = _summed_histogram(self.state, number, self.within)
-            if summed is not None:  # the cells of the units shown
+            span = summed.checkpoints_within(first, last) if summed is not None else None
+            if span is not None:  # the cells of the units shown
                 cell_group = group[summed.class_leaf][summed.cell_class]
                 cells = np.flatnonzero(cell_group >= 0)
-            if summed is None or len(rows[0]) < ROWS_PER_CELL * len(cells):
+            if span is None or summed.rows_between(*span) < ROWS_PER_CELL * len(cells):
                 add(group[rows[0]], rows[1], rows[2])
-            else:
-                n = summed.counts(cube.day_index(start), cube.day_index(end), cells)
+            else:  # whole stretches of checkpoints from the sums, the days at the edges
+                n = summed.between(*span, cells)
                 parts.append((cell_group[cells], summed.cell_bin[cells], n))
+                for a, b in ((first, span[0] * CHECKPOINT_DAYS - 1),
+                             (span[1] * CHECKPOINT_DAYS, last)):  # fmt: skip
+                    leaf, bins, n = cube.histogram_rows(a, b)
+                    add(group[leaf], bins, n)
             for leaf, bins, n in cube.extra_histogram(start, end):
                 add(group[leaf], bins, n)
         return parts
@@ -115,10 +121,10 @@ class Frame:
 
 class SummedHistogram:
     """The cube's histogram rows summed over the leaves that share their ancestors down to
-    one depth (a "class": for a level above the leaves, nearly one per unit), each
-    (class, whole days to close) cell's rows sorted by day with running counts: the count
-    of a cell over any range of days is the difference of two running counts, found by
-    binary search, whatever the number of cases in the range."""
+    one depth (a "class": for a level above the leaves, nearly one per unit), per (class,
+    whole days to close) cell, as running counts at every ``CHECKPOINT_DAYS``-th day: the
+    count of a cell between two checkpoints is one subtraction, whatever the number of
+    cases between them. A period's days outside whole stretches are read from the rows."""
 
     def __init__(self, state: State, depth: int) -> None:
         cube, units = state.cube, state.units
@@ -128,29 +134,34 @@ class SummedHistogram:
         leaf_class = leaf_class.ravel()
         self.class_leaf = np.zeros(int(leaf_class.max(initial=-1)) + 1, dtype=np.int64)
         self.class_leaf[leaf_class] = np.arange(len(leaf_class))  # one leaf of each class
-        self.days = max(cube.ndays, 1)
-        key = (leaf_class[cube.hist_leaf] * NBINS + cube.hist_bin) * self.days + cube.hist_day
-        order = np.argsort(key)
-        key = key[order]
-        first = np.flatnonzero(np.diff(key, prepend=-1))  # each distinct key's first row
-        self.keys = key[first]
-        n = np.add.reduceat(cube.hist_n[order], first)
-        self.before = np.concatenate([[0], np.cumsum(n)]).astype(np.int32)  # < 2**31 cases
-        cells = self.keys // self.days
-        cells = cells[np.flatnonzero(np.diff(cells, prepend=-1))]
-        self.cell_start = cells * self.days
+        cells, cell_of_row = np.unique(
+            leaf_class[cube.hist_leaf] * NBINS + cube.hist_bin, return_inverse=True
+        )
         self.cell_class, self.cell_bin = cells // NBINS, cells % NBINS
+        self.count = -(-cube.ndays // CHECKPOINT_DAYS)  # checkpoints after day 0
+        at = np.arange(self.count + 1) * CHECKPOINT_DAYS
+        self.row_at = np.searchsorted(cube.hist_day, at.astype(cube.hist_day.dtype))
+        self.running = np.zeros((self.count + 1, len(cells)), dtype=np.int32)  # < 2**31
+        total = np.zeros(len(cells))
+        for m in range(self.count):
+            rows = slice(self.row_at[m], self.row_at[m + 1])
+            total += np.bincount(cell_of_row[rows], weights=cube.hist_n[rows], minlength=len(cells))
+            self.running[m + 1] = total
 
-    def counts(self, first: int, last: int, cells: np.ndarray | None = None) -> np.ndarray:
-        """The count of each cell (or of ``cells``, indexes) over the day indexes
-        ``first``..``last`` (inclusive)."""
-        start = self.cell_start if cells is None else self.cell_start[cells]
-        first, last = max(first, 0), min(last, self.days - 1)
-        if last < first:
-            return np.zeros(len(start))
-        a = np.searchsorted(self.keys, start + first, side="left")
-        b = np.searchsorted(self.keys, start + last, side="right")
-        return (self.before[b] - self.before[a]).astype(float)
+    def checkpoints_within(self, first: int, last: int) -> tuple[int, int] | None:
+        """The first and last checkpoints inside the days ``first``..``last`` (inclusive),
+        when there are two: ``(m1, m2)`` covers the days ``m1·K``..``m2·K − 1``."""
+        m1 = min(max(-(-first // CHECKPOINT_DAYS), 0), self.count)
+        m2 = min(max((last + 1) // CHECKPOINT_DAYS, 0), self.count)
+        return (m1, m2) if m2 > m1 else None
+
+    def rows_between(self, m1: int, m2: int) -> int:
+        """How many of the cube's rows lie between the two checkpoints."""
+        return int(self.row_at[m2] - self.row_at[m1])
+
+    def between(self, m1: int, m2: int, cells: np.ndarray) -> np.ndarray:
+        """The count of each of ``cells`` (indexes) between the two checkpoints."""
+        return (self.running[m2, cells] - self.running[m1, cells]).astype(float)
 
 
 def _summed_histogram(state: State, number: int, within: int | None) -> SummedHistogram | None:

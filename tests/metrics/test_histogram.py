@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.db.session import session_scope
 from api.metrics import figures
 from api.metrics.cube import NBINS, engine_state
-from api.metrics.figures import SummedHistogram
+from api.metrics.figures import CHECKPOINT_DAYS, SummedHistogram
 from api.metrics.stats import counted_quantile, histogram_quantile
 from tests.conftest import token_for
 from tests.metrics.test_api import assert_children_match_cases
@@ -28,27 +28,34 @@ def api(app, db_url, cased):
 
 
 def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased) -> None:
+    """Between any two checkpoints, each unit's cells count what its rows count; a period
+    is split into whole stretches of checkpoints and the days at its edges."""
     with session_scope(db_url) as session:
         state = engine_state(session)
     cube, units = state.cube, state.units
+    k = CHECKPOINT_DAYS
     rng = random.Random(3)
     for depth in sorted(set(units.depth.values())):
         summed = SummedHistogram(state, depth)
         level = next(lv for lv in units.levels if units.depth[lv] == depth)
         unit_of_leaf = state.ancestor_at(level)
-        days = int(cube.hist_day.max())  # the last day with a closed case
-        edges = [(0, days), (days, days + 9), (-5, 0), (days - 30, days), (0, 0)]
-        randoms = [(f, f + rng.randrange(-3, 500)) for f in rng.sample(range(-40, days + 40), 25)]
-        for first, last in edges + randoms:
-            per_cell = summed.counts(first, last)
+        cell_unit = unit_of_leaf[summed.class_leaf][summed.cell_class]
+        pairs = [(0, summed.count), (summed.count - 1, summed.count), (0, 1)]
+        pairs += [tuple(sorted(rng.sample(range(summed.count + 1), 2))) for _ in range(20)]
+        for m1, m2 in pairs:
             got = np.zeros((len(units.codes) + 1) * NBINS)
-            cell_unit = unit_of_leaf[summed.class_leaf][summed.cell_class]
-            np.add.at(got, cell_unit * NBINS + summed.cell_bin, per_cell)
-            rows = (cube.hist_day >= first) & (cube.hist_day <= last)
+            cells = np.arange(len(cell_unit))
+            np.add.at(got, cell_unit * NBINS + summed.cell_bin, summed.between(m1, m2, cells))
+            rows = (cube.hist_day >= m1 * k) & (cube.hist_day < m2 * k)
             want = np.zeros_like(got)
             row_unit = unit_of_leaf[cube.hist_leaf[rows]]
             np.add.at(want, row_unit * NBINS + cube.hist_bin[rows], cube.hist_n[rows])
-            assert np.array_equal(got, want), (depth, first, last)
+            assert np.array_equal(got, want), (depth, m1, m2)
+            assert summed.rows_between(m1, m2) == rows.sum()
+    assert summed.checkpoints_within(k, 2 * k - 1) == (1, 2)
+    assert summed.checkpoints_within(k + 1, 3 * k - 1) == (2, 3)
+    assert summed.checkpoints_within(k + 1, 3 * k - 2) is None
+    assert summed.checkpoints_within(-100, 10**6) == (0, summed.count)
 
 
 def test_percentiles_from_summed_histograms_match_the_cases(api, cased, monkeypatch) -> None:
