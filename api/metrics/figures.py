@@ -23,7 +23,9 @@ from api.metrics.stats import counted_quantile, poisson_rate_interval, wilson
 # a percentile's histogram is summed from the cells of a ``SummedHistogram`` (the units
 # shown) when the rows they stand for are at least this many per cell, else from the rows
 ROWS_PER_CELL = 1
-CHECKPOINT_DAYS = 32  # days between the running counts of a ``SummedHistogram``
+# the most a ``SummedHistogram``'s running counts take: their days apart follow from it (one
+# day for the upper levels, whose cells are few; about a month for every grid of a city)
+SUMMED_HISTOGRAM_BYTES = 48 * 2**20
 
 _PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
 _STOCK = {m: i for i, m in enumerate(STOCK_MEASURES)}
@@ -110,8 +112,7 @@ class Frame:
             else:  # whole stretches of checkpoints from the sums, the days at the edges
                 n = summed.between(*span, cells)
                 parts.append((cell_group[cells], summed.cell_bin[cells], n))
-                for a, b in ((first, span[0] * CHECKPOINT_DAYS - 1),
-                             (span[1] * CHECKPOINT_DAYS, last)):  # fmt: skip
+                for a, b in ((first, span[0] * summed.step - 1), (span[1] * summed.step, last)):
                     leaf, bins, n = cube.histogram_rows(a, b)
                     add(group[leaf], bins, n)
             for leaf, bins, n in cube.extra_histogram(start, end):
@@ -122,9 +123,10 @@ class Frame:
 class SummedHistogram:
     """The cube's histogram rows summed over the leaves that share their ancestors down to
     one depth (a "class": for a level above the leaves, nearly one per unit), per (class,
-    whole days to close) cell, as running counts at every ``CHECKPOINT_DAYS``-th day: the
-    count of a cell between two checkpoints is one subtraction, whatever the number of
-    cases between them. A period's days outside whole stretches are read from the rows."""
+    whole days to close) cell, as running counts every ``step`` days (as many as fit in
+    ``SUMMED_HISTOGRAM_BYTES``): the count of a cell between two checkpoints is one
+    subtraction, whatever the number of cases between them. A period's days outside whole
+    stretches are read from the rows."""
 
     def __init__(self, state: State, depth: int) -> None:
         cube, units = state.cube, state.units
@@ -138,8 +140,10 @@ class SummedHistogram:
             leaf_class[cube.hist_leaf] * NBINS + cube.hist_bin, return_inverse=True
         )
         self.cell_class, self.cell_bin = cells // NBINS, cells % NBINS
-        self.count = -(-cube.ndays // CHECKPOINT_DAYS)  # checkpoints after day 0
-        at = np.arange(self.count + 1) * CHECKPOINT_DAYS
+        per_day = len(cells) * np.dtype(np.int32).itemsize
+        self.step = max(1, -(-per_day * cube.ndays // SUMMED_HISTOGRAM_BYTES))
+        self.count = -(-cube.ndays // self.step)  # checkpoints after day 0
+        at = np.arange(self.count + 1) * self.step
         self.row_at = np.searchsorted(cube.hist_day, at.astype(cube.hist_day.dtype))
         self.running = np.zeros((self.count + 1, len(cells)), dtype=np.int32)  # < 2**31
         total = np.zeros(len(cells))
@@ -150,9 +154,9 @@ class SummedHistogram:
 
     def checkpoints_within(self, first: int, last: int) -> tuple[int, int] | None:
         """The first and last checkpoints inside the days ``first``..``last`` (inclusive),
-        when there are two: ``(m1, m2)`` covers the days ``m1·K``..``m2·K − 1``."""
-        m1 = min(max(-(-first // CHECKPOINT_DAYS), 0), self.count)
-        m2 = min(max((last + 1) // CHECKPOINT_DAYS, 0), self.count)
+        when there are two: ``(m1, m2)`` covers the days ``m1·step``..``m2·step − 1``."""
+        m1 = min(max(-(-first // self.step), 0), self.count)
+        m2 = min(max((last + 1) // self.step, 0), self.count)
         return (m1, m2) if m2 > m1 else None
 
     def rows_between(self, m1: int, m2: int) -> int:

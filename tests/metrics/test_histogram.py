@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.db.session import session_scope
 from api.metrics import figures
 from api.metrics.cube import NBINS, engine_state
-from api.metrics.figures import CHECKPOINT_DAYS, SummedHistogram
+from api.metrics.figures import SummedHistogram
 from api.metrics.stats import counted_quantile, histogram_quantile
 from tests.conftest import token_for
 from tests.metrics.test_api import assert_children_match_cases
@@ -27,16 +27,26 @@ def api(app, db_url, cased):
         yield c
 
 
-def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased) -> None:
+@pytest.fixture(params=["one day apart", "weeks apart"])
+def checkpoints(request, monkeypatch) -> str:
+    """Running counts every day (what a small world's cells afford), or, with little room
+    for them, weeks apart (as for the grids of a metro city: periods then have edge days)."""
+    if request.param == "weeks apart":
+        monkeypatch.setattr(figures, "SUMMED_HISTOGRAM_BYTES", 40_000)
+    return request.param
+
+
+def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpoints) -> None:
     """Between any two checkpoints, each unit's cells count what its rows count; a period
     is split into whole stretches of checkpoints and the days at its edges."""
     with session_scope(db_url) as session:
         state = engine_state(session)
     cube, units = state.cube, state.units
-    k = CHECKPOINT_DAYS
     rng = random.Random(3)
     for depth in sorted(set(units.depth.values())):
         summed = SummedHistogram(state, depth)
+        k = summed.step
+        assert (k > 1) == (checkpoints == "weeks apart")
         level = next(lv for lv in units.levels if units.depth[lv] == depth)
         unit_of_leaf = state.ancestor_at(level)
         cell_unit = unit_of_leaf[summed.class_leaf][summed.cell_class]
@@ -58,7 +68,9 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased) -> None
     assert summed.checkpoints_within(-100, 10**6) == (0, summed.count)
 
 
-def test_percentiles_from_summed_histograms_match_the_cases(api, cased, monkeypatch) -> None:
+def test_percentiles_from_summed_histograms_match_the_cases(
+    api, cased, monkeypatch, checkpoints
+) -> None:
     """Children's median and 90th percentile days to close, with the summed histograms
     always taken (a small world would scan its few rows), equal those of the raw cases."""
     monkeypatch.setattr(figures, "ROWS_PER_CELL", 0)
