@@ -278,6 +278,8 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
              {"parent": units["root"], "level": levels[-2]}),
             ("p90_days_to_close", "choropleth", "/api/v1/choropleth", levels[2],
              {"parent": units["root"], "level": levels[2]}),
+            ("median_days_to_close", "choropleth", "/api/v1/choropleth", levels[-1],
+             {"parent": units["root"], "level": levels[-1]}),
         ):  # fmt: skip
             params = {**params, **year, "metric": metric}
             ours = _time(client, path, params, min(repeat_all, 15))
