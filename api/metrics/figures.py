@@ -23,8 +23,8 @@ from api.metrics.stats import counted_quantile, poisson_rate_interval, wilson
 # a percentile's histogram is summed from the cells of a ``SummedHistogram`` (the units
 # shown) when the rows they stand for are at least this many per cell, else from the rows
 ROWS_PER_CELL = 1
-# the most a ``SummedHistogram``'s running counts take: their days apart follow from it (one
-# day for the upper levels, whose cells are few; about a month for every grid of a city)
+# the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
+# day or two for the upper levels, whose cells are few; about a month for a city's grids)
 SUMMED_HISTOGRAM_BYTES = 48 * 2**20
 
 _PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
