@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from api.metrics.cube import NBINS, State
+from api.metrics.histogram import CellCounts, summed_histogram
 from api.metrics.periods import Period
 from api.metrics.registry import (
     NETWORK_MEASURES,
@@ -18,14 +19,11 @@ from api.metrics.registry import (
     STOCK_MEASURES,
     Metric,
 )
-from api.metrics.stats import counted_quantile, poisson_rate_interval, wilson
+from api.metrics.stats import BinCounts, counted_quantile, poisson_rate_interval, wilson
 
 # a percentile's histogram is summed from the cells of a ``SummedHistogram`` (the units
 # shown) when the rows they stand for are at least this many per cell, else from the rows
 ROWS_PER_CELL = 1
-# the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
-# day or two for the upper levels, whose cells are few; about a month for a city's grids)
-SUMMED_HISTOGRAM_BYTES = 48 * 2**20
 
 _PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
 _STOCK = {m: i for i, m in enumerate(STOCK_MEASURES)}
@@ -52,7 +50,7 @@ class Frame:
         memo_key: tuple | None = None,
     ) -> None:
         self.state = state
-        self.shown = np.asarray(shown, dtype=np.int64)
+        self._shown = shown
         self.period = period
         self.n = len(shown)
         self.within = within
@@ -80,111 +78,45 @@ class Frame:
                 raise KeyError(f"measure {measure!r} needs a period")
             found = self._sum_leaves(cube.stock_at(self.period.end, [_STOCK[measure]])[0])
         elif measure in _NETWORK:
-            found = self.state.network[_NETWORK[measure], self.shown].astype(float)
+            shown = np.asarray(self._shown, dtype=np.int64)  # (only here: 0.3 ms for the grids)
+            found = self.state.network[_NETWORK[measure], shown].astype(float)
         else:
             raise KeyError(f"unknown measure {measure!r}")
         self._cache[measure] = found
         return found
 
-    def close_counts(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The cases reported in the period and closed, as parts of (position in
-        ``shown``, whole days to close, count) columns (a unit and day may repeat)."""
+    def close_counts(self) -> list[BinCounts | CellCounts]:
+        """The cases reported in the period and closed, counted per position in ``shown``
+        and whole days to close, in parts for ``counted_quantile``."""
         cube = self.state.cube
         if self.period is None or self.n == 0:
             return []
         start, end = self.period.start, self.period.end
-        parts = []
-
-        def add(group: np.ndarray, bins: np.ndarray, n: np.ndarray) -> None:
-            ok = np.flatnonzero(group >= 0)
-            parts.append((group[ok], bins[ok], n[ok]))
-
         first, last = cube.day_index(start), cube.day_index(end)
         rows = cube.histogram_rows(first, last)
+        parts: list[BinCounts | CellCounts] = []
         for number, _, group in self.groups:
-            summed = _summed_histogram(self.state, number, self.within)
-            span = summed.checkpoints_within(first, last) if summed is not None else None
-            if span is not None:  # the cells of the units shown
-                cell_group = group[summed.class_leaf][summed.cell_class]
-                cells = np.flatnonzero(cell_group >= 0)
-            if span is None or summed.rows_between(*span) < ROWS_PER_CELL * len(cells):
-                add(group[rows[0]], rows[1], rows[2])
-            else:  # whole stretches of checkpoints from the sums, the days at the edges
-                n = summed.between(*span, cells)
-                parts.append((cell_group[cells], summed.cell_bin[cells], n))
-                for a, b in ((first, span[0] * summed.step - 1), (span[1] * summed.step, last)):
-                    leaf, bins, n = cube.histogram_rows(a, b)
-                    add(group[leaf], bins, n)
+            summed = summed_histogram(self.state, self._class_depth(number))
+            span = summed.span(first, last) if summed is not None else None
+            if span is None or len(rows[0]) < ROWS_PER_CELL * summed.cells:
+                parts.append(BinCounts(group, *rows))
+            else:  # the cells between two checkpoints, give or take the days at the edges
+                m1, m2, edges = span
+                parts.append(CellCounts(summed, group[summed.class_leaf], m1, m2))
+                for a, b, sign in edges:
+                    parts.append(BinCounts(group, *cube.histogram_rows(a, b), sign=sign))
             for leaf, bins, n in cube.extra_histogram(start, end):
-                add(group[leaf], bins, n)
+                parts.append(BinCounts(group, leaf, bins, n))
         return parts
 
-
-class SummedHistogram:
-    """The cube's histogram rows summed over the leaves that share their ancestors down to
-    one depth (a "class": for a level above the leaves, nearly one per unit), per (class,
-    whole days to close) cell, as running counts every ``step`` days (as many as fit in
-    ``SUMMED_HISTOGRAM_BYTES``): the count of a cell between two checkpoints is one
-    subtraction, whatever the number of cases between them. A period's days outside whole
-    stretches are read from the rows."""
-
-    def __init__(self, state: State, depth: int) -> None:
-        cube, units = state.cube, state.units
-        chain = [lv for lv in units.levels if units.depth[lv] <= depth]
-        ancestors = np.stack([state.ancestor_at(lv) for lv in chain], axis=1)
-        _, leaf_class = np.unique(ancestors, axis=0, return_inverse=True)
-        leaf_class = leaf_class.ravel()
-        self.class_leaf = np.zeros(int(leaf_class.max(initial=-1)) + 1, dtype=np.int64)
-        self.class_leaf[leaf_class] = np.arange(len(leaf_class))  # one leaf of each class
-        cells, cell_of_row = np.unique(
-            leaf_class[cube.hist_leaf] * NBINS + cube.hist_bin, return_inverse=True
-        )
-        self.cell_class, self.cell_bin = cells // NBINS, cells % NBINS
-        per_day = len(cells) * np.dtype(np.int32).itemsize
-        self.step = max(1, -(-per_day * cube.ndays // SUMMED_HISTOGRAM_BYTES))
-        self.count = -(-cube.ndays // self.step)  # checkpoints after day 0
-        at = np.arange(self.count + 1) * self.step
-        self.row_at = np.searchsorted(cube.hist_day, at.astype(cube.hist_day.dtype))
-        self.running = np.zeros((self.count + 1, len(cells)), dtype=np.int32)  # < 2**31
-        total = np.zeros(len(cells))
-        for m in range(self.count):
-            rows = slice(self.row_at[m], self.row_at[m + 1])
-            total += np.bincount(cell_of_row[rows], weights=cube.hist_n[rows], minlength=len(cells))
-            self.running[m + 1] = total
-
-    def checkpoints_within(self, first: int, last: int) -> tuple[int, int] | None:
-        """The first and last checkpoints inside the days ``first``..``last`` (inclusive),
-        when there are two: ``(m1, m2)`` covers the days ``m1·step``..``m2·step − 1``."""
-        m1 = min(max(-(-first // self.step), 0), self.count)
-        m2 = min(max((last + 1) // self.step, 0), self.count)
-        return (m1, m2) if m2 > m1 else None
-
-    def rows_between(self, m1: int, m2: int) -> int:
-        """How many of the cube's rows lie between the two checkpoints."""
-        return int(self.row_at[m2] - self.row_at[m1])
-
-    def between(self, m1: int, m2: int, cells: np.ndarray) -> np.ndarray:
-        """The count of each of ``cells`` (indexes) between the two checkpoints."""
-        return (self.running[m2, cells] - self.running[m1, cells]).astype(float)
-
-
-def _summed_histogram(state: State, number: int, within: int | None) -> SummedHistogram | None:
-    """The ``SummedHistogram`` for units of level ``number`` counted ``within`` a unit
-    (built on first use, about a second at metro scale, and kept with the state's leaves
-    for the cube's rows); None when the cube has no rows."""
-    units = state.units
-    depth = units.depth[units.levels[number]]
-    if within is not None:
-        depth = max(depth, units.depth[units.level[within]])
-    if not len(state.cube.hist_n):
-        return None
-    key = ("histogram", depth)
-    found = state.leaf_memo.get(key)
-    if found is not None and found[0] is state.cube.hist_n:
-        return found[1]
-    summed = SummedHistogram(state, depth)
-    state.leaf_memo[key] = (state.cube.hist_n, summed)
-    return summed
+    def _class_depth(self, number: int) -> int:
+        """The depth of the classes that sum the leaves for units of level ``number``
+        (deeper when counted ``within`` a unit of a deeper level)."""
+        units = self.state.units
+        depth = units.depth[units.levels[number]]
+        if self.within is not None:
+            depth = max(depth, units.depth[units.level[self.within]])
+        return depth
 
 
 def _groups(

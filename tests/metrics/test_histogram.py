@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.db.session import session_scope
-from api.metrics import figures
+from api.metrics import figures, histogram
 from api.metrics.cube import NBINS, engine_state
-from api.metrics.figures import SummedHistogram
-from api.metrics.stats import counted_quantile, histogram_quantile
+from api.metrics.histogram import SummedHistogram
+from api.metrics.stats import BinCounts, counted_quantile, histogram_quantile
 from tests.conftest import token_for
 from tests.metrics.test_api import assert_children_match_cases
 
@@ -32,17 +32,26 @@ def checkpoints(request, monkeypatch) -> str:
     """Running counts every day (what a small world's cells afford), or, with little room
     for them, weeks apart (as for the grids of a metro city: periods then have edge days)."""
     if request.param == "weeks apart":
-        monkeypatch.setattr(figures, "SUMMED_HISTOGRAM_BYTES", 40_000)
+        monkeypatch.setattr(histogram, "SUMMED_HISTOGRAM_BYTES", 40_000)
     return request.param
 
 
 def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpoints) -> None:
-    """Between any two checkpoints, each unit's cells count what its rows count; a period
-    is split into whole stretches of checkpoints and the days at its edges."""
+    """Between any two checkpoints, each unit's cells count what its rows count; any period
+    is the cells between the checkpoints nearest its ends, plus or minus the rows of the
+    days between those checkpoints and its ends."""
     with session_scope(db_url) as session:
         state = engine_state(session)
     cube, units = state.cube, state.units
     rng = random.Random(3)
+
+    def rows_histogram(unit_of_leaf: np.ndarray, first: int, last: int) -> np.ndarray:
+        out = np.zeros((len(units.codes) + 1) * NBINS)
+        rows = (cube.hist_day >= first) & (cube.hist_day <= last)
+        row_unit = unit_of_leaf[cube.hist_leaf[rows]]
+        np.add.at(out, row_unit * NBINS + cube.hist_bin[rows], cube.hist_n[rows])
+        return out
+
     for depth in sorted(set(units.depth.values())):
         summed = SummedHistogram(state, depth)
         k = summed.step
@@ -50,22 +59,34 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpo
         level = next(lv for lv in units.levels if units.depth[lv] == depth)
         unit_of_leaf = state.ancestor_at(level)
         cell_unit = unit_of_leaf[summed.class_leaf][summed.cell_class]
+        cell_at = cell_unit * NBINS + summed.cell_bin
+
+        def cells_histogram(m1: int, m2: int, summed=summed, cell_at=cell_at) -> np.ndarray:
+            out = np.zeros((len(units.codes) + 1) * NBINS)
+            np.add.at(out, cell_at, summed.between(m1, m2))
+            return out
+
         pairs = [(0, summed.count), (summed.count - 1, summed.count), (0, 1)]
         pairs += [tuple(sorted(rng.sample(range(summed.count + 1), 2))) for _ in range(20)]
         for m1, m2 in pairs:
-            got = np.zeros((len(units.codes) + 1) * NBINS)
-            cells = np.arange(len(cell_unit))
-            np.add.at(got, cell_unit * NBINS + summed.cell_bin, summed.between(m1, m2, cells))
-            rows = (cube.hist_day >= m1 * k) & (cube.hist_day < m2 * k)
-            want = np.zeros_like(got)
-            row_unit = unit_of_leaf[cube.hist_leaf[rows]]
-            np.add.at(want, row_unit * NBINS + cube.hist_bin[rows], cube.hist_n[rows])
-            assert np.array_equal(got, want), (depth, m1, m2)
-            assert summed.rows_between(m1, m2) == rows.sum()
-    assert summed.checkpoints_within(k, 2 * k - 1) == (1, 2)
-    assert summed.checkpoints_within(k + 1, 3 * k - 1) == (2, 3)
-    assert summed.checkpoints_within(k + 1, 3 * k - 2) is None
-    assert summed.checkpoints_within(-100, 10**6) == (0, summed.count)
+            want = rows_histogram(unit_of_leaf, m1 * k, m2 * k - 1)
+            assert np.array_equal(cells_histogram(m1, m2), want), (depth, m1, m2)
+        periods = [(-5, cube.ndays + 5), (k // 2, k // 2 + k), (k - 1, 3 * k + 1)]
+        for _ in range(20):
+            first = rng.randrange(-10, cube.ndays)
+            periods.append((first, first + rng.randrange(cube.ndays)))
+        for first, last in periods:
+            span = summed.span(first, last)
+            if span is None:  # both ends nearest one checkpoint: read from the rows
+                assert last - first + 1 < k, (first, last, k)
+                continue
+            m1, m2, edges = span
+            if first >= 0 and last < summed.count * k:  # no end beyond the checkpoints
+                assert all(b - a + 1 <= k // 2 for a, b, _ in edges), (first, last, edges)
+            got = cells_histogram(m1, m2)
+            for a, b, sign in edges:
+                got += sign * rows_histogram(unit_of_leaf, a, b)
+            assert np.array_equal(got, rows_histogram(unit_of_leaf, first, last)), (first, last)
 
 
 def test_percentiles_from_summed_histograms_match_the_cases(
@@ -86,18 +107,25 @@ def test_percentiles_from_summed_histograms_match_the_cases(
 
 def test_counted_quantile_is_the_nearest_rank_of_the_whole_histogram() -> None:
     """The quantile found by groups of bins equals the nearest rank over each unit's whole
-    histogram (``histogram_quantile``), repeated units and bins, empty units and ranks on a
-    group's edge included."""
+    histogram (``histogram_quantile``), repeated units and bins, empty units, units not
+    shown (−1) and ranks on a group's edge included."""
     rng = np.random.default_rng(4)
     for units, rows in ((1, 1), (7, 40), (300, 5_000), (50, 20)):
         unit = rng.integers(0, units, rows)
         bins = np.minimum(rng.geometric(rng.choice([0.02, 0.2, 0.7]), rows) - 1, NBINS - 1)
         bins[: rows // 4] = rng.choice([15, 16, 31, 32, NBINS - 1], rows // 4)
-        n = rng.integers(0, 4, rows).astype(float)
-        half = rows // 2
-        parts = [(unit[:half], bins[:half], n[:half]), (unit[half:], bins[half:], n[half:])]
+        n = rng.integers(0, 4, rows)
+        unit[rng.random(rows) < 0.1] = -1  # rows of units not shown: not counted
+        shown = unit >= 0
         hist = np.zeros((units, NBINS))
-        np.add.at(hist, (unit, bins), n)
+        np.add.at(hist, (unit[shown], bins[shown]), n[shown])
+        position = np.append(np.arange(units), -1)  # the unit shown at each key (-1: none)
+        half = rows // 2
+        parts = [  # the second half added, less what is taken away again (sign −1)
+            BinCounts(position, unit[:half], bins[:half], n[:half]),
+            BinCounts(position, unit[half:], bins[half:], n[half:] + 3),
+            BinCounts(position, unit[half:], bins[half:], np.full(rows - half, 3), sign=-1),
+        ]
         for q in (0.5, 0.9, 0.01, 1.0):
             found, total = counted_quantile(parts, units, q, NBINS)
             assert np.array_equal(total, hist.sum(axis=1))
