@@ -8,25 +8,25 @@ history: such pieces can be concatenated into one deflate stream). A request the
 only the numbers, wraps each feature's numbers (its "tail") as an uncompressed ("stored")
 deflate block between the pieces, and closes the stream with its checksum.
 
-The numbers are written by numpy, each value in a slot of its column's width padded with
-JSON whitespace (``"value":  12.5 ,``): every tail of a response has one width, and no
-Python code runs per value. Numbers carry at most ``DECIMALS`` decimals (the choropleth
+The numbers are written by a compiled loop (numba), each value in a slot of its column's
+width padded with JSON whitespace (``"value":  12.5 ,``): every tail of a response has one
+width, and no Python code runs per value. Numbers carry at most ``DECIMALS`` decimals (the choropleth
 rounds its columns to that first, so that its CSV and GeoPackage say the same).
 
 The checksum is what decides the cost. gzip ends with the CRC-32 of the whole plain text:
 one pass over 16 MB per request. A zlib stream (``Content-Encoding: deflate``, which every
 browser, curl, GDAL and QGIS accept) ends with an Adler-32, which is two sums that combine
-arithmetically: the openings' sums are computed once per layer, the tails' per request, in
-numpy, and nothing else is read again.
+arithmetically: the openings' sums are computed once per layer, the tails' per request,
+and nothing else is read again.
 """
 
 from __future__ import annotations
 
 import struct
-import sys
 import zlib
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import orjson
 
@@ -41,8 +41,6 @@ _ADLER = 65_521
 _SPACE, _MINUS, _POINT, _ZERO = (ord(c) for c in " -.0")
 _NULL = np.frombuffer(b"null", np.uint8)
 _TRUE, _FALSE = np.frombuffer(b"true ", np.uint8), np.frombuffer(b"false", np.uint8)
-_FOUR_SPACES = np.frombuffer(b"    ", np.uint32)[0]
-_LAST_BYTE = 56 if sys.byteorder == "little" else 0  # shift to the last byte of a uint64
 
 
 def deflate_piece(raw: bytes, level: int = 1) -> bytes:
@@ -126,95 +124,103 @@ class Tails:
         if self.block is None:
             s, t = _adler_terms(self.pieces)
             return s, int(t.sum())
-        # rows of one width: the weighted sums add up column by column (uint32 sums: exact
-        # up to 16 million rows, and twice as fast as uint64)
-        weights = np.arange(self.block.shape[1], 0, -1, dtype=np.uint64)
-        t = int(self.block.sum(axis=0, dtype=np.uint32).astype(np.uint64) @ weights) % _ADLER
-        return self.block.sum(axis=1, dtype=np.uint32).astype(np.int64), t
+        sums, weighted = _block_sums(self.block)
+        return sums, int(weighted)
 
 
-def _text_tables() -> dict[str, np.ndarray]:
-    """Small lookup tables (they stay in the CPU's cache) for writing numbers as text:
-    each 0..9999 as 4 bytes, zero-padded or right-aligned with leading spaces (uint32); and
-    a fraction in millionths, split into its first four decimals (``hi``) and last two
-    (``lo``), each as 8 bytes (uint64) that combine with ``|`` into ".dddddd", trailing
-    zeros as spaces, and a last byte saying how many decimals are needed, in unary (d ones:
-    ``|`` and ``max`` keep the most).
-
-    ``hi`` alone writes its decimals as if ``lo`` were 0: "." and the digits up to its last
-    non-zero one, spaces after. A non-zero ``lo`` adds what a space needs to become the
-    byte it should be, bit by bit: 0x0E turns " " (0x20) into "." (0x2E), 0x10 turns " "
-    into "0" (0x30) and leaves the digits (0x30-0x39) as they are; its own two digits
-    land on spaces. Its table's entry 0 is all zeros."""
-    n = np.arange(10_000)
-    digits = np.stack([n // 1000, n // 100 % 10, n // 10 % 10, n % 10], axis=1) + _ZERO
-    significant = 1 + (n >= 10) + (n >= 100) + (n >= 1000)
-    aligned = np.where(np.arange(4) >= 4 - significant[:, None], digits, _SPACE)
-    hi_needed = 4 - sum((n % 10**k == 0) for k in range(1, 5))
-    hi = np.full((len(n), 8), _SPACE, np.int64)
-    hi[:, 0] = np.where(hi_needed > 0, _POINT, _SPACE)
-    hi[:, 1:5] = np.where(np.arange(4) < hi_needed[:, None], digits, _SPACE)
-    hi[:, 7] = (1 << hi_needed) - 1
-    m = np.arange(100)
-    lo = np.zeros((len(m), 8), np.int64)
-    lo[1:, 0], lo[1:, 1:5] = _POINT ^ _SPACE, _ZERO ^ _SPACE
-    lo[1:, 5], lo[1:, 6] = m[1:] // 10 + _ZERO, np.where(m[1:] % 10, m[1:] % 10 + _ZERO, _SPACE)
-    lo[1:, 7] = (1 << (5 + (m[1:] % 10 > 0))) - 1
-    as_u32 = lambda a: np.ascontiguousarray(a, np.uint8).view(np.uint32).ravel()  # noqa: E731
-    as_u64 = lambda a: np.ascontiguousarray(a, np.uint8).view(np.uint64).ravel()  # noqa: E731
-    return {"padded": as_u32(digits), "aligned": as_u32(aligned), "hi": as_u64(hi),
-            "lo": as_u64(lo)}  # fmt: skip
+@numba.njit(cache=True, nogil=True)
+def _millionths(v):  # pragma: no cover - compiled
+    """|v| in millionths, rounded half to even (as ``np.round(v, DECIMALS)`` rounds)."""
+    return np.int64(np.rint(abs(v) * 10**DECIMALS))
 
 
-_TABLES = _text_tables()
+@numba.njit(cache=True, nogil=True)
+def _decimals_needed(fraction):  # pragma: no cover - compiled
+    """How many of a fraction's six decimals (in millionths) are shown: none after the
+    last non-zero one."""
+    if fraction == 0:
+        return 0
+    needed = DECIMALS
+    while fraction % 10 == 0:
+        fraction //= 10
+        needed -= 1
+    return needed
 
 
-def _fraction_text(frac: np.ndarray) -> np.ndarray:
-    """Millionths (whole floats 0..999999) as ".dddddd" without trailing zeros (spaces
-    instead), then the number of decimals in unary, in 8 bytes: uint64 of ``frac``'s
-    shape."""
-    hi = np.floor(frac / 100)
-    lo = (frac - hi * 100).astype(np.intp)
-    return _TABLES["hi"][hi.astype(np.intp)] | _TABLES["lo"][lo]
+@numba.njit(cache=True, nogil=True)
+def _column_shapes(values):  # pragma: no cover - compiled
+    """Per column of finite numbers (NaN: null): the most digits of a whole part, the most
+    decimals, and whether a value is written with a minus."""
+    columns = values.shape[1]
+    ints = np.ones(columns, np.int64)
+    decimals = np.zeros(columns, np.int64)
+    signs = np.zeros(columns, np.int64)
+    for i in range(values.shape[0]):
+        for j in range(columns):
+            v = values[i, j]
+            if np.isnan(v):
+                continue
+            m = _millionths(v)
+            whole, digits = m // 10**DECIMALS, 1
+            while whole >= 10:
+                whole //= 10
+                digits += 1
+            ints[j] = max(ints[j], digits)
+            decimals[j] = max(decimals[j], _decimals_needed(m % 10**DECIMALS))
+            if v < 0 and m > 0:  # no "-0"
+                signs[j] = 1
+    return ints, decimals, signs
 
 
-def _number_text(values: np.ndarray) -> tuple[np.ndarray, int, list[int], list[int]]:
-    """Finite numbers (n, columns), all below ``_LIMIT``, as text, every value's decimal
-    point (or where it would be) at one offset ``point``: an (n, columns, width) uint8
-    array, sign and whole part right-aligned before ``point``, the decimals from it; with
-    each column's widest whole part and decimals. In float arithmetic, exact here (every
-    integer involved is below 2**53), and several times faster than numpy's int64 division."""
-    millionths = np.rint(np.abs(values) * 10**DECIMALS)
-    whole = np.floor(millionths / 10**DECIMALS)
-    fraction = _fraction_text(millionths - whole * 10**DECIMALS)
-    int_widths = [len(str(int(m))) for m in whole.max(axis=0, initial=0).tolist()]
-    frac_widths = [int(d).bit_length() for d in fraction.max(axis=0, initial=0) >> _LAST_BYTE]
-    chunks = -(-max(int_widths, default=1) // 4)
-    point = 1 + 4 * chunks  # a byte for the sign, then the digits
-    text = np.empty((*values.shape, point + 8), np.uint8)
-    text[..., 0] = _SPACE
-    text[..., point:].view(np.uint64)[..., 0] = fraction  # its last byte is never shown
-    digits = text[..., 1:point].view(np.uint32)  # (n, columns, chunks): four digits each
-    groups, rest = [], whole  # groups of four digits, least significant first
-    for _ in range(chunks - 1):
-        above = np.floor(rest / 10_000)
-        groups.append((rest - above * 10_000).astype(np.intp))
-        rest = above
-    groups.append(rest.astype(np.intp))  # below 10,000: ``chunks`` groups hold every number
-    started = np.zeros(whole.shape, bool)
-    for k, group in enumerate(reversed(groups)):  # most significant first
-        if k == chunks - 1:
-            lead = _TABLES["aligned"][group]
-        else:
-            lead = np.where(group > 0, _TABLES["aligned"][group], _FOUR_SPACES)
-        digits[..., k] = np.where(started, _TABLES["padded"][group], lead)
-        started |= group > 0
-    negative = np.flatnonzero((values < 0) & (millionths > 0))
-    if len(negative):  # the minus just before the first digit
-        magnitude = whole.ravel()[negative]
-        ndigits = 1 + sum(magnitude >= 10**k for k in range(1, 4 * chunks))
-        text.reshape(-1, text.shape[-1])[negative, point - 1 - ndigits] = _MINUS
-    return text, point, int_widths, frac_widths
+@numba.njit(cache=True, nogil=True)
+def _write_numbers(block, values, first, point):  # pragma: no cover - compiled
+    """Write each value into its row of ``block`` (the row template, spaces in the slots):
+    the whole part right-aligned before the column's ``point`` (a byte offset in the row),
+    the decimals from it; NaN as null from the slot's ``first`` byte."""
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v, at = values[i, j], point[j]
+            if np.isnan(v):
+                for k in range(4):
+                    block[i, first[j] + k] = _NULL[k]
+                continue
+            m = _millionths(v)
+            whole, fraction = m // 10**DECIMALS, m % 10**DECIMALS
+            k = at
+            while True:
+                k -= 1
+                block[i, k] = _ZERO + whole % 10
+                whole //= 10
+                if whole == 0:
+                    break
+            if v < 0 and m > 0:
+                block[i, k - 1] = _MINUS
+            shown = False  # from the last decimal back: trailing zeros stay spaces
+            for d in range(DECIMALS, 0, -1):
+                digit = fraction % 10
+                fraction //= 10
+                if digit or shown:
+                    block[i, at + d] = _ZERO + digit
+                    shown = True
+            if shown:
+                block[i, at] = _POINT
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_sums(block):  # pragma: no cover - compiled
+    """Each row's byte sum, and the sum of the rows' weighted sums modulo 65521 (see
+    ``_adler_terms``)."""
+    rows, width = block.shape
+    sums = np.zeros(rows, np.int64)
+    weighted = 0
+    for i in range(rows):
+        s, t = 0, 0
+        for c in range(width):
+            s += block[i, c]
+            t += block[i, c] * (width - c)
+        sums[i] = s
+        weighted = (weighted + t) % _ADLER
+    return sums, weighted
 
 
 def _is_number_type(kind: type) -> bool:
@@ -239,42 +245,37 @@ def _as_array(column: Sequence | np.ndarray) -> np.ndarray | None:
 def number_tails(names: Sequence[str], columns: Sequence) -> Tails | None:
     """The tails of columns of numbers (NaN or None: null) and booleans, as one block of
     rows of one width: each value in a slot of its column's width padded with spaces,
-    numbers with at most ``DECIMALS`` decimals (trailing zeros dropped). The numbers of all
-    columns are converted together (numpy's cost is per call, not per value). None when a
-    column holds anything else, or a number of ±1e9 or more: use ``dynamic_parts``."""
+    numbers with at most ``DECIMALS`` decimals (trailing zeros dropped), written by a
+    compiled loop. None when a column holds anything else, or a number of ±1e9 or more:
+    use ``dynamic_parts``."""
     arrays = [_as_array(c) for c in columns]
     if not arrays or any(a is None for a in arrays) or not len(arrays[0]):
         return None
     n = len(arrays[0])
     numeric = [a for a in arrays if a.dtype != bool]
     values = np.column_stack(numeric) if numeric else np.zeros((n, 0))
-    missing = np.isnan(values)
-    values = np.where(missing, 0.0, values)
-    if values.size and np.abs(values).max() >= _LIMIT:
+    if np.any(np.abs(values) >= _LIMIT):  # (NaN compares False)
         return None
-    text, point, int_widths, frac_widths = _number_text(values)
-    signs = (values < 0).any(axis=0).tolist()
-    numeric_slots = iter(  # (first byte in ``text``, width) of each numeric column's slot
-        (point - sign - ints, max(sign + ints + (1 + decimals if decimals else 0), 4))
-        for sign, ints, decimals in zip(signs, int_widths, frac_widths, strict=True)
-    )  # a width of 4 at least: "null"
-    slots = [(None, 5) if a.dtype == bool else next(numeric_slots) for a in arrays]
+    ints, decimals, signs = (a.tolist() for a in _column_shapes(values))
+    numeric_widths = iter(  # (whole part with its sign, slot width) of each numeric column
+        (sign + whole, max(sign + whole + (1 + d if d else 0), 4))  # 4 at least: "null"
+        for whole, d, sign in zip(ints, decimals, signs, strict=True)
+    )
+    slots = [(0, 5) if a.dtype == bool else next(numeric_widths) for a in arrays]
     keys = [(b"," if k else b"") + orjson.dumps(name) + b":" for k, name in enumerate(names)]
     template = b"".join(key + b" " * w for key, (_, w) in zip(keys, slots, strict=True)) + b"}}"
     block = np.empty((n, len(template)), np.uint8)
     block[:] = np.frombuffer(template, np.uint8)
-    at, j = 0, 0  # j: the column's place among the numeric ones
-    for key, a, (first, width) in zip(keys, arrays, slots, strict=True):
+    first, point, at = [], [], 0
+    for key, a, (before_point, width) in zip(keys, arrays, slots, strict=True):
         at += len(key)
         if a.dtype == bool:
             block[:, at : at + 5] = np.where(a[:, None], _TRUE, _FALSE)
         else:
-            block[:, at : at + width] = text[:, j, first : first + width]
-            rows = np.flatnonzero(missing[:, j])
-            block[rows, at : at + width] = _SPACE
-            block[rows, at : at + 4] = _NULL
-            j += 1
+            first.append(at)
+            point.append(at + before_point)
         at += width
+    _write_numbers(block, values, np.array(first, np.int64), np.array(point, np.int64))
     # one bytes object per row, made in C: viewed as fixed-width byte strings (which would
     # drop trailing NUL bytes; a row ends with "}}")
     pieces = block.view(f"S{block.shape[1]}").ravel().tolist()
