@@ -19,7 +19,7 @@ from api.metrics.cube import NBINS, State
 from api.metrics.stats import GROUP_SHIFT
 
 # the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
-# day or two for the upper levels, whose cells are few; two weeks for a city's grids)
+# day or two for the upper levels, whose cells are few; 17 days for a metro city's grids)
 SUMMED_HISTOGRAM_BYTES = 48 * 2**20
 
 
