@@ -10,8 +10,9 @@ deflate block between the pieces, and closes the stream with its checksum.
 
 The numbers are written by a compiled loop (numba), each value in a slot of its column's
 width padded with JSON whitespace (``"value":  12.5 ,``): every tail of a response has one
-width, and no Python code runs per value. Numbers carry at most ``DECIMALS`` decimals (the choropleth
-rounds its columns to that first, so that its CSV and GeoPackage say the same).
+width, and no Python code runs per value. Numbers carry at most ``DECIMALS`` decimals
+(the choropleth rounds its columns to that first, so that its CSV and GeoPackage say the
+same).
 
 The checksum is what decides the cost. gzip ends with the CRC-32 of the whole plain text:
 one pass over 16 MB per request. A zlib stream (``Content-Encoding: deflate``, which every

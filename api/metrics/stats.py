@@ -131,6 +131,8 @@ class BinCounts:
 
 
 class Counts(Protocol):
+    """A part of ``counted_quantile``: ``BinCounts``, or the cells of a summed histogram."""
+
     def add_to_groups(self, coarse: np.ndarray) -> None: ...
     def add_within_group(self, fine: np.ndarray, group: np.ndarray) -> None: ...
 
