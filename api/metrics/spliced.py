@@ -36,7 +36,7 @@ ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, no dictionary
 FINAL_EMPTY_BLOCK = b"\x03\x00"  # a final, empty block of fixed Huffman codes
 MAX_STORED = 65_535
 CLOSE = b"]}"  # after the last feature
-DECIMALS = 6  # the most decimals a number of the map carries
+DECIMALS = 6  # the most decimals a number of the map carries (written as three pairs)
 _LIMIT = 1e9  # from this on a value is written by orjson (below it, in millionths, < 2**53)
 _ADLER = 65_521
 _SPACE, _MINUS, _POINT, _ZERO = (ord(c) for c in " -.0")
@@ -148,6 +148,9 @@ def _decimals_needed(fraction):  # pragma: no cover - compiled
     return needed
 
 
+_PAIRS = np.frombuffer("".join(f"{n:02d}" for n in range(100)).encode(), np.uint8)
+
+
 @numba.njit(cache=True, nogil=True)
 def _column_shapes(values):  # pragma: no cover - compiled
     """Per column of finite numbers (NaN: null): the most digits of a whole part, the most
@@ -187,24 +190,23 @@ def _write_numbers(block, values, first, point):  # pragma: no cover - compiled
                 continue
             m = _millionths(v)
             whole, fraction = m // 10**DECIMALS, m % 10**DECIMALS
-            k = at
-            while True:
+            k = at  # the whole part, two digits at a time from the right
+            while whole >= 10:
+                pair = 2 * (whole % 100)
+                block[i, k - 2], block[i, k - 1] = _PAIRS[pair], _PAIRS[pair + 1]
+                whole //= 100
+                k -= 2
+            if whole or k == at:
                 k -= 1
-                block[i, k] = _ZERO + whole % 10
-                whole //= 10
-                if whole == 0:
-                    break
+                block[i, k] = _ZERO + whole
             if v < 0 and m > 0:
                 block[i, k - 1] = _MINUS
-            shown = False  # from the last decimal back: trailing zeros stay spaces
-            for d in range(DECIMALS, 0, -1):
-                digit = fraction % 10
-                fraction //= 10
-                if digit or shown:
-                    block[i, at + d] = _ZERO + digit
-                    shown = True
-            if shown:
+            needed = _decimals_needed(fraction)
+            if needed:
                 block[i, at] = _POINT
+                pairs = (fraction // 10_000, fraction // 100 % 100, fraction % 100)
+                for d in range(needed):  # (DECIMALS is 6: three pairs)
+                    block[i, at + 1 + d] = _PAIRS[2 * pairs[d // 2] + d % 2]
 
 
 @numba.njit(cache=True, nogil=True)
