@@ -21,6 +21,9 @@ from api.metrics.stats import GROUP_SHIFT
 # the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
 # day or two for the upper levels, whose cells are few; 17 days for a metro city's grids)
 SUMMED_HISTOGRAM_BYTES = 48 * 2**20
+# running counts are kept in 16 bits when every group cell's total is below this (a metro
+# city's villages and grids), else in 32
+NARROW_COUNTS_BELOW = 2**16
 
 
 class SummedHistogram:
@@ -54,7 +57,7 @@ class SummedHistogram:
 
         totals = np.bincount(cell_of_row, weights=cube.hist_n, minlength=len(cells))
         group_totals = np.add.reduceat(totals, starts) if len(starts) else totals
-        counts = np.uint16 if group_totals.max(initial=0) < 2**16 else np.int32  # grids: 16
+        counts = np.uint16 if group_totals.max(initial=0) < NARROW_COUNTS_BELOW else np.int32
         per_day = (len(cells) + len(starts)) * np.dtype(counts).itemsize
         self.step = max(1, -(-per_day * cube.ndays // SUMMED_HISTOGRAM_BYTES))
         self.count = -(-cube.ndays // self.step)  # checkpoints after day 0

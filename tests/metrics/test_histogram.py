@@ -27,12 +27,15 @@ def api(app, db_url, cased):
         yield c
 
 
-@pytest.fixture(params=["one day apart", "weeks apart"])
+@pytest.fixture(params=["one day apart", "weeks apart", "weeks apart, 32-bit"])
 def checkpoints(request, monkeypatch) -> str:
     """Running counts every day (what a small world's cells afford), or, with little room
-    for them, weeks apart (as for the grids of a metro city: periods then have edge days)."""
-    if request.param == "weeks apart":
+    for them, weeks apart (as for the grids of a metro city: periods then have edge days),
+    in 16 bits (a small world's counts fit) or 32 (as a metro city's upper levels)."""
+    if request.param.startswith("weeks apart"):
         monkeypatch.setattr(histogram, "SUMMED_HISTOGRAM_BYTES", 40_000)
+    if request.param.endswith("32-bit"):
+        monkeypatch.setattr(histogram, "NARROW_COUNTS_BELOW", 0)
     return request.param
 
 
@@ -55,7 +58,8 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpo
     for depth in sorted(set(units.depth.values())):
         summed = SummedHistogram(state, depth)
         k = summed.step
-        assert (k > 1) == (checkpoints == "weeks apart")
+        assert (k > 1) == checkpoints.startswith("weeks apart")
+        assert summed.running.dtype == (np.int32 if "32-bit" in checkpoints else np.uint16)
         level = next(lv for lv in units.levels if units.depth[lv] == depth)
         unit_of_leaf = state.ancestor_at(level)
         cell_unit = unit_of_leaf[summed.class_leaf][summed.cell_class]
