@@ -21,8 +21,8 @@ from api.metrics.registry import (
 )
 from api.metrics.stats import BinCounts, counted_quantile, poisson_rate_interval, wilson
 
-# a percentile's histogram is summed from the cells of a ``SummedHistogram`` (the units
-# shown) when the rows they stand for are at least this many per cell, else from the rows
+# a percentile's histogram is summed from the cells of a ``SummedHistogram`` when the
+# period has at least this many rows per cell, else from the rows
 ROWS_PER_CELL = 1
 
 _PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
