@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.db.session import session_scope
 from api.metrics import figures, histogram
-from api.metrics.cube import NBINS, engine_state
+from api.metrics.cube import NBINS, engine_state, forget_states
 from api.metrics.histogram import SummedHistogram
 from api.metrics.stats import BinCounts, counted_quantile, histogram_quantile
 from tests.conftest import token_for
@@ -28,7 +29,7 @@ def api(app, db_url, cased):
 
 
 @pytest.fixture(params=["one day apart", "weeks apart", "weeks apart, 32-bit"])
-def checkpoints(request, monkeypatch) -> str:
+def checkpoints(request, monkeypatch) -> Iterator[str]:
     """Running counts every day (what a small world's cells afford), or, with little room
     for them, weeks apart (as for the grids of a metro city: periods then have edge days),
     in 16 bits (a small world's counts fit) or 32 (as a metro city's upper levels)."""
@@ -36,7 +37,9 @@ def checkpoints(request, monkeypatch) -> str:
         monkeypatch.setattr(histogram, "SUMMED_HISTOGRAM_BYTES", 40_000)
     if request.param.endswith("32-bit"):
         monkeypatch.setattr(histogram, "NARROW_COUNTS_BELOW", 0)
-    return request.param
+    forget_states()  # no summed histogram kept from a test with other settings
+    yield request.param
+    forget_states()
 
 
 def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpoints) -> None:
