@@ -39,7 +39,7 @@ CLOSE = b"]}"  # after the last feature
 DECIMALS = 6  # the most decimals a number of the map carries (written as three pairs)
 _LIMIT = 1e9  # from this on a value is written by orjson (below it, in millionths, < 2**53)
 _ADLER = 65_521
-_SPACE, _MINUS, _POINT, _ZERO = (ord(c) for c in " -.0")
+_MINUS, _POINT, _ZERO = (ord(c) for c in "-.0")
 _NULL = np.frombuffer(b"null", np.uint8)
 _TRUE, _FALSE = np.frombuffer(b"true ", np.uint8), np.frombuffer(b"false", np.uint8)
 
