@@ -9,6 +9,11 @@ shown whole, so they are simplified again, coarser, until the whole level as ser
 under 1 MB of GeoJSON and 300 KB gzipped (a village map of a metro city); the deepest
 level is shown one parent at a time and keeps its tolerance.
 
+A map whose parent is wider than the level's own view (every grid of the city) is seen at
+the parent's zoom: its units are simplified once more, as a coverage, to one pixel of a 4K
+screen showing the parent, when that is coarser than the level's own tolerance (finer
+detail would not show, and the city's 8,820 grids would weigh 4 times as much).
+
 Results are cached in memory and on disk (``settings.cache_dir``), keyed by database,
 boundaries version and the parameters above, so a new import invalidates them by itself.
 """
@@ -21,6 +26,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +189,9 @@ def display_layer(
     if layer is not None:
         return layer
     tolerance, units = simplified_level(session, level, cache_dir=cache_dir)
+    view = _parent_level(session, parent_code)
+    if view is not None and _level_width(session, view) / SCREEN_PIXELS > tolerance:
+        tolerance, units = simplified_level(session, level, cache_dir=cache_dir, view=view)
     if parent_code is not None:
         under = set(
             session.scalars(
@@ -216,22 +225,40 @@ def warm_display_cache(session: Session, cache_dir: Path | None = None) -> dict[
     }
 
 
+def _parent_level(session: Session, parent_code: str | None) -> str | None:
+    """The level of the unit a map under ``parent_code`` shows whole (None: the root's)."""
+    if parent_code is None:
+        return min(level_depths(session).items(), key=lambda item: item[1], default=(None,))[0]
+    return session.scalar(
+        select(AdminUnit.level)
+        .where(AdminUnit.code == parent_code)
+        .order_by(AdminUnit.valid_to.is_not(None), AdminUnit.valid_from.desc())
+        .limit(1)
+    )
+
+
 def simplified_level(
-    session: Session, level: str, cache_dir: Path | None = None
+    session: Session, level: str, cache_dir: Path | None = None, view: str | None = None
 ) -> tuple[float, list[SimplifiedUnit]]:
     """Every current unit of ``level``, simplified as one coverage (memory, then disk
-    cache, then computed), with the tolerance used."""
+    cache, then computed), with the tolerance used. ``view``: a level whose units are
+    shown whole with it, simplified to a pixel of that view instead (see the module)."""
     version = get_version(session, "boundaries")
     db_key = _database_key(session)
-    key = (db_key, version, level)
+    key = (db_key, version, level, view)
     cached = _levels.get(key)
     if cached is not None:
         return cached
     folder = Path(cache_dir or get_settings().cache_dir)
-    path = folder / f"display-{db_key}-{PARAMETERS_KEY}-v{version}-{level}.json"
+    name = level if view is None else f"{level}-in-{view}"
+    path = folder / f"display-{db_key}-{PARAMETERS_KEY}-v{version}-{name}.json"
     result = _read_disk(path)
     if result is None:
-        result = _simplify_level(session, level)
+        if view is None:
+            result = _simplify_level(session, level)
+        else:
+            tolerance = _level_width(session, view) / SCREEN_PIXELS
+            result = tolerance, _simplify_members(session, level)(tolerance)
         _write_disk(path, result)
     _remember(_levels, key, result, size=32)
     return result
@@ -268,26 +295,37 @@ def _write_disk(path: Path, result: tuple[float, list[SimplifiedUnit]]) -> None:
 def _view_width(session: Session, level: str) -> float:
     """Median extent (degrees) of the units two levels above ``level`` (the root if none)."""
     depths = level_depths(session)
-    depth = depths.get(level, 0)
-    view_depth = max(depth - 2, 0)
+    view_depth = max(depths.get(level, 0) - 2, 0)
     by_depth = {d: code for code, d in depths.items()}
     for d in range(view_depth, -1, -1):
-        view_level = by_depth.get(d)
-        if view_level is None:
-            continue
-        geoms = np.array(
-            session.scalars(
-                select(AdminUnit.geom).where(
-                    AdminUnit.valid_to.is_(None), AdminUnit.level == view_level
-                )
-            ).all(),
-            dtype=object,
-        )
-        geoms = geoms[~shapely.is_missing(geoms)] if len(geoms) else geoms
-        if len(geoms):
-            b = shapely.bounds(geoms)
-            return float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
+        if d in by_depth and (width := _level_width(session, by_depth[d])) is not None:
+            return width
     return 1.0
+
+
+_widths: dict[tuple, float | None] = {}
+
+
+def _level_width(session: Session, level: str) -> float | None:
+    """Median extent (degrees) of the current units of ``level`` with a geometry (None:
+    none has one), kept per boundaries version."""
+    key = (_database_key(session), get_version(session, "boundaries"), level)
+    if key in _widths:
+        return _widths[key]
+    geoms = np.array(
+        session.scalars(
+            select(AdminUnit.geom).where(AdminUnit.valid_to.is_(None), AdminUnit.level == level)
+        ).all(),
+        dtype=object,
+    )
+    geoms = geoms[~shapely.is_missing(geoms)] if len(geoms) else geoms
+    width = None
+    if len(geoms):
+        b = shapely.bounds(geoms)
+        width = float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
+    with _lock:
+        _widths[key] = width
+    return width
 
 
 def level_members(session: Session, level: str) -> dict[str, str]:
@@ -330,11 +368,9 @@ def _overshoot(units: list[SimplifiedUnit]) -> float:
     return max(len(body) / LEVEL_BYTES, len(gzipped) / LEVEL_GZIP_BYTES)
 
 
-def _simplify_level(session: Session, level: str) -> tuple[float, list[SimplifiedUnit]]:
-    """The units of ``level`` (with ragged stand-ins) simplified as one coverage. The
-    deepest level keeps the tolerance of its view (it is shown a parent at a time); a
-    level above it, shown whole, is simplified again from the original geometry with a
-    coarser tolerance until the whole level, as served, fits the byte budgets."""
+def _simplify_members(session: Session, level: str) -> Callable[[float], list[SimplifiedUnit]]:
+    """A function simplifying the units of ``level`` (with ragged stand-ins, see
+    ``level_members``) as one coverage at a tolerance, read from the database once."""
     members = level_members(session, level)
     rows = session.execute(
         select(
@@ -346,9 +382,6 @@ def _simplify_level(session: Session, level: str) -> tuple[float, list[Simplifie
     rows = [r for r in rows if r.code in members]
     geoms = np.array([r.geom for r in rows], dtype=object)
     present = ~shapely.is_missing(geoms) if len(rows) else np.zeros(0, dtype=bool)
-    tolerance = _view_width(session, level) / SCREEN_PIXELS
-    depths = level_depths(session)
-    deepest = depths.get(level, 0) >= max(depths.values(), default=0)
     boxes = [
         bounds_of(np.array([g], dtype=object)) if ok else None
         for g, ok in zip(geoms, present, strict=True)
@@ -364,8 +397,20 @@ def _simplify_level(session: Session, level: str) -> tuple[float, list[Simplifie
             for r, b, g in zip(rows, boxes, simplified, strict=True)
         ]
 
+    return attempt
+
+
+def _simplify_level(session: Session, level: str) -> tuple[float, list[SimplifiedUnit]]:
+    """The units of ``level`` (with ragged stand-ins) simplified as one coverage. The
+    deepest level keeps the tolerance of its view (it is shown a parent at a time); a
+    level above it, shown whole, is simplified again from the original geometry with a
+    coarser tolerance until the whole level, as served, fits the byte budgets."""
+    attempt = _simplify_members(session, level)
+    tolerance = _view_width(session, level) / SCREEN_PIXELS
+    depths = level_depths(session)
+    deepest = depths.get(level, 0) >= max(depths.values(), default=0)
     units = attempt(tolerance)
-    if deepest or not present.any():
+    if deepest or all(u.bbox is None for u in units):
         return tolerance, units
     overshoot = _overshoot(units)
     if overshoot <= 1:

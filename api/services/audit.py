@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, AuditLog
@@ -27,17 +27,23 @@ def audit(
     target: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry in the caller's transaction (so it lands with what it records)."""
-    session.add(
-        AuditLog(
-            at=dt.datetime.now(dt.UTC),
-            user_name=user_name[:64] if user_name else user_name,
-            unit_code=unit_code,
-            action=action[:32],
-            target=target[:128] if target else target,
-            detail=detail,
-        )
+    """Append one entry in the caller's transaction (so it lands with what it records).
+    A plain INSERT, sent at once: the ORM's flush of an added object (with RETURNING of its
+    id) cost a map request ~1 ms more."""
+    session.execute(
+        _INSERT,
+        {
+            "at": dt.datetime.now(dt.UTC),
+            "user_name": user_name[:64] if user_name else user_name,
+            "unit_code": unit_code,
+            "action": action[:32],
+            "target": target[:128] if target else target,
+            "detail": detail,
+        },
     )
+
+
+_INSERT = insert(AuditLog.__table__)
 
 
 def audit_export(

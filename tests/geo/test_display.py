@@ -208,6 +208,40 @@ def test_a_level_shown_whole_is_coarsened_into_the_byte_budgets(city_db, tmp_pat
     union = shapely.union_all(shapes)
     assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 0
     assert shapely.area(shapes).sum() == pytest.approx(union.area, rel=1e-6)
-    # the deepest level is shown a parent at a time: it keeps its tolerance
+    # the deepest level is shown a parent at a time: it is not coarsened into the budgets
     assert len(grids.feature_collection_bytes) > budget
     assert grids.tolerance == fine_grids.tolerance
+
+
+def test_a_map_wider_than_its_levels_view_is_simplified_to_a_pixel_of_the_parent(
+    city_db, small_city, tmp_path
+):
+    city = next(u for u in small_city if u.level == "city")
+    town = next(u for u in small_city if u.level == "town")
+    with session_scope(city_db) as session:
+        whole = display_layer(session, "grid", city.code, cache_dir=tmp_path)
+        of_town = display_layer(session, "grid", town.code, cache_dir=tmp_path)
+        own = display_layer(session, "grid", cache_dir=tmp_path)
+    # grids are seen over a town: a town's grids keep that tolerance
+    town_widths = [max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in
+                   (u.geom.bounds for u in small_city if u.level == "town")]  # fmt: skip
+    x0, y0, x1, y1 = city.geom.bounds
+    assert of_town.tolerance == pytest.approx(float(np.median(town_widths)) / 4000)
+    assert whole.tolerance == pytest.approx(max(x1 - x0, y1 - y0) / 4000)
+    assert whole.tolerance > 2 * of_town.tolerance
+    assert own.tolerance == whole.tolerance  # no parent: the whole city
+    # the city's grids: the same units, fewer vertices, still one coverage of the city
+    assert set(whole.codes) == {u.code for u in small_city if u.level == "grid"}
+    assert set(of_town.codes) < set(whole.codes)
+    shapes = np.array([shape(orjson.loads(whole.fragments[c])) for c in whole.codes])
+    finer = np.array([shape(orjson.loads(of_town.fragments[c])) for c in of_town.codes])
+    coarser = shapes[[whole.codes.index(c) for c in of_town.codes]]
+    assert shapely.get_num_coordinates(coarser).sum() < 0.8 * shapely.get_num_coordinates(
+        finer
+    ).sum()
+    assert shapely.coverage_is_valid(shapes) and not shapely.is_empty(shapes).any()
+    union = shapely.union_all(shapes)
+    assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 0
+    assert shapely.area(shapes).sum() == pytest.approx(union.area, rel=1e-6)
+    assert union.area == pytest.approx(city.geom.area, rel=0.02)
+    assert_rfc7946(orjson.loads(whole.feature_collection_bytes))
