@@ -236,9 +236,9 @@ def test_a_map_wider_than_its_levels_view_is_simplified_to_a_pixel_of_the_parent
     shapes = np.array([shape(orjson.loads(whole.fragments[c])) for c in whole.codes])
     finer = np.array([shape(orjson.loads(of_town.fragments[c])) for c in of_town.codes])
     coarser = shapes[[whole.codes.index(c) for c in of_town.codes]]
-    assert shapely.get_num_coordinates(coarser).sum() < 0.8 * shapely.get_num_coordinates(
-        finer
-    ).sum()
+    assert (
+        shapely.get_num_coordinates(coarser).sum() < 0.8 * shapely.get_num_coordinates(finer).sum()
+    )
     assert shapely.coverage_is_valid(shapes) and not shapely.is_empty(shapes).any()
     union = shapely.union_all(shapes)
     assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 0
