@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit
@@ -16,13 +17,21 @@ from api.services.scope import unit_in_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """A session on the app's database; committed by the service that writes."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """A session on the app's database; committed by the service that writes.
+
+    ``async`` because opening a session does no I/O (it connects at its first query, in
+    the thread that runs it): a plain ``def`` would cost a hop to the thread pool and back
+    on entry and on exit. Closing one still in a transaction rolls it back on the server,
+    so that is done in the thread pool; after a commit, closing does no I/O."""
     session = session_factory(request.app.state.settings.database_url)()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

@@ -39,6 +39,7 @@ CLOSE = b"]}"  # after the last feature
 DECIMALS = 6  # the most decimals a number of the map carries (written as three pairs)
 _LIMIT = 1e9  # from this on a value is written by orjson (below it, in millionths, < 2**53)
 _ADLER = 65_521
+_NARROW_ROW = 4_000  # the weighted sum of a row this wide fits 32 bits: 255 × 4000²/2 < 2³¹
 _MINUS, _POINT, _ZERO = (ord(c) for c in "-.0")
 _NULL = np.frombuffer(b"null", np.uint8)
 _TRUE, _FALSE = np.frombuffer(b"true ", np.uint8), np.frombuffer(b"false", np.uint8)
@@ -115,18 +116,24 @@ class Tails:
     the layer's order; ``block`` holds them as rows of one width when they were written by
     ``number_tails``."""
 
-    def __init__(self, pieces: list, lengths: np.ndarray, block: np.ndarray | None = None):
+    def __init__(
+        self,
+        pieces: list,
+        lengths: np.ndarray,
+        block: np.ndarray | None = None,
+        sums: tuple[np.ndarray, int] | None = None,
+    ):
         self.pieces = pieces
         self.lengths = lengths
         self.block = block
+        self._sums = sums
 
     def adler_terms(self) -> tuple[np.ndarray, int]:
         """Each tail's byte sum, and the sum of their weighted sums (see ``_adler_terms``)."""
-        if self.block is None:
+        if self._sums is None:
             s, t = _adler_terms(self.pieces)
-            return s, int(t.sum())
-        sums, weighted = _block_sums(self.block)
-        return sums, int(weighted)
+            self._sums = s, int(t.sum())
+        return self._sums
 
 
 @numba.njit(cache=True, nogil=True)
@@ -156,7 +163,7 @@ def _column_shapes(values):  # pragma: no cover - compiled
     """Per column of finite numbers (NaN: null): the most digits of a whole part, the most
     decimals, and whether a value is written with a minus."""
     columns = values.shape[1]
-    ints = np.ones(columns, np.int64)
+    largest = np.zeros(columns, np.int64)  # whole part
     decimals = np.zeros(columns, np.int64)
     signs = np.zeros(columns, np.int64)
     for i in range(values.shape[0]):
@@ -165,14 +172,16 @@ def _column_shapes(values):  # pragma: no cover - compiled
             if np.isnan(v):
                 continue
             m = _millionths(v)
-            whole, digits = m // 10**DECIMALS, 1
-            while whole >= 10:
-                whole //= 10
-                digits += 1
-            ints[j] = max(ints[j], digits)
-            decimals[j] = max(decimals[j], _decimals_needed(m % 10**DECIMALS))
+            largest[j] = max(largest[j], m // 10**DECIMALS)
+            if decimals[j] < DECIMALS:  # (most columns of rates get there in a few rows)
+                decimals[j] = max(decimals[j], _decimals_needed(m % 10**DECIMALS))
             if v < 0 and m > 0:  # no "-0"
                 signs[j] = 1
+    ints = np.ones(columns, np.int64)
+    for j in range(columns):
+        while largest[j] >= 10:
+            largest[j] //= 10
+            ints[j] += 1
     return ints, decimals, signs
 
 
@@ -180,7 +189,11 @@ def _column_shapes(values):  # pragma: no cover - compiled
 def _write_numbers(block, values, first, point):  # pragma: no cover - compiled
     """Write each value into its row of ``block`` (the row template, spaces in the slots):
     the whole part right-aligned before the column's ``point`` (a byte offset in the row),
-    the decimals from it; NaN as null from the slot's ``first`` byte."""
+    the decimals from it; NaN as null from the slot's ``first`` byte. Returns the rows'
+    Adler-32 terms (``_row_sums``), summed while each row is still in the CPU's cache (a
+    pass of its own over the block cost a map of every grid 1 ms)."""
+    sums = np.zeros(block.shape[0], np.int64)
+    weighted = 0
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             v, at = values[i, j], point[j]
@@ -207,23 +220,28 @@ def _write_numbers(block, values, first, point):  # pragma: no cover - compiled
                 pairs = (fraction // 10_000, fraction // 100 % 100, fraction % 100)
                 for d in range(needed):  # (DECIMALS is 6: three pairs)
                     block[i, at + 1 + d] = _PAIRS[2 * pairs[d // 2] + d % 2]
+        sums[i], t = _row_sums(block[i])
+        weighted = (weighted + t) % _ADLER
+    return sums, weighted
 
 
 @numba.njit(cache=True, nogil=True)
-def _block_sums(block):  # pragma: no cover - compiled
-    """Each row's byte sum, and the sum of the rows' weighted sums modulo 65521 (see
-    ``_adler_terms``)."""
-    rows, width = block.shape
-    sums = np.zeros(rows, np.int64)
-    weighted = 0
-    for i in range(rows):
+def _row_sums(row):  # pragma: no cover - compiled
+    """A row's byte sum and its weighted sum (see ``_adler_terms``; the weighted one modulo
+    65521)."""
+    width = row.shape[0]
+    if width > _NARROW_ROW:
         s, t = 0, 0
         for c in range(width):
-            s += block[i, c]
-            t += block[i, c] * (width - c)
-        sums[i] = s
-        weighted = (weighted + t) % _ADLER
-    return sums, weighted
+            s += row[c]
+            t += row[c] * (width - c)
+        return s, t % _ADLER
+    s32, t32 = np.int32(0), np.int32(0)  # 32-bit lanes: the loop is vectorised
+    for c in range(width):
+        byte = np.int32(row[c])
+        s32 += byte
+        t32 += byte * np.int32(width - c)
+    return np.int64(s32), np.int64(t32) % _ADLER
 
 
 def _is_number_type(kind: type) -> bool:
@@ -278,11 +296,13 @@ def number_tails(names: Sequence[str], columns: Sequence) -> Tails | None:
             first.append(at)
             point.append(at + before_point)
         at += width
-    _write_numbers(block, values, np.array(first, np.int64), np.array(point, np.int64))
+    sums, weighted = _write_numbers(
+        block, values, np.array(first, np.int64), np.array(point, np.int64)
+    )
     # one bytes object per row, made in C: viewed as fixed-width byte strings (which would
     # drop trailing NUL bytes; a row ends with "}}")
     pieces = block.view(f"S{block.shape[1]}").ravel().tolist()
-    return Tails(pieces, np.full(n, block.shape[1], np.int64), block)
+    return Tails(pieces, np.full(n, block.shape[1], np.int64), block, (sums, int(weighted)))
 
 
 def dynamic_parts(names: Sequence[str], columns: Sequence[Sequence]) -> list[bytes]:
