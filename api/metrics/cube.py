@@ -763,10 +763,11 @@ loads: Counter[str] = Counter()  # cubes read from the rollup tables, per databa
 
 
 def _versions(session: Session) -> dict[str, int]:
-    return {
-        name: int(v)
-        for name, v in session.execute(select(DatasetVersion.name, DatasetVersion.version))
-    }
+    return {name: int(v) for name, v in session.execute(_VERSIONS)}
+
+
+# of the table, not the entity: every request runs it, and the ORM's select cost 0.1-0.3 ms more
+_VERSIONS = select(DatasetVersion.__table__.c.name, DatasetVersion.__table__.c.version)
 
 
 def _key(session: Session) -> str:

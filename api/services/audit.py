@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, or_, select, text
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, AuditLog
@@ -69,7 +69,7 @@ def audit_export(
     flushed within a fraction of a second; only a crash of the database server in that
     window could lose it. Case changes keep the full guarantee."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     audit(
         session,
         principal.name if principal else "cli",
