@@ -188,10 +188,8 @@ def display_layer(
     layer = _layers.get(key)
     if layer is not None:
         return layer
-    tolerance, units = simplified_level(session, level, cache_dir=cache_dir)
     view = _parent_level(session, parent_code)
-    if view is not None and _level_width(session, view) / SCREEN_PIXELS > tolerance:
-        tolerance, units = simplified_level(session, level, cache_dir=cache_dir, view=view)
+    tolerance, units = simplified_for_view(session, level, view, cache_dir=cache_dir)
     if parent_code is not None:
         under = set(
             session.scalars(
@@ -213,16 +211,34 @@ def display_layer(
 
 
 def warm_display_cache(session: Session, cache_dir: Path | None = None) -> dict[str, int]:
-    """Simplify every level now (after an import or a seed) so that no request waits for
-    it; returns the GeoJSON bytes of each whole level."""
+    """Simplify every level, and every level in each wider view (see the module), now
+    (after an import or a seed) so that no request waits for it; returns the GeoJSON bytes
+    of each whole level."""
     from api.services.units import list_levels
 
+    levels = list_levels(session)
+    for level in levels:
+        for view in levels:
+            if view.depth < level.depth:
+                simplified_for_view(session, level.code, view.code, cache_dir=cache_dir)
     return {
         lvl.code: len(
             display_layer(session, lvl.code, cache_dir=cache_dir).feature_collection_bytes
         )
-        for lvl in list_levels(session)
+        for lvl in levels
     }
+
+
+def simplified_for_view(
+    session: Session, level: str, view: str | None, cache_dir: Path | None = None
+) -> tuple[float, list[SimplifiedUnit]]:
+    """``simplified_level`` of ``level`` as seen in a unit of level ``view``: the level's
+    own simplification, or a coarser one when a pixel of that view is coarser."""
+    own = simplified_level(session, level, cache_dir=cache_dir)
+    width = _level_width(session, view) if view is not None else None
+    if width is not None and width / SCREEN_PIXELS > own[0]:
+        return simplified_level(session, level, cache_dir=cache_dir, view=view)
+    return own
 
 
 def _parent_level(session: Session, parent_code: str | None) -> str | None:
@@ -303,7 +319,7 @@ def _view_width(session: Session, level: str) -> float:
     return 1.0
 
 
-_widths: dict[tuple, float | None] = {}
+_widths: OrderedDict[tuple, float | None] = OrderedDict()
 
 
 def _level_width(session: Session, level: str) -> float | None:
@@ -323,8 +339,7 @@ def _level_width(session: Session, level: str) -> float | None:
     if len(geoms):
         b = shapely.bounds(geoms)
         width = float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
-    with _lock:
-        _widths[key] = width
+    _remember(_widths, key, width)
     return width
 
 

@@ -177,8 +177,9 @@ def test_warming_the_cache_writes_every_level_to_disk(db_url, world, tmp_path):
     with session_scope(db_url) as session:
         sizes = warm_display_cache(session, cache_dir=tmp_path)
     assert set(sizes) == {"city", "town", "village", "grid"}
-    assert {p.name.rsplit("-", 1)[-1] for p in tmp_path.glob("display-*.json")} == {
-        f"{level}.json" for level in sizes
+    # and the grids as the whole city shows them (coarser than a town's view of them)
+    assert {p.name.split("-v", 1)[1].split("-", 1)[1] for p in tmp_path.glob("display-*.json")} == {
+        f"{level}.json" for level in [*sizes, "grid-in-city"]
     }
 
 
