@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.middleware.gzip import GZipMiddleware
 
+from api.engine import snapshot as cube_snapshots
 from api.errors import install_error_handlers
 from api.limits import RequestLimits
 from api.memory import release_big_allocations
-from api.metrics import snapshot as cube_snapshots
 from api.ogc import router as ogc_router
 from api.responses import ORJSONResponse
 from api.routers import (

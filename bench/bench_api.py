@@ -163,8 +163,8 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     repeat_all = REPEAT if preset == "metro" else 3
 
     from api.db.session import normalize_url
-    from api.metrics import snapshot
-    from api.metrics.cube import current_state, engine_state, forget_states
+    from api.engine import snapshot
+    from api.engine.cube import current_state, engine_state, forget_states
     from api.settings import get_settings
 
     snapshot.enable(get_settings().cache_dir)  # as the app does: a restart maps the last one

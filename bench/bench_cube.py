@@ -111,7 +111,7 @@ class _Batches:
 def _catch_up_ms(url: str) -> tuple[float, object]:
     """The next request's engine_state (catching up), in ms, and the state."""
     from api.db.session import session_scope
-    from api.metrics.cube import engine_state
+    from api.engine.cube import engine_state
 
     with session_scope(url) as session:
         t0 = time.perf_counter()
@@ -121,7 +121,7 @@ def _catch_up_ms(url: str) -> tuple[float, object]:
 
 def _answers(url: str, root: str) -> dict:
     from api.db.session import session_scope
-    from api.metrics.service import breakdown, children_metrics
+    from api.engine.service import breakdown, children_metrics
 
     out = {}
     with session_scope(url) as session:
@@ -138,7 +138,7 @@ def _answers(url: str, root: str) -> dict:
 def _query_times(url: str, root: str) -> dict[str, float]:
     """Median ms of requests of the root's children over 2025 (the service calls)."""
     from api.db.session import session_scope
-    from api.metrics.service import breakdown, children_metrics
+    from api.engine.service import breakdown, children_metrics
 
     year = {"start": "2025-01-01", "end": "2025-12-31"}
     queries = {
@@ -157,8 +157,8 @@ def _query_times(url: str, root: str) -> dict[str, float]:
 
 def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     """Measure and print; returns the figures (fewer repeats below the metro preset)."""
-    from api.metrics import snapshot
-    from api.metrics.cube import forget_states
+    from api.engine import snapshot
+    from api.engine.cube import forget_states
 
     full_runs, one_runs, batch_runs, extra_target = (
         (FULL_RUNS, ONE_RUNS, BATCH_RUNS, EXTRA_TARGET) if preset == "metro" else (2, 5, 2, 3_000)
@@ -180,8 +180,8 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
 
 def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_target: int) -> dict:
     from api.db.session import session_scope
-    from api.metrics import changelog, cube
-    from api.metrics.cube import _key, _load, engine_state, forget_states
+    from api.engine import changelog, cube
+    from api.engine.cube import _key, _load, engine_state, forget_states
     from api.services.versions import get_version
 
     out: dict = {}

@@ -110,7 +110,7 @@ def _cleanup(url: str, source: str) -> int:
     append-only.)"""
     from api.db.models import ApiToken, Case, User
     from api.db.session import session_scope
-    from api.metrics.rollup import CaseSnapshot, apply_case_changes
+    from api.engine.rollup import CaseSnapshot, apply_case_changes
 
     snapshot = (
         Case.leaf_unit_id,

@@ -81,7 +81,7 @@ def prepare(admin_url: str) -> str:
         ]
     if ids:
         from api.db.session import session_scope
-        from api.metrics.rollup import rebuild_rollups
+        from api.engine.rollup import rebuild_rollups
 
         with engine.begin() as conn:
             conn.execute(text('delete from "case" where source = :s'), {"s": SOURCE})

@@ -2,7 +2,7 @@
 with the logged-in principal (so every figure is scoped exactly as the HTTP API scopes it),
 and the URLs the browser fetches itself (geometry, exports).
 
-Nothing else in ``dashboard/`` imports ``api`` services, ``geo`` or ``api.metrics``.
+Nothing else in ``dashboard/`` imports ``api`` services, ``geo`` or ``api.engine``.
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ class Figure:
 
 def metric_catalog() -> list[MetricInfo]:
     """Every metric of the registry, in its order."""
-    from api.metrics.registry import REGISTRY
+    from api.engine.registry import REGISTRY
 
     return [
         MetricInfo(m.id, m.label_zh, m.label_en, m.unit, m.format, m.higher_is_better, m.group)
@@ -312,8 +312,8 @@ def metric_catalog() -> list[MetricInfo]:
 def last_day() -> dt.date:
     """The data's last day (the last day a case was reported; today when none): the
     period presets end there, as the API's ``last-30d`` does."""
-    from api.metrics.cube import engine_state
-    from api.metrics.service import last_data_day
+    from api.engine.cube import engine_state
+    from api.engine.service import last_data_day
 
     with db() as session:
         return last_data_day(engine_state(session))
@@ -361,7 +361,7 @@ def choropleth(
     ``keep``: class upper bounds kept from another map (k of them): the API classes by
     the first k - 1 (``classes=fixed``), so the top class is open-ended and the colours
     mean the same on every map; the bounds returned are then ``keep`` itself."""
-    from api.metrics.choropleth import choropleth_rows
+    from api.engine.choropleth import choropleth_rows
 
     with db() as session:
         _check(session, who, code)
@@ -381,7 +381,7 @@ def unit_figures(
     who: Principal, code: str, metrics: list[str], start: dt.date, end: dt.date, compare: str
 ) -> dict[str, Figure]:
     """Each of ``metrics`` for the unit itself."""
-    from api.metrics.service import unit_values
+    from api.engine.service import unit_values
 
     with db() as session:
         _check(session, who, code)
@@ -394,7 +394,7 @@ def monthly(
 ) -> tuple[list[str], list[float | None], list[float | None]]:
     """The last ``months`` months up to ``end`` (``YYYY-MM``), their values, and the same
     months a year before. Empty for the grid network's metrics (they have no history)."""
-    from api.metrics.service import MetricsError, timeseries
+    from api.engine.service import MetricsError, timeseries
 
     index = end.year * 12 + end.month - 1 - (months - 1)
     first = dt.date(index // 12, index % 12 + 1, 1)
@@ -425,8 +425,8 @@ def breakdown(
 ) -> list[tuple[str, float]]:
     """``metric`` by ``category`` or ``channel``: (label, value), largest first; empty when
     the metric has no such breakdown."""
-    from api.metrics.service import MetricsError
-    from api.metrics.service import breakdown as metric_breakdown
+    from api.engine.service import MetricsError
+    from api.engine.service import breakdown as metric_breakdown
 
     with db() as session:
         _check(session, who, code)

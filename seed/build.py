@@ -24,7 +24,7 @@ from api.db.models import (
     GridWorker,
 )
 from api.db.session import get_engine, session_scope
-from api.metrics.rollup import rebuild_rollups
+from api.engine.rollup import rebuild_rollups
 from api.services.bulk import bulk_loading, copy_column_chunks, copy_rows
 from api.services.units import UnitRecord, add_units, ensure_levels
 from api.services.versions import bump_version

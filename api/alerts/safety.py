@@ -266,7 +266,7 @@ def _registry_compute(frame) -> tuple[np.ndarray, np.ndarray]:
 
 def safety_index_metric():
     """The ``safety_index`` entry of the metric registry (maps, ranks and exports)."""
-    from api.metrics.registry import Metric
+    from api.engine.registry import Metric
 
     return Metric(
         "safety_index", "平安指数", "Safety index (0-100)", "分", "cases", None, "decimal1",

@@ -18,7 +18,7 @@ def rebuild_rollups_cmd(database_url: str | None) -> None:
     cases, in one transaction (readers keep the old figures until it commits)."""
     from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
     from api.db.session import session_scope
-    from api.metrics.rollup import rebuild_rollups
+    from api.engine.rollup import rebuild_rollups
 
     url = resolve_url(database_url)
     t0 = time.perf_counter()

@@ -211,7 +211,7 @@ class CaseRollupDaily(Base):
 
     Measures follow each case as it advances: ``closed`` counts cases of that cohort closed
     so far. Kept current on every ingest, rebuildable from ``case``
-    (``api.metrics.rollup``). ``evaluated`` counts cases rated (satisfaction given, 评),
+    (``api.engine.rollup``). ``evaluated`` counts cases rated (satisfaction given, 评),
     ``satisfied`` those rated 4 or 5; ``closed_on_time`` closed at or before the deadline;
     ``mediated`` with a mediation outcome; ``close_days_sum`` whole seconds to close / 86400.
     """
@@ -283,7 +283,7 @@ class DatasetVersion(Base):
 class RollupChange(Base):
     """What one ingest transaction changed in the rollup tables, tagged with the 'cases'
     version that transaction made: the in-memory cube catches up from these rows instead of
-    reading the rollup tables again (``api.metrics.changelog``).
+    reading the rollup tables again (``api.engine.changelog``).
 
     ``deltas`` holds the summed deltas (compressed, see the changelog module); NULL marks a
     rebuild of the rollups, across which no cube catches up. ``token`` is random: it tells

@@ -27,7 +27,7 @@ def _fixed_breaks(text: str | None) -> list[float] | None:
 
 def _content_encoding(request: Request) -> str | None:
     """``deflate`` if the client takes it (browsers, curl, GDAL, QGIS: the cheapest body to
-    splice, see ``api.metrics.spliced``), else ``gzip`` if it takes that, else None."""
+    splice, see ``api.engine.spliced``), else ``gzip`` if it takes that, else None."""
     accepted = set()
     for coding in request.headers.get("accept-encoding", "").split(","):
         name, _, weight = coding.partition(";")

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
+from api.engine.service import MetricsError
 from api.errors import ApiError
-from api.metrics.service import MetricsError
 
 
 class MetricParams:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import Reader, ScopedUnit, SessionDep
-from api.metrics import service
+from api.engine import service
 from api.routers.metric_params import Params, answer
 from api.services.scope import trim_above
 

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE, STEP_NAMES_ZH, STEPS
+from api.engine.periods import PeriodError, parse_shorthand
+from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.errors import ApiError
-from api.metrics.periods import PeriodError, parse_shorthand
-from api.metrics.rollup import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
 from api.services.auth import Principal
 from api.services.scope import in_scope, subtree_unit_ids

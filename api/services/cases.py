@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNELS
-from api.metrics.rollup import CaseSnapshot, apply_case_changes
+from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
 from api.services.scope import subtree_unit_ids
 from api.settings import get_settings

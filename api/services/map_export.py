@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from api.metrics.choropleth import (
+from api.engine.choropleth import (
     choropleth_table,
     meta_of,
     spliced_collection,

@@ -72,7 +72,7 @@ def assert_rollups_equal_recount(db_url: str) -> None:
 
     from api.db.models import Case, CaseRollupDaily
     from api.db.session import session_factory
-    from api.metrics.rollup import rebuild_rollups
+    from api.engine.rollup import rebuild_rollups
 
     session = session_factory(db_url)()
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api.db.session import session_scope
-from api.metrics.rollup import CaseSnapshot, apply_case_changes, case_columns, rebuild_rollups
+from api.engine.rollup import CaseSnapshot, apply_case_changes, case_columns, rebuild_rollups
 from tests.metrics.cases import insert_cases, leaf_ids, random_cases
 from tests.metrics.test_rollup import table_rows
 

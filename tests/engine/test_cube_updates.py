@@ -19,11 +19,11 @@ from sqlalchemy import delete, select, update
 from api.db.models import AdminUnit, Case, RollupChange
 from api.db.session import session_scope
 from api.domain import CATEGORIES, CHANNELS
-from api.metrics import cube as cube_module
-from api.metrics.cube import CaseCube, _key, engine_state, forget_states
-from api.metrics.registry import PERIOD_MEASURES
-from api.metrics.rollup import CaseSnapshot, apply_case_changes
-from api.metrics.service import breakdown, children_metrics
+from api.engine import cube as cube_module
+from api.engine.cube import CaseCube, _key, engine_state, forget_states
+from api.engine.registry import PERIOD_MEASURES
+from api.engine.rollup import CaseSnapshot, apply_case_changes
+from api.engine.service import breakdown, children_metrics
 from api.services.versions import bump_version, get_version
 from tests.conftest import token_for
 from tests.metrics.cases import insert_cases, leaf_ids, random_cases
@@ -378,7 +378,7 @@ def test_days_pass_without_a_rebuild(db_url, world, started, monkeypatch) -> Non
 def test_the_log_keeps_the_newest_changes(db_url, world, started, monkeypatch) -> None:
     """Pruned to the newest changes up to LOG_ROWS delta rows (the newest always), and to
     LOG_VERSIONS versions."""
-    from api.metrics import changelog
+    from api.engine import changelog
 
     leaves, _, _ = started
     monkeypatch.setattr(changelog, "PRUNE_EVERY", 1)

@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 from sqlalchemy.orm import Session
 
-from api.metrics.cube import State
-from api.metrics.periods import Period
-from api.metrics.service import (
+from api.engine.cube import State
+from api.engine.periods import Period
+from api.engine.service import (
     MetricsError,
     Query,
     describe_query,
@@ -23,7 +23,7 @@ from api.metrics.service import (
     rows_of,
     unit_summaries,
 )
-from api.metrics.spliced import (
+from api.engine.spliced import (
     DECIMALS,
     FeatureOpenings,
     collection_head,

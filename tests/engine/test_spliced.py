@@ -12,8 +12,8 @@ import numpy as np
 import orjson
 import pytest
 
-from api.metrics.choropleth import feature_collection
-from api.metrics.spliced import (
+from api.engine.choropleth import feature_collection
+from api.engine.spliced import (
     DECIMALS,
     FeatureOpenings,
     Tails,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from api.db.models import AuditLog
 from api.db.session import session_scope
-from api.metrics.choropleth import class_breaks
+from api.engine.choropleth import class_breaks
 from tests.conftest import token_for
 from tests.metrics.expected import expected, leaves_under
 

@@ -1,5 +1,5 @@
 """The rollup change log: what each ingest transaction changed in the rollup tables, so that
-the in-memory cube (``api.metrics.cube``) catches up by applying only that, in milliseconds,
+the in-memory cube (``api.engine.cube``) catches up by applying only that, in milliseconds,
 instead of reading every rollup row again.
 
 ``apply_case_changes`` writes one ``rollup_change`` row per transaction, in that

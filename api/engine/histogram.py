@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from api.metrics.cube import NBINS, State
-from api.metrics.stats import GROUP_SHIFT
+from api.engine.cube import NBINS, State
+from api.engine.stats import GROUP_SHIFT
 
 # the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
 # day or two for the upper levels, whose cells are few; 17 days for a metro city's grids)

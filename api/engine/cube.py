@@ -8,7 +8,7 @@ Stocks (open backlog, overdue) are cumulative event sums read at the period's en
 Percentiles of days to close read the day-sorted histogram rows of the period.
 
 Kept current by every ingest: each request compares dataset_version 'cases' (one small
-query); when it moved, the cube catches up from the change log (``api.metrics.changelog``:
+query); when it moved, the cube catches up from the change log (``api.engine.changelog``:
 each ingest transaction's rollup deltas), in milliseconds. The changes become extra rows
 beside the dense arrays (``Extra``), summed in at query time, so that a new cube shares the
 old one's arrays and never writes them: readers of the old one are undisturbed, and the
@@ -40,9 +40,9 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminLevel, AdminUnit, DatasetVersion
 from api.domain import CATEGORIES, CHANNELS
-from api.metrics import changelog, snapshot
-from api.metrics.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
-from api.metrics.rollup import FLOW_MEASURES, MAX_CLOSE_DAYS, ROLLUP_MEASURES
+from api.engine import changelog, snapshot
+from api.engine.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
+from api.engine.rollup import FLOW_MEASURES, MAX_CLOSE_DAYS, ROLLUP_MEASURES
 from api.services.versions import get_version
 
 log = logging.getLogger("zhili")

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
 from api.domain import MEDIATION_OUTCOMES
-from api.metrics import changelog
+from api.engine import changelog
 from api.services.versions import bump_version
 from api.settings import get_settings
 
@@ -235,7 +235,7 @@ def apply_case_changes(
     (old, None) cases, and for the new cases given as columns in ``added`` (see
     ``case_columns``; a bulk of new cases need no snapshot each), in the caller's
     transaction; bumps dataset_version 'cases' and logs the deltas under the new version
-    (``api.metrics.changelog``: the cube catches up from them).
+    (``api.engine.changelog``: the cube catches up from them).
 
     The deltas are summed vectorised first, then written with one merge per table in key
     order (concurrent writers lock shared rows in the same order); rows whose counts fall

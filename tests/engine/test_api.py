@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.metrics.stats import poisson_rate_interval, wilson
+from api.engine.stats import poisson_rate_interval, wilson
 from tests.conftest import token_for
 from tests.metrics.expected import CASE_METRICS, expected, leaves_under
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from api.db.session import session_scope
-from api.metrics import cube, snapshot
-from api.metrics.cube import engine_state, forget_states
-from api.metrics.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
-from api.metrics.service import children_metrics
+from api.engine import cube, snapshot
+from api.engine.cube import engine_state, forget_states
+from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
+from api.engine.service import children_metrics
 from tests.metrics.cases import insert_cases, random_cases
 
 QUESTION = {"metric": "caseload", "start": "2023-01-01", "end": "2026-06-30"}

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.db.session import session_scope
-from api.metrics import figures, histogram
-from api.metrics.cube import NBINS, engine_state, forget_states
-from api.metrics.histogram import SummedHistogram
-from api.metrics.stats import BinCounts, counted_quantile, histogram_quantile
+from api.engine import figures, histogram
+from api.engine.cube import NBINS, engine_state, forget_states
+from api.engine.histogram import SummedHistogram
+from api.engine.stats import BinCounts, counted_quantile, histogram_quantile
 from tests.conftest import token_for
 from tests.metrics.test_api import assert_children_match_cases
 

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.metrics.cube import NBINS, State
-from api.metrics.histogram import CellCounts, summed_histogram
-from api.metrics.periods import Period
-from api.metrics.registry import (
+from api.engine.cube import NBINS, State
+from api.engine.histogram import CellCounts, summed_histogram
+from api.engine.periods import Period
+from api.engine.registry import (
     NETWORK_MEASURES,
     PERIOD_MEASURES,
     STOCK_MEASURES,
     Metric,
 )
-from api.metrics.stats import BinCounts, counted_quantile, poisson_rate_interval, wilson
+from api.engine.stats import BinCounts, counted_quantile, poisson_rate_interval, wilson
 
 # a percentile's histogram is summed from the cells of a ``SummedHistogram`` when the
 # period has at least this many rows per cell, else from the rows

@@ -12,18 +12,18 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNEL_BY_CODE, CHANNELS, STEPS
-from api.metrics.cube import State, engine_state
-from api.metrics.figures import Figures, Frame, evaluate, is_low_count
-from api.metrics.periods import (
+from api.engine.cube import State, engine_state
+from api.engine.figures import Figures, Frame, evaluate, is_low_count
+from api.engine.periods import (
     Period,
     PeriodError,
     bins,
     compare_period,
     resolve_period,
 )
-from api.metrics.registry import PERIOD_MEASURES, REGISTRY, Metric, get_metric
-from api.metrics.rollup import sql_parts
-from api.metrics.stats import eb_smooth
+from api.engine.registry import PERIOD_MEASURES, REGISTRY, Metric, get_metric
+from api.engine.rollup import sql_parts
+from api.engine.stats import eb_smooth
 from api.services.auth import Principal
 from api.settings import get_settings
 
