@@ -180,9 +180,9 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
 
 def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_target: int) -> dict:
     from api.db.session import session_scope
+    from api.db.versions import get_version
     from api.engine import changelog, cube
     from api.engine.cube import _key, _load, engine_state, forget_states
-    from api.services.versions import get_version
 
     out: dict = {}
     forget_states()

@@ -38,8 +38,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, UnitAncestry
+from api.db.versions import get_version
 from api.services.units import level_depths
-from api.services.versions import get_version
 from api.settings import get_settings
 from geo.geojson import bounds_of, geometry_fragment, rfc7946_geometries
 

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit
+from api.db.versions import get_version
 from api.services.units import level_depths
-from api.services.versions import get_version
 
 BIG_BATCH = 20_000  # from this many points on, the owned-cells raster pays for itself
 VILLAGE_LEVEL = "village"

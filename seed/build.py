@@ -24,10 +24,10 @@ from api.db.models import (
     GridWorker,
 )
 from api.db.session import get_engine, session_scope
+from api.db.versions import bump_version
 from api.engine.rollup import rebuild_rollups
 from api.services.bulk import bulk_loading, copy_column_chunks, copy_rows
 from api.services.units import UnitRecord, add_units, ensure_levels
-from api.services.versions import bump_version
 from api.settings import get_settings
 from seed.bursts import planted_bursts
 from seed.cases import build_model, generate_cases

@@ -108,7 +108,7 @@ def test_first_bumps_of_a_dataset_version_from_two_transactions_both_count(db_ur
     commit and the counter ends at 2 (before, the second INSERT failed on the key)."""
     import threading
 
-    from api.services.versions import bump_version, get_version
+    from api.db.versions import bump_version, get_version
 
     ready = threading.Barrier(2)
     errors: list[BaseException] = []

@@ -39,11 +39,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminLevel, AdminUnit, DatasetVersion
+from api.db.versions import get_version
 from api.domain import CATEGORIES, CHANNELS
 from api.engine import changelog, snapshot
 from api.engine.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
 from api.engine.rollup import FLOW_MEASURES, MAX_CLOSE_DAYS, ROLLUP_MEASURES
-from api.services.versions import get_version
 
 log = logging.getLogger("zhili")
 

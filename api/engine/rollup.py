@@ -37,9 +37,9 @@ from sqlalchemy import Table, delete, text
 from sqlalchemy.orm import Session
 
 from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
+from api.db.versions import bump_version
 from api.domain import MEDIATION_OUTCOMES
 from api.engine import changelog
-from api.services.versions import bump_version
 from api.settings import get_settings
 
 MAX_CLOSE_DAYS = 365

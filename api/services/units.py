@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, defer
 
 from api.db.models import AdminLevel, AdminUnit, UnitAncestry
-from api.services.versions import bump_version
+from api.db.versions import bump_version
 
 
 @dataclass(frozen=True)

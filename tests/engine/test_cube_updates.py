@@ -18,13 +18,13 @@ from sqlalchemy import delete, select, update
 
 from api.db.models import AdminUnit, Case, RollupChange
 from api.db.session import session_scope
+from api.db.versions import bump_version, get_version
 from api.domain import CATEGORIES, CHANNELS
 from api.engine import cube as cube_module
 from api.engine.cube import CaseCube, _key, engine_state, forget_states
 from api.engine.registry import PERIOD_MEASURES
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.engine.service import breakdown, children_metrics
-from api.services.versions import bump_version, get_version
 from tests.conftest import token_for
 from tests.metrics.cases import insert_cases, leaf_ids, random_cases
 from tests.metrics.expected import CASE_METRICS

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
 from api.db.session import session_scope
+from api.db.versions import get_version
 from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
-from api.services.versions import get_version
 from tests.metrics.cases import insert_cases, leaf_ids, random_cases
 
 TABLES = (CaseRollupDaily, CaseFlowDaily, CaseCloseHistogram)

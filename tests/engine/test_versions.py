@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from api.db.models import AdminUnit
 from api.db.session import session_scope
+from api.db.versions import bump_version
 from api.engine.cube import forget_states
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.services.units import UnitRecord, supersede_units
-from api.services.versions import bump_version
 from tests.conftest import token_for
 from tests.metrics.cases import insert_cases, random_cases
 from tests.metrics.expected import day
