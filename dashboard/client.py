@@ -312,7 +312,7 @@ def metric_catalog() -> list[MetricInfo]:
 def last_day() -> dt.date:
     """The data's last day (the last day a case was reported; today when none): the
     period presets end there, as the API's ``last-30d`` does."""
-    from api.engine.cube import engine_state
+    from api.engine import engine_state
     from api.engine.service import last_data_day
 
     with db() as session:

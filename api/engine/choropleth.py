@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
-from api.engine.cube import State
 from api.engine.periods import Period
 from api.engine.service import (
     MetricsError,
@@ -21,7 +21,6 @@ from api.engine.service import (
     figure_columns,
     resolve_query,
     rows_of,
-    unit_summaries,
 )
 from api.engine.spliced import (
     DECIMALS,
@@ -32,6 +31,8 @@ from api.engine.spliced import (
     splice_zlib,
     tails_of,
 )
+from api.engine.state import State
+from api.engine.units import UnderKey
 
 SCHEMES = ("quantiles", "natural_breaks", "equal_interval", "fixed")
 
@@ -122,24 +123,6 @@ def _quantile_bounds(ordered: np.ndarray, k: int) -> list[float]:
     return np.unique(stats.scoreatpercentile(ordered, p)).tolist()
 
 
-def units_under(state: State, parent: str, level: str) -> list[int]:
-    """Code indexes of the current units of ``level`` under ``parent`` (any depth)."""
-    u = state.units
-    found = u.memo.get(("under", parent, level))
-    if found is not None:
-        return found
-    p = u.index[parent]
-    parent_level = u.level[p]
-    out = []
-    for uid, anc in u.ancestors.items():
-        if anc.get(parent_level) == p:
-            j = u.unit_code_idx.get(uid)
-            if j is not None and u.level[j] == level and u.current[j]:
-                out.append(j)
-    found = u.memo[("under", parent, level)] = sorted(set(out), key=lambda j: u.codes[j])
-    return found
-
-
 @dataclass
 class ChoroplethTable:
     """The units shown (code indexes) and their figures as columns, ``class`` included."""
@@ -182,8 +165,9 @@ def choropleth_table(
         raise MetricsError(
             f"level {level!r} is not below the parent's level {u.level[u.index[parent]]!r}"
         )
-    shown = units_under(state, parent, level)
-    columns = figure_columns(state, q, shown, u.index[parent], ("under", parent, level))
+    under = UnderKey(parent, level)
+    shown = u.under(under)
+    columns = figure_columns(state, q, shown, u.index[parent], under)
     for name, column in columns.items():  # as the GeoJSON writes them (see spliced)
         if column.dtype.kind == "f":
             columns[name] = np.round(column, DECIMALS)
@@ -206,6 +190,7 @@ def choropleth_rows(
     return t.state, t.query, t.level, t.rows(), t.bounds
 
 
+_OPENINGS: LRUCache = LRUCache(64)
 SPLICERS = {None: splice, "gzip": splice_gzip, "deflate": splice_zlib}
 
 
@@ -220,15 +205,11 @@ def spliced_collection(
     per display layer (``layer_key``: what identifies the layer's geometry), in the
     ``Content-Encoding`` asked: None (plain), ``gzip`` or ``deflate`` (zlib, the cheapest)."""
     u = table.state.units
-    key = ("openings", *layer_key)
-    openings = u.memo.get(key)
+    key = (u.version, *layer_key)
+    openings = _OPENINGS.get(key)
     if openings is None:  # the units shown are fixed by the key: (level, parent, layer)
-        summaries = unit_summaries(table.state)
-        static = {u.codes[i]: summaries[i] for i in table.shown}
-        openings = u.memo[key] = FeatureOpenings(static, fragments)
-        openings.shown = table.shown  # the list ``units_under`` keeps for (parent, level)
-    if openings.shown is not table.shown and openings.codes != [u.codes[i] for i in table.shown]:
-        raise RuntimeError(f"the openings of {layer_key} do not match the units shown")
+        static = {u.codes[i]: u.summaries[i].as_dict() for i in table.shown}
+        openings = _OPENINGS[key] = FeatureOpenings(static, fragments)
     tails = tails_of(list(table.columns), list(table.columns.values()))
     return SPLICERS[encoding](collection_head(meta), openings, tails)
 

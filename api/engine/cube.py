@@ -1,296 +1,42 @@
-"""The in-memory cube, one per process and database, built from the rollup tables.
+"""A fact domain's cube: its daily rows in memory, as cumulative sums per leaf unit version.
 
-For each leaf unit version (any version, so a retired village keeps its own rows and its own
-ancestry) and each period measure, cumulative sums over days: any date range is
-``cum[end + 1] − cum[start]``, then one ``np.bincount`` over the leaves' ancestor index at
-the level shown. Cost grows with the number of leaves and units shown, never with cases.
-Stocks (open backlog, overdue) are cumulative event sums read at the period's end.
-Percentiles of days to close read the day-sorted histogram rows of the period.
+For each leaf unit version (any version, so a retired village keeps its own rows) and each
+period measure of the domain, cumulative sums over days: any date range is
+``cum[end + 1] − cum[start]``, then one ``np.bincount`` over the leaves' ancestor at the
+level shown. Cost grows with the number of leaves and units shown, never with facts.
+Stocks are cumulative event sums read at the period's end. Percentiles read the day-sorted
+histogram rows. The daily rows themselves are kept, sorted by day, for breakdowns by a
+dimension. Every measure is addressed by its name in the domain's declaration.
 
-Kept current by every ingest: each request compares dataset_version 'cases' (one small
-query); when it moved, the cube catches up from the change log (``api.engine.changelog``:
-each ingest transaction's rollup deltas), in milliseconds. The changes become extra rows
-beside the dense arrays (``Extra``), summed in at query time, so that a new cube shares the
-old one's arrays and never writes them: readers of the old one are undisturbed, and the
-new state is installed in one assignment. The answers are exactly those of a rebuild.
-Past EXTRA_ROWS extra rows, or when the log cannot bring the cube up to date (the rollups
-rebuilt, the log pruned past it, a boundaries change), the cube is read again from the
-rollup tables: a big one (many rollup rows; ~45 s at metro scale) in a background thread
-while the previous one keeps answering, a small one at once. A big cube is also written to
-disk (``snapshot``): a restarted process starts from it in seconds and catches up from the
-log.
+A cube is never written. The changes logged since it was read (``api.engine.changelog``)
+become extra rows beside the dense arrays (``Extra``), summed in at query time:
+``with_changes`` makes a new cube that shares the old one's arrays, so readers of the old
+one are undisturbed. The answers are exactly those of a cube read anew.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import logging
-import threading
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 
 import numpy as np
-import shapely
-from pyproj import Transformer
-from sqlalchemy import select, text
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
-from api.db.models import AdminLevel, AdminUnit, DatasetVersion
 from api.db.versions import get_version
-from api.domain import CATEGORIES, CHANNELS
-from api.engine import changelog, snapshot
-from api.engine.registry import NETWORK_MEASURES, PERIOD_MEASURES, STOCK_MEASURES
-from api.engine.rollup import FLOW_MEASURES, MAX_CLOSE_DAYS, ROLLUP_MEASURES
+from api.engine import changelog
+from api.engine.domain import FactDomain, Share, Tally
+from api.engine.fetch import fetch_ints
+from api.engine.sql import EPOCH, SqlDialect, code_index
 
-log = logging.getLogger("zhili")
-
-EPOCH = dt.date(2000, 1, 1)
-# A cube over fewer rollup rows is rebuilt inline (read-your-writes); a bigger one is
-# refreshed in the background while readers keep the previous state. 188k rows (the small
-# preset) take ~2 s to rebuild: inline, 8 intake clients writing made every read wait
-# behind the lock (bench_load: read p50 12.8 s).
-SYNC_ROWS = 50_000
-# Past this many extra rows (changes applied since the arrays were read), the cube is read
-# again in the background: each query scans the extra rows of its range.
-EXTRA_ROWS = 100_000
-NBINS = MAX_CLOSE_DAYS + 1
+UNIX_EPOCH = dt.date(1970, 1, 1)
+DERIVED_KEPT = 16  # things derived from a cube's arrays (summed histograms per depth)
 
 
-def _day_number(dialect: str, col: str) -> str:
-    if dialect == "postgresql":
-        return f"({col} - DATE '2000-01-01')"
-    return f"CAST(julianday({col}) - julianday('2000-01-01') AS INTEGER)"
-
-
-def _fetch(session: Session, sql: str, ncols: int) -> np.ndarray:
-    """Rows of an all-integer query as an int64 array (PostgreSQL: COPY, fast)."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        import pandas as pd
-
-        raw = session.connection().connection.dbapi_connection
-        buf = io.BytesIO()
-        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for chunk in copy:
-                buf.write(chunk)
-        buf.seek(0)
-        if buf.getbuffer().nbytes == 0:
-            return np.zeros((0, ncols), dtype=np.int64)
-        frame = pd.read_csv(buf, header=None, dtype=np.int64)
-        return frame.to_numpy()
-    rows = session.execute(text(sql)).all()
-    if not rows:
-        return np.zeros((0, ncols), dtype=np.int64)
-    # plain tuples: numpy probes each Row for array attributes, a failed key lookup each
-    return np.asarray([tuple(r) for r in rows], dtype=np.int64)
-
-
-# ---------------------------------------------------------------- units
-
-
-@dataclass
-class UnitIndex:
-    """Every unit code with its latest version, levels, and each unit version's ancestors."""
-
-    version: int
-    codes: list[str]
-    index: dict[str, int]
-    name: list[str]
-    level: list[str]
-    parent: list[str | None]
-    valid_from: list[dt.date]  # earliest version
-    valid_to: list[dt.date | None]  # latest version (None: current)
-    current: np.ndarray  # bool per code
-    levels: list[str]  # root first
-    depth: dict[str, int]
-    unit_code_idx: dict[int, int]  # unit version id → code index
-    ancestors: dict[int, dict[str, int]]  # unit version id → level → code index
-    children: dict[str, list[int]] = field(default_factory=dict)  # code → child code idx
-    current_children: set[str] = field(default_factory=set)  # codes with a current child
-    memo: dict = field(default_factory=dict)  # derived lists, valid for this version
-
-    def is_leaf(self, code: str) -> bool:
-        """True when the unit has no current child (it is its own leaf)."""
-        return code not in self.current_children
-
-
-def load_units(session: Session, version: int) -> UnitIndex:
-    """Read ``admin_unit``, ``admin_level`` and ``unit_ancestry`` into a UnitIndex."""
-    levels = session.execute(select(AdminLevel.code, AdminLevel.depth).order_by("depth")).all()
-    rows = session.execute(
-        select(
-            AdminUnit.id,
-            AdminUnit.code,
-            AdminUnit.name,
-            AdminUnit.level,
-            AdminUnit.parent_code,
-            AdminUnit.valid_from,
-            AdminUnit.valid_to,
-        ).order_by(AdminUnit.valid_from)
-    ).all()
-    codes: list[str] = []
-    index: dict[str, int] = {}
-    name, level, parent, vfrom, vto = [], [], [], [], []
-    unit_code_idx: dict[int, int] = {}
-    for r in rows:
-        i = index.get(r.code)
-        if i is None:
-            i = index[r.code] = len(codes)
-            codes.append(r.code)
-            name.append(r.name)
-            level.append(r.level)
-            parent.append(r.parent_code)
-            vfrom.append(r.valid_from)
-            vto.append(r.valid_to)
-        else:  # a later version: its attributes win, the earliest valid_from stays
-            name[i], level[i], parent[i], vto[i] = r.name, r.level, r.parent_code, r.valid_to
-        unit_code_idx[r.id] = i
-    current = np.array([v is None for v in vto], dtype=bool)
-    ancestors: dict[int, dict[str, int]] = {}
-    for unit_id, code, lvl in session.execute(
-        text("SELECT unit_id, ancestor_code, ancestor_level FROM unit_ancestry")
-    ):
-        j = index.get(code)
-        if j is not None:
-            ancestors.setdefault(unit_id, {})[lvl] = j
-    children: dict[str, list[int]] = {}
-    current_children: set[str] = set()
-    seen: set[tuple[str, int]] = set()
-    for r in rows:
-        if r.parent_code is None:
-            continue
-        i = index[r.code]
-        if (r.parent_code, i) not in seen:
-            seen.add((r.parent_code, i))
-            children.setdefault(r.parent_code, []).append(i)
-        if r.valid_to is None:
-            current_children.add(r.parent_code)
-    for kids in children.values():
-        kids.sort(key=lambda i: codes[i])
-    return UnitIndex(
-        version=version,
-        codes=codes,
-        index=index,
-        name=name,
-        level=level,
-        parent=parent,
-        valid_from=vfrom,
-        valid_to=vto,
-        current=current,
-        levels=[lv.code for lv in levels],
-        depth={lv.code: lv.depth for lv in levels},
-        unit_code_idx=unit_code_idx,
-        ancestors=ancestors,
-        children=children,
-        current_children=current_children,
-    )
-
-
-# ---------------------------------------------------------------- grid network (now)
-
-
-def _areas_km2(geoms: list) -> np.ndarray:
-    """Areas in km² on a Lambert azimuthal equal-area projection centred on the data."""
-    arr = np.array(geoms, dtype=object)
-    out = np.zeros(len(arr))
-    has = np.array([g is not None and not g.is_empty for g in arr], dtype=bool)
-    if not has.any():
-        return out
-    lon0, lat0 = shapely.centroid(shapely.union_all(shapely.envelope(arr[has]))).coords[0]
-    tr = Transformer.from_crs(
-        "EPSG:4326", f"+proj=laea +lat_0={lat0} +lon_0={lon0} +units=m", always_xy=True
-    )
-    projected = shapely.transform(arr[has], lambda xy: np.column_stack(tr.transform(*xy.T)))
-    out[has] = shapely.area(projected) / 1e6
-    return out
-
-
-def load_network(session: Session, units: UnitIndex) -> np.ndarray:
-    """Grid-network measures per code (NETWORK_MEASURES × codes), summed over the current
-    units below each code (a facility or worker counts for its unit and every ancestor)."""
-    n = len(units.codes)
-    out = np.zeros((len(NETWORK_MEASURES), n))
-    row = {m: i for i, m in enumerate(NETWORK_MEASURES)}
-    deepest = units.levels[-1] if units.levels else "grid"
-    current = session.execute(
-        select(
-            AdminUnit.id,
-            AdminUnit.code,
-            AdminUnit.level,
-            AdminUnit.population,
-            AdminUnit.households,
-            AdminUnit.area_km2,
-            AdminUnit.geom,
-        ).where(AdminUnit.valid_to.is_(None))
-    ).all()
-    current_id = {r.code: r.id for r in current}
-    leaves = [r for r in current if units.is_leaf(r.code)]
-    areas = _areas_km2([r.geom if r.area_km2 is None else None for r in leaves])
-    for r, computed in zip(leaves, areas, strict=True):
-        area = r.area_km2 if r.area_km2 is not None else computed
-        values = {
-            "population": r.population or 0,
-            "households": r.households or 0,
-            "area_km2": area,
-            "grid_area_km2": area if r.level == deepest else 0.0,
-        }
-        for j in units.ancestors.get(r.id, {}).values():
-            for m, v in values.items():
-                out[row[m], j] += v
-
-    def add_below(unit_code: str, measures: dict[str, float]) -> None:
-        uid = current_id.get(unit_code)
-        if uid is None:
-            return
-        for j in units.ancestors.get(uid, {}).values():
-            for m, v in measures.items():
-                out[row[m], j] += v
-
-    workers: dict[str, dict[str, int]] = {}
-    for grid_code, role, count in session.execute(
-        text(
-            "SELECT grid_code, role, COUNT(*) FROM grid_worker WHERE active "
-            "GROUP BY grid_code, role"
-        )
-    ):
-        workers.setdefault(grid_code, {})[role] = count
-    for r in current:
-        if r.level == deepest:
-            w = workers.get(r.code, {})
-            add_below(
-                r.code,
-                {
-                    "grids": 1,
-                    "full_time": w.get("full_time", 0),
-                    "leaders": w.get("leader", 0),
-                    "part_time": w.get("part_time", 0),
-                    "grids_without_full_time": int(not w.get("full_time")),
-                },
-            )
-    for unit_code, kind, status, video, count in session.execute(
-        text(
-            "SELECT unit_code, kind, status, video_linked, COUNT(*) FROM facility "
-            "GROUP BY unit_code, kind, status, video_linked"
-        )
-    ):
-        built = status == "built"
-        m = {"facilities_built": count * built, "facilities_video": count * (built and video)}
-        if kind == "linkage_station":
-            m |= {
-                "stations": count,
-                "stations_built": count * built,
-                "stations_under_construction": count * (status == "under_construction"),
-            }
-        else:
-            m |= {"centers": count, "centers_built": count * built}
-        add_below(unit_code, m)
-    return out
-
-
-# ---------------------------------------------------------------- cases
+def today() -> dt.date:
+    """Today (a stock asked for a later day is the stock today, plus events ahead)."""
+    return dt.date.today()
 
 
 def _no_rows(width: int | None = None) -> np.ndarray:
@@ -299,7 +45,7 @@ def _no_rows(width: int | None = None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Extra:
-    """Rollup rows kept beside a cube's dense arrays and summed in at query time: the
+    """Daily rows kept beside a cube's dense arrays and summed in at query time: the
     changes applied since the arrays were built (on any day, even outside the arrays' days;
     leaves first seen since then at positions past the arrays'), and the flow events after
     the arrays' last day (deadlines still ahead when they were built). Never written to:
@@ -307,20 +53,23 @@ class Extra:
 
     row_day: np.ndarray  # day index (from the cube's day0; may be < 0 or ≥ ndays)
     row_leaf: np.ndarray  # leaf position
-    row_category: np.ndarray  # index in CATEGORIES (−1 outside the vocabulary)
-    row_channel: np.ndarray  # index in CHANNELS (−1 outside the vocabulary)
-    row_measures: np.ndarray  # (rows, len(PERIOD_MEASURES))
+    row_keys: np.ndarray  # (rows, dimensions): index in each dimension's codes (−1: other)
+    row_measures: np.ndarray  # (rows, period measures)
     flow_day: np.ndarray
     flow_leaf: np.ndarray
-    flow_stock: np.ndarray  # (rows, len(STOCK_MEASURES))
+    flow_stock: np.ndarray  # (rows, stocks)
     hist_day: np.ndarray
     hist_leaf: np.ndarray
     hist_bin: np.ndarray
     hist_n: np.ndarray
 
     @classmethod
-    def empty(cls) -> Extra:
-        widths = {"row_measures": len(PERIOD_MEASURES), "flow_stock": len(STOCK_MEASURES)}
+    def empty(cls, domain: FactDomain) -> Extra:
+        widths = {
+            "row_keys": len(domain.dimensions),
+            "row_measures": len(domain.period_measures),
+            "flow_stock": len(domain.stocks),
+        }
         return cls(**{f.name: _no_rows(widths.get(f.name)) for f in fields(cls)})
 
     @property
@@ -336,23 +85,6 @@ class Extra:
         )
 
 
-# the integer measures of case_rollup_daily the cube reads (close_days_sum is not read)
-RAW_MEASURES = tuple(m for m in ROLLUP_MEASURES if m != "close_days_sum")
-_CHANGE_COLUMNS = {
-    "rollup": ("leaf_unit_id", "day", "category", "channel", *RAW_MEASURES),
-    "flow": ("leaf_unit_id", "day", *FLOW_MEASURES),
-    "hist": ("leaf_unit_id", "day", "days", "n"),
-}
-CATEGORY_INDEX = {c.code: i for i, c in enumerate(CATEGORIES)}
-CHANNEL_INDEX = {c.code: i for i, c in enumerate(CHANNELS)}
-UNIX_EPOCH = dt.date(1970, 1, 1)
-
-
-def _column(changes: list[changelog.Change], frame: str, column: str) -> np.ndarray:
-    """One column of a frame over ``changes``, in order (int64)."""
-    return np.concatenate([c.frames[frame][column] for c in changes]).astype(np.int64)
-
-
 def _rows_between(days: np.ndarray, first: int, last: int) -> tuple[int, int]:
     """The rows ``a:b`` of ``days`` (sorted day indexes) from day ``first`` to ``last``,
     inclusive. The bounds are given in the array's own type: with a Python int, numpy
@@ -364,35 +96,51 @@ def _rows_between(days: np.ndarray, first: int, last: int) -> tuple[int, int]:
     )
 
 
-def _today() -> dt.date:
-    return dt.date.today()
+@dataclass(frozen=True, eq=False)
+class Cube:
+    """A domain's period and stock measures per leaf unit version and day, cumulative,
+    plus the changes applied since (``extra``; see ``with_changes``)."""
 
-
-@dataclass
-class CaseCube:
-    """Cumulative period and stock measures per leaf unit version and day, plus the changes
-    applied since (``extra``; see ``with_changes``)."""
-
+    domain: FactDomain
     version: int
-    rows: int  # rollup rows the arrays were built from
+    rows: int  # daily rows the arrays were built from
     day0: dt.date
     ndays: int
     leaf_ids: np.ndarray  # int64: the arrays' leaves, sorted, then leaves first seen since
-    period_cum: np.ndarray  # (ndays + 1, len(PERIOD_MEASURES), leaves) int32 (or int64)
-    stock_cum: np.ndarray  # (ndays + 1, len(STOCK_MEASURES), leaves)
+    period_cum: np.ndarray  # (ndays + 1, period measures, leaves) int32 (or int64)
+    stock_cum: np.ndarray  # (ndays + 1, stocks, leaves)
     hist_day: np.ndarray  # sorted day index of each histogram row
     hist_leaf: np.ndarray  # leaf position
     hist_bin: np.ndarray
     hist_n: np.ndarray
-    last_case_day: dt.date | None
-    # the daily rollup rows themselves, sorted by day, for breakdowns by category/channel
+    last_fact_day: dt.date | None
+    # the daily rows themselves, sorted by day, for breakdowns by a dimension
     row_day: np.ndarray  # day index (int32)
     row_leaf: np.ndarray  # leaf position (int32)
-    row_category: np.ndarray  # index in CATEGORIES (int8; −1 outside the vocabulary)
-    row_channel: np.ndarray  # index in CHANNELS (int8; −1 outside the vocabulary)
-    row_measures: np.ndarray  # (rows, len(PERIOD_MEASURES)), int16 or int32
+    row_keys: np.ndarray  # (rows, dimensions) int8: index in each dimension's codes
+    row_measures: np.ndarray  # (rows, period measures), int16 or int32
     token: int | None = None  # the change log's token of ``version`` (None: no catching up)
-    extra: Extra = field(default_factory=Extra.empty)
+    extra: Extra | None = None
+    # what is derived from the arrays above, shared by every cube made by ``with_changes``
+    derived: LRUCache = field(default_factory=lambda: LRUCache(DERIVED_KEPT), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.extra is None:
+            object.__setattr__(self, "extra", Extra.empty(self.domain))
+
+    @cached_property
+    def measure_index(self) -> dict[str, int]:
+        """Each period measure's row in ``period_cum`` and ``row_measures``."""
+        return {m.name: i for i, m in enumerate(self.domain.period_measures)}
+
+    @cached_property
+    def stock_index(self) -> dict[str, int]:
+        return {s.name: i for i, s in enumerate(self.domain.stocks)}
+
+    @property
+    def nbins(self) -> int:
+        """Histogram bins: 0 .. the distribution's cap."""
+        return self.domain.distribution.most + 1 if self.domain.distribution else 1
 
     def day_index(self, day: dt.date) -> int:
         return (day - self.day0).days
@@ -406,80 +154,81 @@ class CaseCube:
         inside: np.ndarray,
         leaf: np.ndarray,
         values: np.ndarray,
-        measures: list[int],
+        columns: list[int],
     ) -> np.ndarray:
         """(measures, leaves) int64: ``dense`` (measures, the arrays' leaves) plus the
-        ``measures`` of the extra rows where ``inside``, summed per leaf position."""
+        ``columns`` of the extra rows where ``inside``, summed per leaf position."""
         n = len(self.leaf_ids)
         if dense.shape[1] == n and not inside.any():
             return dense.astype(np.int64, copy=False)
-        out = np.zeros((len(measures), n), dtype=np.int64)
+        out = np.zeros((len(columns), n), dtype=np.int64)
         out[:, : dense.shape[1]] = dense
         rows = slice(None) if inside.all() else np.flatnonzero(inside)
         leaf = leaf[rows]
-        for j, m in enumerate(measures):
+        for j, m in enumerate(columns):
             out[j] += np.bincount(leaf, weights=values[rows, m], minlength=n).astype(np.int64)
         return out
 
-    def period_sums(self, start: dt.date, end: dt.date, measures: list[int]) -> np.ndarray:
-        """(measures, leaves) sums over the inclusive range of days."""
+    def period_sums(self, start: dt.date, end: dt.date, measures: list[str]) -> np.ndarray:
+        """(measures, leaves) sums of the named period measures over the inclusive range."""
+        columns = [self.measure_index[m] for m in measures]
         first, stop = self.day_index(start), self.day_index(end) + 1
         a, b = self._clamp(first), self._clamp(stop)
         if b > a:
-            dense = self.period_cum[b, measures].astype(np.int64) - self.period_cum[a, measures]
+            dense = self.period_cum[b, columns].astype(np.int64) - self.period_cum[a, columns]
         else:
-            dense = np.zeros((len(measures), self.period_cum.shape[2]), dtype=np.int64)
+            dense = np.zeros((len(columns), self.period_cum.shape[2]), dtype=np.int64)
         e = self.extra
         inside = (e.row_day >= first) & (e.row_day < stop)
-        return self._with_extra(dense, inside, e.row_leaf, e.row_measures, measures)
+        return self._with_extra(dense, inside, e.row_leaf, e.row_measures, columns)
 
     def last_day(self) -> int:
-        """Day index of the last day with data: today or the last case's day, whichever is
+        """Day index of the last day with data: today or the last fact's day, whichever is
         later (a stock asked for a later day is the stock on that day, as a rebuild says)."""
-        last = self.day_index(_today())
-        if self.last_case_day is not None:
-            last = max(last, self.day_index(self.last_case_day))
+        last = self.day_index(today())
+        if self.last_fact_day is not None:
+            last = max(last, self.day_index(self.last_fact_day))
         return last
 
-    def stock_at(self, day: dt.date, measures: list[int]) -> np.ndarray:
-        """(measures, leaves) stock at the end of ``day``."""
+    def stock_at(self, day: dt.date, stocks: list[str]) -> np.ndarray:
+        """(stocks, leaves) at the end of ``day``."""
+        columns = [self.stock_index[s] for s in stocks]
         d = min(self.day_index(day), self.last_day())
-        dense = self.stock_cum[self._clamp(d + 1), measures]
+        dense = self.stock_cum[self._clamp(d + 1), columns]
         e = self.extra
         inside = e.flow_day <= d
-        return self._with_extra(dense, inside, e.flow_leaf, e.flow_stock, measures)
+        return self._with_extra(dense, inside, e.flow_leaf, e.flow_stock, columns)
 
     def key_sums(
-        self, start: dt.date, end: dt.date, leaves: np.ndarray, by: str, measures: list[int]
+        self, start: dt.date, end: dt.date, leaves: np.ndarray, by: str, measures: list[str]
     ) -> np.ndarray:
-        """(keys + 1, measures) sums over the days of the range and the leaves where
-        ``leaves`` (bool per leaf position) is true, by category or channel index (the last
-        row: codes outside the vocabulary)."""
+        """(codes + 1, measures) sums over the days of the range and the leaves where
+        ``leaves`` (bool per leaf position) is true, by the codes of dimension ``by`` (the
+        last row: codes outside the dimension's)."""
+        d = [dim.column for dim in self.domain.dimensions].index(by)
+        ncodes = len(self.domain.dimensions[d].codes)
+        columns = [self.measure_index[m] for m in measures]
         e = self.extra
-        if by == "category":
-            keys, extra_keys, nkeys = self.row_category, e.row_category, len(CATEGORIES)
-        else:
-            keys, extra_keys, nkeys = self.row_channel, e.row_channel, len(CHANNELS)
         first, last = self.day_index(start), self.day_index(end)
         a, b = _rows_between(self.row_day, first, last)
         inside = np.flatnonzero(leaves[self.row_leaf[a:b]]) + a
         extra = np.flatnonzero((e.row_day >= first) & (e.row_day <= last))
         extra = extra[leaves[e.row_leaf[extra]]]
-        out = np.zeros((nkeys + 1, len(measures)))
-        for rows, key, values in (
-            (inside, keys, self.row_measures),
-            (extra, extra_keys, e.row_measures),
+        out = np.zeros((ncodes + 1, len(columns)))
+        for rows, keys, values in (
+            (inside, self.row_keys, self.row_measures),
+            (extra, e.row_keys, e.row_measures),
         ):
-            slot = key[rows].astype(np.int64)
-            slot[slot < 0] = nkeys
-            for j, m in enumerate(measures):
-                out[:, j] += np.bincount(slot, weights=values[rows, m], minlength=nkeys + 1)
+            slot = keys[rows, d].astype(np.int64)
+            slot[slot < 0] = ncodes
+            for j, m in enumerate(columns):
+                out[:, j] += np.bincount(slot, weights=values[rows, m], minlength=ncodes + 1)
         return out
 
     def histogram(self, start: dt.date, end: dt.date) -> list[tuple[np.ndarray, ...]]:
-        """The histogram rows of the cases reported in the inclusive range of days, as
-        parts of (leaf position, whole days to close, count) columns (the arrays' rows, then
-        any extra rows: kept apart, not copied into one)."""
+        """The histogram rows of the facts dated in the inclusive range of days, as parts
+        of (leaf position, bin, count) columns (the arrays' rows, then any extra rows: kept
+        apart, not copied into one)."""
         base = self.histogram_rows(self.day_index(start), self.day_index(end))
         return [base, *self.extra_histogram(start, end)]
 
@@ -499,61 +248,66 @@ class CaseCube:
 
     # ------------------------------------------------------------ changes
 
-    def with_changes(self, changes: list[changelog.Change]) -> CaseCube:
+    def with_changes(self, changes: list[changelog.Change]) -> Cube:
         """A new cube: this one with the logged ``changes`` applied, as extra rows (the
         arrays are shared and never written: readers of this cube are undisturbed, and a
         cube mapped from a snapshot needs no copy). Exactly what a rebuild would answer."""
         if not changes:
             return self
-        frames = {
-            name: {column: _column(changes, name, column) for column in columns}
-            for name, columns in _CHANGE_COLUMNS.items()
-        }
+        domain = self.domain
+
+        def column(frame: str, name: str) -> np.ndarray:
+            return np.concatenate([c.frames[frame][name] for c in changes]).astype(np.int64)
+
+        frames = [f for f in ("rollup", "flow", "hist") if f in changes[0].frames]
         leaf_ids, positions = self._positions(
-            np.concatenate([frames[name]["leaf_unit_id"] for name in frames])
+            np.concatenate([column(f, "leaf_unit_id") for f in frames])
         )
-        sizes = np.cumsum([len(frames[name]["leaf_unit_id"]) for name in frames])[:-1]
-        rollup_leaf, flow_leaf, hist_leaf = np.split(positions, sizes)
+        sizes = np.cumsum([sum(len(c.frames[f]["leaf_unit_id"]) for c in changes) for f in frames])
+        leaf_of = dict(zip(frames, np.split(positions, sizes[:-1]), strict=True))
         shift = (self.day0 - UNIX_EPOCH).days
 
-        def vocabulary(column: str, index: dict[str, int]) -> np.ndarray:
-            """Each change's rollup codes of ``column`` as the cube's vocabulary indexes."""
+        def keys_of(dimension: str, codes: tuple[str, ...]) -> np.ndarray:
+            """Each change's codes of ``dimension`` as indexes in the dimension's codes."""
+            index = {code: i for i, code in enumerate(codes)}
             out = []
             for c in changes:
-                table = np.array([index.get(code, -1) for code in c.codes.get(column, [])] + [-1])
-                out.append(table[c.frames["rollup"][column]])
+                table = [index.get(code, -1) for code in c.codes.get(dimension, [])] + [-1]
+                out.append(np.array(table)[c.frames["rollup"][dimension]])
             return np.concatenate(out)
 
-        r, f, h = frames["rollup"], frames["flow"], frames["hist"]
-        raw = np.column_stack(
-            [
-                rollup_leaf,
-                r["day"] - shift,
-                vocabulary("category", CATEGORY_INDEX),
-                vocabulary("channel", CHANNEL_INDEX),
-                *(r[m] for m in RAW_MEASURES),
-            ]
-        )
-        category, measures = _period_rows(raw)
-        stock = np.column_stack(
-            [f["opened"] - f["closed"], f["became_overdue"] - f["overdue_closed"]]
-        )
-        kept_rows = measures.any(axis=1)
-        kept_flow = stock.any(axis=1)
-        delta = Extra(
-            row_day=raw[kept_rows, 1],
-            row_leaf=raw[kept_rows, 0],
-            row_category=category[kept_rows],
-            row_channel=raw[kept_rows, 3],
-            row_measures=measures[kept_rows],
-            flow_day=(f["day"] - shift)[kept_flow],
-            flow_leaf=flow_leaf[kept_flow],
-            flow_stock=stock[kept_flow],
-            hist_day=h["day"] - shift,
-            hist_leaf=hist_leaf,
-            hist_bin=h["days"],
-            hist_n=h["n"],
-        )
+        nrows = len(leaf_of["rollup"])
+        keys = np.zeros((nrows, len(domain.dimensions)), dtype=np.int64)
+        for d, dim in enumerate(domain.dimensions):
+            keys[:, d] = keys_of(dim.column, dim.codes)
+        tallies = {t.name: column("rollup", t.name) for t in domain.read_tallies}
+        measures = period_values(domain, keys, tallies)
+        kept = measures.any(axis=1)
+        day = column("rollup", "day") - shift
+        parts = {
+            "row_day": day[kept],
+            "row_leaf": leaf_of["rollup"][kept],
+            "row_keys": keys[kept],
+            "row_measures": measures[kept],
+        }
+        if "flow" in leaf_of:
+            stock = np.column_stack(
+                [column("flow", s.up) - column("flow", s.down) for s in domain.stocks]
+            )
+            moved = stock.any(axis=1)
+            parts |= {
+                "flow_day": (column("flow", "day") - shift)[moved],
+                "flow_leaf": leaf_of["flow"][moved],
+                "flow_stock": stock[moved],
+            }
+        if "hist" in leaf_of:
+            parts |= {
+                "hist_day": column("hist", "day") - shift,
+                "hist_leaf": leaf_of["hist"],
+                "hist_bin": column("hist", "days"),
+                "hist_n": column("hist", "n"),
+            }
+        delta = replace(Extra.empty(domain), **parts)
         extra = self.extra.plus(delta)
         return replace(
             self,
@@ -561,7 +315,7 @@ class CaseCube:
             token=changes[-1].token,
             leaf_ids=leaf_ids,
             extra=extra,
-            last_case_day=self._last_case_day(delta, extra),
+            last_fact_day=self._last_fact_day(delta, extra),
         )
 
     def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -579,14 +333,14 @@ class CaseCube:
         pos[~found] = [later[i] for i in ids[~found].tolist()]
         return np.concatenate([base, np.array(list(later), dtype=np.int64)]), pos
 
-    def _last_case_day(self, delta: Extra, extra: Extra) -> dt.date | None:
-        """The last day with a case once ``delta`` (the rows just added to ``extra``) is
-        applied: a later day that gained cases; else the last day still, unless its cases
+    def _last_fact_day(self, delta: Extra, extra: Extra) -> dt.date | None:
+        """The last day with a fact once ``delta`` (the rows just added to ``extra``) is
+        applied: a later day that gained facts; else the last day still, unless its facts
         all went (moved or deleted), then the last day that has some, counted in full."""
-        cases = PERIOD_MEASURES.index("cases")
-        last = None if self.last_case_day is None else self.day_index(self.last_case_day)
+        count = self.measure_index[self.domain.count]
+        last = None if self.last_fact_day is None else self.day_index(self.last_fact_day)
         days, inverse = np.unique(delta.row_day, return_inverse=True)
-        gained = np.bincount(inverse, weights=delta.row_measures[:, cases], minlength=len(days))
+        gained = np.bincount(inverse, weights=delta.row_measures[:, count], minlength=len(days))
         later = days[gained > 0]
         if last is not None:
             later = later[later > last]
@@ -594,80 +348,97 @@ class CaseCube:
             return self.day0 + dt.timedelta(days=int(later.max()))
         if last is None:
             return None
-        on_last = int(extra.row_measures[extra.row_day == last, cases].sum())
+        on_last = int(extra.row_measures[extra.row_day == last, count].sum())
         if 0 <= last < self.ndays:
-            column = self.period_cum[:, cases, :]
-            on_last += int(column[last + 1].sum(dtype=np.int64) - column[last].sum(dtype=np.int64))
+            cum = self.period_cum[:, count, :]
+            on_last += int(cum[last + 1].sum(dtype=np.int64) - cum[last].sum(dtype=np.int64))
         if on_last > 0:
-            return self.last_case_day
+            return self.last_fact_day
         low = min(0, int(extra.row_day.min(initial=0)))
         high = max(self.ndays, int(extra.row_day.max(initial=0)) + 1)
         totals = np.zeros(high - low)
         totals[-low : -low + self.ndays] = np.diff(
-            self.period_cum[:, cases, :].sum(axis=1, dtype=np.int64)
+            self.period_cum[:, count, :].sum(axis=1, dtype=np.int64)
         )
         totals += np.bincount(
-            extra.row_day - low, weights=extra.row_measures[:, cases], minlength=high - low
+            extra.row_day - low, weights=extra.row_measures[:, count], minlength=high - low
         )
         found = np.flatnonzero(totals > 0)
         return self.day0 + dt.timedelta(days=int(found[-1]) + low) if len(found) else None
 
 
-def _vocabulary_index(column: str, codes: list[str]) -> str:
-    """SQL: the position of ``column``'s value in ``codes`` (−1 when not there)."""
-    whens = " ".join(f"WHEN '{code}' THEN {i}" for i, code in enumerate(codes))
-    return f"CASE {column} {whens} ELSE -1 END"
+def period_values(
+    domain: FactDomain, keys: np.ndarray, tallies: dict[str, np.ndarray]
+) -> np.ndarray:
+    """(rows, period measures) of daily rows, by name: each tally as read, each share its
+    tally where the row's code of the share's dimension is among the share's codes."""
+    dims = [d.column for d in domain.dimensions]
+    columns = []
+    for m in domain.period_measures:
+        if isinstance(m, Tally):
+            columns.append(tallies[m.name])
+        elif isinstance(m, Share):
+            d = dims.index(m.dimension)
+            member = np.array([c in m.codes for c in domain.dimensions[d].codes] + [False])
+            columns.append(tallies[m.of] * member[keys[:, d]])
+    if not columns:
+        return np.zeros((len(keys), 0), dtype=np.int64)
+    return np.column_stack(columns)
 
 
-def _period_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(category index, PERIOD_MEASURES per row) of raw daily rollup rows
-    (leaf, day, category index, channel index, then RAW_MEASURES)."""
-    category = rows[:, 2]
-    serious = np.array([c.serious for c in CATEGORIES] + [False])[category]
-    dispute = np.array([c.group == "dispute" for c in CATEGORIES] + [False])[category]
-    cases, closed = rows[:, 4], rows[:, 5]
-    measures = np.column_stack(
-        [cases, cases * serious, closed, rows[:, 6], closed * dispute, *rows[:, 7:13].T]
-    )
-    assert measures.shape[1] == len(PERIOD_MEASURES)
-    return category, measures
+# ---------------------------------------------------------------- reading
 
 
-def load_cases(session: Session) -> CaseCube:
-    """Read the rollup tables into a CaseCube at the current 'cases' version: the daily
-    rollup rows as they are (kept for breakdowns), summed per leaf and day into cumulative
-    arrays; flow events after the last day (deadlines ahead) as extra rows. ``session``
-    should see one snapshot of the database (``_snapshot_session``)."""
-    version = get_version(session, "cases")
-    token = changelog.token_at(session, version)
-    dialect = session.get_bind().dialect.name
-    day = _day_number(dialect, "day")
-    category = _vocabulary_index("category", [c.code for c in CATEGORIES])
-    channel = _vocabulary_index("channel", [c.code for c in CHANNELS])
-    raw = _fetch(
-        session,
-        f"""SELECT leaf_unit_id, {day}, {category}, {channel}, {", ".join(RAW_MEASURES)}
-        FROM case_rollup_daily""",
-        4 + len(RAW_MEASURES),
+def _daily_sql(domain: FactDomain, d: SqlDialect) -> str:
+    """The daily rows: leaf, day number, each dimension's code index, each read tally."""
+    keys = [code_index(dim.column, dim.codes) for dim in domain.dimensions]
+    if domain.tables is not None:  # kept by every ingest: read as they are
+        tallies = [t.name for t in domain.read_tallies]
+        columns = ["leaf_unit_id", d.day_number("day"), *keys, *tallies]
+        return f"SELECT {', '.join(columns)} FROM {domain.tables.daily}"
+    source = domain.source  # a small domain: summed from its facts here
+    day = d.day_number(d.day(source.date))
+    group = [source.leaf, day, *(dim.column for dim in domain.dimensions)]
+    sums = [f"SUM({t.sql(d)})" for t in domain.read_tallies]
+    return (
+        f"SELECT {', '.join([source.leaf, day, *keys, *sums])} "
+        f'FROM "{source.table}" GROUP BY {", ".join(group)}'
     )
-    flow = _fetch(
-        session,
-        f"""SELECT leaf_unit_id, {day}, opened - closed, became_overdue - overdue_closed
-        FROM case_flow_daily""",  # summed per leaf and day below (faster than GROUP BY)
-        2 + len(STOCK_MEASURES),
-    )
-    hist = _fetch(
-        session,
-        f"SELECT leaf_unit_id, {day}, days, n FROM case_close_histogram",
-        4,
-    )
+
+
+def load_cube(session: Session, domain: FactDomain) -> Cube:
+    """Read ``domain``'s daily rows into a Cube at its current version: the rows as they
+    are (kept for breakdowns), summed per leaf and day into cumulative arrays; flow events
+    after the last day (deadlines ahead) as extra rows. ``session`` should see one
+    snapshot of the database (``api.engine.state``)."""
+    version = get_version(session, domain.name)
+    token = changelog.token_at(session, version) if domain.tables else None
+    d = SqlDialect.of(session.get_bind().dialect.name)
+    ndims, tallies = len(domain.dimensions), domain.read_tallies
+    binds = None if domain.tables else d.binds
+    raw = fetch_ints(session, _daily_sql(domain, d), 2 + ndims + len(tallies), binds)
+    stocks, tables = domain.stocks, domain.tables
+    flow = _no_rows(2 + len(stocks))
+    if stocks:
+        moves = ", ".join(f"{s.up} - {s.down}" for s in stocks)
+        sql = f"SELECT leaf_unit_id, {d.day_number('day')}, {moves} FROM {tables.flow}"
+        flow = fetch_ints(session, sql, 2 + len(stocks))  # summed per leaf and day below
+    hist = _no_rows(4)
+    if domain.distribution is not None:
+        sql = f"SELECT leaf_unit_id, {d.day_number('day')}, days, n FROM {tables.histogram}"
+        hist = fetch_ints(session, sql, 4)
     hist = hist[np.argsort(hist[:, 1], kind="stable")]
     raw = raw[np.argsort(raw[:, 1], kind="stable")]
-    row_category, row_measures = _period_rows(raw)
-    today = (_today() - EPOCH).days
-    last_case = int(raw[-1, 1]) if len(raw) else None
-    first = min([int(a[:, 1].min()) for a in (raw, flow) if len(a)] or [today])
-    last = max(today, last_case if last_case is not None else today)
+    keys = raw[:, 2 : 2 + ndims]
+    codes = [dim.codes for dim in domain.dimensions]
+    named = {t.name: raw[:, 2 + ndims + i] for i, t in enumerate(tallies)}
+    row_measures = period_values(domain, keys, named)
+    count = [m.name for m in domain.period_measures].index(domain.count)
+    with_facts = raw[row_measures[:, count] > 0, 1] if len(raw) else raw[:, 1]
+    now = (today() - EPOCH).days
+    last_fact = int(with_facts.max()) if len(with_facts) else None
+    first = min([int(a[:, 1].min()) for a in (raw, flow) if len(a)] or [now])
+    last = max(now, int(raw[-1, 1]) if len(raw) else now)
     ndays = last - first + 1
     leaf_ids = np.unique(np.concatenate([raw[:, 0], flow[:, 0], hist[:, 0]]))
 
@@ -689,13 +460,14 @@ def load_cases(session: Session) -> CaseCube:
 
     ahead = flow[:, 1] > last
     extra = replace(
-        Extra.empty(),
+        Extra.empty(domain),
         flow_day=flow[ahead, 1] - first,
         flow_leaf=np.searchsorted(leaf_ids, flow[ahead, 0]),
         flow_stock=flow[ahead, 2:],
     )
     small = row_measures.max(initial=0) < 2**15 and row_measures.min(initial=0) > -(2**15)
-    return CaseCube(
+    return Cube(
+        domain=domain,
         version=version,
         rows=len(raw) + len(flow) + len(hist),
         day0=EPOCH + dt.timedelta(days=first),
@@ -707,271 +479,11 @@ def load_cases(session: Session) -> CaseCube:
         hist_leaf=np.searchsorted(leaf_ids, hist[:, 0]).astype(np.int32),
         hist_bin=hist[:, 2].astype(np.int32),
         hist_n=hist[:, 3].astype(np.int64),
-        last_case_day=EPOCH + dt.timedelta(days=last_case) if last_case is not None else None,
+        last_fact_day=EPOCH + dt.timedelta(days=last_fact) if last_fact is not None else None,
         row_day=(raw[:, 1] - first).astype(np.int32),
         row_leaf=np.searchsorted(leaf_ids, raw[:, 0]).astype(np.int32),
-        row_category=row_category.astype(np.int8),
-        row_channel=raw[:, 3].astype(np.int8),
+        row_keys=keys.astype(np.int8 if max(map(len, codes), default=0) < 127 else np.int16),
         row_measures=row_measures.astype(np.int16 if small else np.int32),
         token=token,
         extra=extra,
     )
-
-
-# ---------------------------------------------------------------- the engine state
-
-
-@dataclass
-class State:
-    """What one process knows of one database."""
-
-    units: UnitIndex
-    network: np.ndarray
-    network_version: tuple[int, int]
-    cube: CaseCube
-    leaf_code: np.ndarray  # code index of each leaf version (−1 unknown)
-    # what is derived from the leaves, valid as long as they are these (see ``with_cube``):
-    # each level's ancestor per leaf, and ``Frame``'s groups
-    leaf_memo: dict = field(default_factory=dict)
-
-    def ancestor_at(self, level: str) -> np.ndarray:
-        """Code index of each cube leaf's ancestor at ``level`` (−1 where none)."""
-        found = self.leaf_memo.get(level)
-        if found is None:
-            anc = self.units.ancestors
-            found = np.array(
-                [anc.get(int(uid), {}).get(level, -1) for uid in self.cube.leaf_ids],
-                dtype=np.int64,
-            )
-            self.leaf_memo[level] = found
-        return found
-
-    def with_cube(self, cube: CaseCube) -> State:
-        """This state with ``cube``, whose leaves are this cube's, then any first seen."""
-        known = len(self.cube.leaf_ids)
-        if len(cube.leaf_ids) == known:  # the same leaves: the same ancestors (memo shared)
-            return replace(self, cube=cube)
-        new = [self.units.unit_code_idx.get(int(i), -1) for i in cube.leaf_ids[known:]]
-        leaf_code = np.concatenate([self.leaf_code, np.array(new, dtype=np.int64)])
-        return replace(self, cube=cube, leaf_code=leaf_code, leaf_memo={})
-
-
-_states: dict[str, State] = {}
-_loading: dict[str, threading.Thread] = {}
-_lock = threading.Lock()
-loads: Counter[str] = Counter()  # cubes read from the rollup tables, per database
-
-
-def _versions(session: Session) -> dict[str, int]:
-    return {name: int(v) for name, v in session.execute(_VERSIONS)}
-
-
-# of the table, not the entity: every request runs it, and the ORM's select cost 0.1-0.3 ms more
-_VERSIONS = select(DatasetVersion.__table__.c.name, DatasetVersion.__table__.c.version)
-
-
-def _key(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=True)
-
-
-@contextmanager
-def _snapshot_session(session: Session) -> Iterator[Session]:
-    """A session of its own on one snapshot of the database (PostgreSQL: a REPEATABLE READ
-    transaction; SQLite: one read transaction), so that the rollup tables and the 'cases'
-    version read agree while writers commit."""
-    engine = session.get_bind().engine
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="REPEATABLE READ")
-        else:
-            conn.exec_driver_sql("BEGIN")
-        with Session(bind=conn) as s:
-            yield s
-
-
-def _load(session: Session, key: str, boundaries_version: int) -> CaseCube:
-    """The cube read from the rollup tables (and written to disk when big)."""
-    with _snapshot_session(session) as s:
-        cube = load_cases(s)
-    loads[key] += 1
-    if cube.rows > SYNC_ROWS:
-        _snapshot_cube(key, boundaries_version, cube)
-    return cube
-
-
-def _caught_up(session: Session, cube: CaseCube) -> CaseCube | None:
-    """``cube`` brought up to the current 'cases' version by the change log (itself when
-    current), or None when the log cannot bring it there."""
-    target = get_version(session, "cases")
-    if target == cube.version:
-        return cube
-    changes = changelog.read(session, cube.version, cube.token, target)
-    return None if changes is None else cube.with_changes(changes)
-
-
-def _build(
-    session: Session, key: str, versions: dict[str, int], old: State | None, reload: bool = False
-) -> State:
-    """A state for the current versions: the old one's parts where still valid, its cube
-    caught up by the change log where it can be (unless ``reload``), else read anew."""
-    b, g = versions.get("boundaries", 0), versions.get("grid_network", 0)
-    units = old.units if old and old.units.version == b else load_units(session, b)
-    if old and old.network_version == (b, g) and old.units is units:
-        network = old.network
-    else:
-        network = load_network(session, units)
-    cube = None
-    if old and old.units is units and not reload:
-        cube = _caught_up(session, old.cube)
-    if cube is None and old is None and not reload:
-        cube = _cube_from_snapshot(key, b)
-        if cube is not None:  # older than the data and past the log: refreshed as stale
-            cube = _caught_up(session, cube) or cube
-    if cube is None:
-        cube = _load(session, key, b)
-        cube = _caught_up(session, cube) or cube
-    leaf_code = np.array(
-        [units.unit_code_idx.get(int(i), -1) for i in cube.leaf_ids], dtype=np.int64
-    )
-    return State(units, network, (b, g), cube, leaf_code)
-
-
-_CUBE_ARRAYS = (
-    "leaf_ids", "period_cum", "stock_cum", "hist_day", "hist_leaf", "hist_bin", "hist_n",
-    "row_day", "row_leaf", "row_category", "row_channel", "row_measures",
-)  # fmt: skip
-
-
-def _snapshot_cube(key: str, boundaries_version: int, cube: CaseCube) -> None:
-    meta = {
-        "boundaries_version": boundaries_version,
-        "version": cube.version,
-        "token": cube.token,
-        "rows": cube.rows,
-        "day0": cube.day0.isoformat(),
-        "ndays": cube.ndays,
-        "last_case_day": cube.last_case_day.isoformat() if cube.last_case_day else None,
-    }
-    arrays = {name: getattr(cube, name) for name in _CUBE_ARRAYS}
-    arrays |= {f"extra_{f.name}": getattr(cube.extra, f.name) for f in fields(Extra)}
-    try:
-        snapshot.save(key, meta, arrays)
-    except OSError as exc:  # a full or read-only disk costs the next restart only
-        log.warning("cube snapshot not written: %s", exc)
-
-
-def _cube_from_snapshot(key: str, boundaries_version: int) -> CaseCube | None:
-    found = snapshot.load(key, boundaries_version)
-    if found is None:
-        return None
-    meta, arrays = found
-    extra = {f.name: arrays.pop(f"extra_{f.name}", None) for f in fields(Extra)}
-    if set(arrays) != set(_CUBE_ARRAYS) or any(a is None for a in extra.values()):
-        return None  # written by another version of this code
-    last = meta["last_case_day"]
-    return CaseCube(
-        version=meta["version"],
-        token=meta.get("token"),
-        rows=meta["rows"],
-        day0=dt.date.fromisoformat(meta["day0"]),
-        ndays=meta["ndays"],
-        last_case_day=dt.date.fromisoformat(last) if last else None,
-        extra=Extra(**extra),
-        **arrays,
-    )
-
-
-def _stale(state: State, versions: dict[str, int]) -> bool:
-    return (
-        state.units.version != versions.get("boundaries", 0)
-        or state.cube.version != versions.get("cases", 0)
-        or state.network_version[1] != versions.get("grid_network", 0)
-    )
-
-
-def engine_state(session: Session) -> State:
-    """The current state for the session's database: when only cases changed, the cube
-    catches up from the change log (milliseconds); otherwise it is rebuilt."""
-    key = _key(session)
-    versions = _versions(session)
-    state = _states.get(key)
-    if state is not None and not _stale(state, versions):
-        return state
-    if state is not None and not _stale(state, versions | {"cases": state.cube.version}):
-        caught = _catch_up(session, key)
-        if caught is not None:
-            return caught
-    if state is not None and state.cube.rows > SYNC_ROWS:
-        _refresh_in_background(session, key)
-        return state
-    with _lock:
-        state = _states.get(key)
-        if state is None or _stale(state, versions):
-            state = _states[key] = _build(session, key, versions, state)
-    if _stale(state, _versions(session)):  # served from an older snapshot: catch up behind it
-        _refresh_in_background(session, key)
-    elif state.cube.extra.rows > EXTRA_ROWS:
-        _refresh_in_background(session, key, reload=True)
-    return state
-
-
-def _catch_up(session: Session, key: str) -> State | None:
-    """The state with its cube caught up by the change log (and installed), or None when
-    the log cannot. Past EXTRA_ROWS extra rows, a reload starts behind it."""
-    with _lock:
-        state = _states.get(key)
-        cube = None if state is None else _caught_up(session, state.cube)
-        if state is None or cube is None:
-            return None
-        if cube is not state.cube:
-            state = _states[key] = state.with_cube(cube)
-    if cube.extra.rows > EXTRA_ROWS:
-        _refresh_in_background(session, key, reload=True)
-    return state
-
-
-def current_state(session: Session) -> State:
-    """The state, up to date with the database: waits for a background refresh (what a
-    benchmark or a one-off command wants, never a request)."""
-    while True:
-        state = engine_state(session)
-        refresh = _loading.get(_key(session))
-        if refresh is None:
-            if not _stale(state, _versions(session)):
-                return state
-            continue
-        refresh.join()
-
-
-def _refresh_in_background(session: Session, key: str, reload: bool = False) -> None:
-    """Build the state in a thread while the current one answers; ``reload``: read the
-    cube from the rollup tables even if the change log could bring it up to date."""
-    from api.db.session import session_factory
-
-    url = session.get_bind().url.render_as_string(hide_password=False)
-
-    def work() -> None:
-        try:
-            with session_factory(url)() as s:
-                fresh = _build(s, key, _versions(s), _states.get(key), reload=reload)
-                with _lock:  # what landed while it was built, then the newer of the two
-                    cube = _caught_up(s, fresh.cube)
-                    if cube is not None:
-                        fresh = fresh.with_cube(cube)
-                    versions = _versions(s)
-                    current = _states.get(key)
-                    if current is None or _stale(current, versions) or not _stale(fresh, versions):
-                        _states[key] = fresh
-        finally:
-            _loading.pop(key, None)
-
-    with _lock:
-        if key in _loading:
-            return
-        thread = _loading[key] = threading.Thread(target=work, daemon=True, name="cube-refresh")
-    thread.start()
-
-
-def forget_states() -> None:
-    """Drop every cached state (tests, or after a bulk load in the same process)."""
-    _states.clear()

@@ -1,7 +1,8 @@
-"""Figures of a metric for a set of units and a period, from the in-memory cube.
+"""Figures of a metric for a set of units and a period, from the in-memory cubes.
 
-``Frame`` turns the cube's leaf sums into one value per unit shown (``np.bincount`` over
-the leaves' ancestor at each shown unit's level); ``evaluate`` applies a metric to it.
+``Frame`` turns a cube's leaf sums into one value per unit shown (``np.bincount`` over
+the leaves' ancestor at each shown unit's level), for any measure of any domain;
+``evaluate`` applies a metric to it.
 """
 
 from __future__ import annotations
@@ -10,36 +11,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from api.engine.cube import NBINS, State
+from api.engine.domain import Current, Metric, Share, Stock, Tally
 from api.engine.histogram import CellCounts, summed_histogram
+from api.engine.leaves import GroupingKey
 from api.engine.periods import Period
-from api.engine.registry import (
-    NETWORK_MEASURES,
-    PERIOD_MEASURES,
-    STOCK_MEASURES,
-    Metric,
-)
+from api.engine.registry import MEASURES, distribution_domain
+from api.engine.state import State
 from api.engine.stats import BinCounts, counted_quantile, poisson_rate_interval, wilson
+from api.engine.units import UnderKey
 
 # a percentile's histogram is summed from the cells of a ``SummedHistogram`` when the
 # period has at least this many rows per cell, else from the rows
 ROWS_PER_CELL = 1
 
-_PERIOD = {m: i for i, m in enumerate(PERIOD_MEASURES)}
-_STOCK = {m: i for i, m in enumerate(STOCK_MEASURES)}
-_NETWORK = {m: i for i, m in enumerate(NETWORK_MEASURES)}
+
+@dataclass(frozen=True)
+class Group:
+    """The leaves of one domain under the shown units of one level: the level's number in
+    the level table, the leaf positions under a shown unit, and per leaf the position of
+    that unit in ``shown`` (−1: none)."""
+
+    level_number: int
+    leaves: np.ndarray
+    position: np.ndarray
 
 
 class Frame:
-    """Measures of the units ``shown`` (code indexes) over ``period``, computed on demand.
+    """Measures of the units ``shown`` (code indexes) over ``period``, computed on demand,
+    each from the domain that declares it.
 
     ``within`` (a code index): count only the leaf versions that lay under that unit, so
     that children shown under a parent always add up to it, even when a child (a grid
     moved by a village merger) lay under another parent for part of the period.
 
-    ``memo_key`` names a list ``shown`` that the caller keeps (a map's units: ``units_under``
-    hands out one list per parent and level): the leaves' grouping is then kept with the
-    state's leaves instead of being worked out again for each request."""
+    ``shown_key`` names what ``shown`` is (a map's units: ``UnitIndex.under``): the leaves'
+    grouping is then kept with the leaves instead of being worked out for each request."""
 
     def __init__(
         self,
@@ -47,64 +53,86 @@ class Frame:
         shown: list[int],
         period: Period | None,
         within: int | None = None,
-        memo_key: tuple | None = None,
+        shown_key: UnderKey | None = None,
     ) -> None:
         self.state = state
         self.period = period
         self.n = len(shown)
         self.within = within
-        self.groups, self._shown_at = _groups(state, shown, within, memo_key)
+        self.shown = shown
+        self.shown_key = shown_key
+        self._shown_at: np.ndarray | None = None
         self._cache: dict[str, np.ndarray] = {}
 
-    def _sum_leaves(self, per_leaf: np.ndarray) -> np.ndarray:
+    @property
+    def shown_at(self) -> np.ndarray:
+        if self._shown_at is None:
+            self._shown_at = np.asarray(self.shown, dtype=np.int64)
+        return self._shown_at
+
+    def groups(self, domain: str) -> list[Group]:
+        """The groups of ``domain``'s leaves under the units shown (kept per leaves)."""
+        leaves = self.state.leaves[domain]
+        key = GroupingKey(self.shown_key, self.within) if self.shown_key else None
+        found = leaves.groupings.get(key) if key else None
+        if found is None:
+            found = _groups(self.state, domain, self.shown_at, self.within)
+            if key:
+                leaves.groupings[key] = found
+        return found
+
+    def _sum_leaves(self, domain: str, per_leaf: np.ndarray) -> np.ndarray:
         out = np.zeros(self.n)
-        for _, leaves, group in self.groups:
-            out += np.bincount(group[leaves], weights=per_leaf[leaves], minlength=self.n)
+        for g in self.groups(domain):
+            out += np.bincount(g.position[g.leaves], weights=per_leaf[g.leaves], minlength=self.n)
         return out
 
     def __getitem__(self, measure: str) -> np.ndarray:
         found = self._cache.get(measure)
         if found is not None:
             return found
-        cube = self.state.cube
-        if measure in _PERIOD:
-            if self.period is None:
-                raise KeyError(f"measure {measure!r} needs a period")
-            sums = cube.period_sums(self.period.start, self.period.end, [_PERIOD[measure]])
-            found = self._sum_leaves(sums[0])
-        elif measure in _STOCK:
-            if self.period is None:
-                raise KeyError(f"measure {measure!r} needs a period")
-            found = self._sum_leaves(cube.stock_at(self.period.end, [_STOCK[measure]])[0])
-        elif measure in _NETWORK:
-            found = self.state.network[_NETWORK[measure], self._shown_at].astype(float)
-        else:
+        ref = MEASURES.get(measure)
+        if ref is None:
             raise KeyError(f"unknown measure {measure!r}")
+        m = ref.measure
+        if isinstance(m, Current):
+            found = self.state.network[measure][self.shown_at].astype(float)
+        elif self.period is None:
+            raise KeyError(f"measure {measure!r} needs a period")
+        else:
+            name = ref.domain.name
+            cube = self.state.cubes[name]
+            if isinstance(m, Tally | Share):
+                sums = cube.period_sums(self.period.start, self.period.end, [measure])
+            elif isinstance(m, Stock):
+                sums = cube.stock_at(self.period.end, [measure])
+            found = self._sum_leaves(name, sums[0])
         self._cache[measure] = found
         return found
 
-    def close_counts(self) -> list[BinCounts | CellCounts]:
-        """The cases reported in the period and closed, counted per position in ``shown``
-        and whole days to close, in parts for ``counted_quantile``."""
-        cube = self.state.cube
+    def counts_of(self, distribution: str) -> list[BinCounts | CellCounts]:
+        """The facts dated in the period with a value of ``distribution``, counted per
+        position in ``shown`` and value, in parts for ``counted_quantile``."""
+        name = distribution_domain(distribution).name
+        cube = self.state.cubes[name]
         if self.period is None or self.n == 0:
             return []
         start, end = self.period.start, self.period.end
         first, last = cube.day_index(start), cube.day_index(end)
         rows = cube.histogram_rows(first, last)
         parts: list[BinCounts | CellCounts] = []
-        for number, _, group in self.groups:
-            summed = summed_histogram(self.state, self._class_depth(number))
+        for g in self.groups(name):
+            summed = summed_histogram(self.state, name, self._class_depth(g.level_number))
             span = summed.span(first, last) if summed is not None else None
             if span is None or len(rows[0]) < ROWS_PER_CELL * summed.cells:
-                parts.append(BinCounts(group, *rows))
+                parts.append(BinCounts(g.position, *rows))
             else:  # the cells between two checkpoints, give or take the days at the edges
                 m1, m2, edges = span
-                parts.append(CellCounts(summed, group[summed.class_leaf], m1, m2))
+                parts.append(CellCounts(summed, g.position[summed.class_leaf], m1, m2))
                 for a, b, sign in edges:
-                    parts.append(BinCounts(group, *cube.histogram_rows(a, b), sign=sign))
+                    parts.append(BinCounts(g.position, *cube.histogram_rows(a, b), sign=sign))
             for leaf, bins, n in cube.extra_histogram(start, end):
-                parts.append(BinCounts(group, leaf, bins, n))
+                parts.append(BinCounts(g.position, leaf, bins, n))
         return parts
 
     def _class_depth(self, number: int) -> int:
@@ -117,44 +145,21 @@ class Frame:
         return depth
 
 
-def _groups(
-    state: State, shown: list[int], within: int | None, memo_key: tuple | None
-) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], np.ndarray]:
-    """For each level among the units shown (they may nest): its number in the level
-    table, the leaves under a shown unit of that level and, per leaf, that unit's position
-    in ``shown`` (−1: none); and ``shown`` as an array (converting the list of the city's
-    grids costs 0.3 ms)."""
-    key = ("groups", memo_key, within)
-    found = state.leaf_memo.get(key) if memo_key is not None else None
-    if found is not None and found[0] is shown:
-        return found[1], found[2]
-    units = state.units
-    shown_at = np.asarray(shown, dtype=np.int64)
-    level_of = _level_numbers(units)[shown_at] if len(shown) else np.zeros(0, dtype=np.int64)
+def _groups(state: State, domain: str, shown_at: np.ndarray, within: int | None) -> list[Group]:
+    """For each level among the units shown (they may nest), its ``Group`` of leaves."""
+    units, leaves = state.units, state.leaves[domain]
+    level_of = units.level_numbers[shown_at] if len(shown_at) else np.zeros(0, dtype=np.int64)
+    inside = leaves.ancestor_at(units.level[within]) == within if within is not None else None
     groups = []
-    inside = state.ancestor_at(units.level[within]) == within if within is not None else None
     for number in np.unique(level_of):
         positions = np.flatnonzero(level_of == number)
         lookup = np.full(len(units.codes) + 1, -1, dtype=np.int64)  # [-1] → sentinel
         lookup[shown_at[positions]] = positions
-        group = lookup[state.ancestor_at(units.levels[number])]
+        position = lookup[leaves.ancestor_at(units.levels[number])]
         if inside is not None:
-            group = np.where(inside, group, -1)
-        groups.append((int(number), np.flatnonzero(group >= 0), group))
-    if memo_key is not None:
-        state.leaf_memo[key] = (shown, groups, shown_at)
-    return groups, shown_at
-
-
-def _level_numbers(units) -> np.ndarray:
-    """Each code index's level as its position in ``units.levels`` (memoised)."""
-    found = units.memo.get("level_numbers")
-    if found is None:
-        number = {lv: n for n, lv in enumerate(units.levels)}
-        found = units.memo["level_numbers"] = np.array(
-            [number[lv] for lv in units.level], dtype=np.int64
-        )
-    return found
+            position = np.where(inside, position, -1)
+        groups.append(Group(int(number), np.flatnonzero(position >= 0), position))
+    return groups
 
 
 @dataclass
@@ -177,7 +182,9 @@ def evaluate(metric: Metric, frame: Frame, intervals: bool = True) -> Figures:
         values = np.asarray(values, dtype=float)
         return Figures(values, values, None, np.asarray(counts, dtype=float))
     if metric.kind == "percentile":
-        value, n = counted_quantile(frame.close_counts(), frame.n, metric.quantile or 0.5, NBINS)
+        parts = frame.counts_of(metric.distribution)
+        nbins = distribution_domain(metric.distribution).distribution.most + 1
+        value, n = counted_quantile(parts, frame.n, metric.quantile or 0.5, nbins)
         return Figures(value, n, None, n)
     num = frame[metric.numerator]
     if metric.denominator is None:

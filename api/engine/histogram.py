@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from api.engine.cube import NBINS, State
+from api.engine.state import State
 from api.engine.stats import GROUP_SHIFT
 
 # the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
@@ -33,22 +33,23 @@ class SummedHistogram:
     A period is taken between the checkpoints nearest its ends, the days in excess or
     missing read from the rows (``span``)."""
 
-    def __init__(self, state: State, depth: int) -> None:
-        cube, units = state.cube, state.units
+    def __init__(self, state: State, domain: str, depth: int) -> None:
+        cube, units, leaves = state.cubes[domain], state.units, state.leaves[domain]
+        nbins = cube.nbins
         chain = [lv for lv in units.levels if units.depth[lv] <= depth]
-        ancestors = np.stack([state.ancestor_at(lv) for lv in chain], axis=1)
+        ancestors = np.stack([leaves.ancestor_at(lv) for lv in chain], axis=1)
         _, leaf_class = np.unique(ancestors, axis=0, return_inverse=True)
         leaf_class = leaf_class.ravel()
         classes = int(leaf_class.max(initial=-1)) + 1
         self.class_leaf = np.zeros(classes, dtype=np.int64)
         self.class_leaf[leaf_class] = np.arange(len(leaf_class))  # one leaf of each class
         cells, cell_of_row = np.unique(
-            leaf_class[cube.hist_leaf] * NBINS + cube.hist_bin, return_inverse=True
+            leaf_class[cube.hist_leaf] * nbins + cube.hist_bin, return_inverse=True
         )
-        self.cell_class = (cells // NBINS).astype(np.int32)
-        self.cell_bin = (cells % NBINS).astype(np.int16)
+        self.cell_class = (cells // nbins).astype(np.int32)
+        self.cell_bin = (cells % nbins).astype(np.int16)
         # cells come sorted by (class, day): those of one group cell follow each other
-        group_key = (cells // NBINS) * NBINS + (self.cell_bin >> GROUP_SHIFT)
+        group_key = (cells // nbins) * nbins + (self.cell_bin >> GROUP_SHIFT)
         starts = np.flatnonzero(np.diff(group_key, prepend=-1))
         self.group_first = np.append(starts, len(cells))  # its cells: [first[j], first[j+1])
         self.group_class = self.cell_class[starts]
@@ -148,16 +149,22 @@ def _add_cells_of_group(
                 break
 
 
-def summed_histogram(state: State, depth: int) -> SummedHistogram | None:
-    """The ``SummedHistogram`` of classes down to ``depth`` (built on first use, about a
-    second at metro scale, and kept with the state's leaves for the cube's rows); None
-    when the cube has no rows."""
-    if not len(state.cube.hist_n):
+@dataclass(frozen=True)
+class SummedKey:
+    """A summed histogram of a cube: its classes go down to ``depth``."""
+
+    depth: int
+
+
+def summed_histogram(state: State, domain: str, depth: int) -> SummedHistogram | None:
+    """The ``SummedHistogram`` of ``domain``'s cube for classes down to ``depth`` (built on
+    first use, about a second at metro scale, and kept with the cube's arrays: cubes made
+    from it by changes share it); None when the cube has no histogram rows."""
+    cube = state.cubes[domain]
+    if not len(cube.hist_n):
         return None
-    key = ("histogram", depth)
-    found = state.leaf_memo.get(key)
-    if found is not None and found[0] is state.cube.hist_n:
-        return found[1]
-    summed = SummedHistogram(state, depth)
-    state.leaf_memo[key] = (state.cube.hist_n, summed)
-    return summed
+    key = SummedKey(depth)
+    found = cube.derived.get(key)
+    if found is None:
+        found = cube.derived[key] = SummedHistogram(state, domain, depth)
+    return found

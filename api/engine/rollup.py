@@ -1,26 +1,17 @@
-"""Rollup maintenance: the three rollup tables kept in step with table ``case``.
+"""Rollup maintenance: a fact domain's daily tables kept in step with its facts.
 
-Two paths produce exactly the same rows:
+The tables and what each column counts are declared by the domain (``api.engine.domain``;
+the cases' in ``api.engine.domains.cases``). Two paths produce exactly the same rows from
+that one declaration:
 
-- ``apply_case_changes`` moves the counts of created, changed or deleted cases (deltas
-  summed with numpy/pandas, inside the caller's transaction, one
-  ``INSERT .. ON CONFLICT DO UPDATE`` per table);
-- ``rebuild_rollups`` recomputes every row from ``case`` with set-based SQL.
+- ``apply_changes`` moves the counts of created, changed or deleted facts (each tally,
+  event and distribution evaluated vectorised, deltas summed with pandas, inside the
+  caller's transaction, one ``INSERT .. ON CONFLICT DO UPDATE`` per table);
+- ``rebuild`` recomputes every row from the source table with set-based SQL.
 
-A case's day is its ``reported_at`` in the settings' time zone (Asia/Shanghai). On
-PostgreSQL the zone's name is used (``AT TIME ZONE``); SQLite has no zone database, so the
-zone's current UTC offset is applied (Asia/Shanghai has had no DST since 1991).
-
-Measures (cohort of the reported day, ``case_rollup_daily``): cases; closed (办结, handled);
-closed_on_time (handled at or before the deadline); mediated (outcome mediated_success or
-mediation_failed); mediation_success; visited (回访); evaluated (a satisfaction rating given,
-评); satisfied (rated 4 or 5); satisfaction_sum; close_days_sum (whole seconds / 86400).
-
-Events (``case_flow_daily``, by the day they happen): opened (reported day), closed
-(handled day), became_overdue (deadline day, when still open at the deadline),
-overdue_closed (handled day, when handled after the deadline).
-
-``case_close_histogram``: closed cases by reported day and whole days to close (0..365).
+A fact's day is its date column's local day in the settings' time zone
+(``api.engine.sql``). Every change bumps the domain's dataset version and is logged
+(``api.engine.changelog``): the cube catches up from the log.
 """
 
 from __future__ import annotations
@@ -28,34 +19,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Table, delete, text
 from sqlalchemy.orm import Session
 
-from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
+from api.db.models import Base, Case
 from api.db.versions import bump_version
-from api.domain import MEDIATION_OUTCOMES
 from api.engine import changelog
-from api.settings import get_settings
-
-MAX_CLOSE_DAYS = 365
-ROLLUP_MEASURES = (
-    "cases",
-    "closed",
-    "closed_on_time",
-    "mediated",
-    "mediation_success",
-    "visited",
-    "evaluated",
-    "satisfied",
-    "satisfaction_sum",
-    "close_days_sum",
-)
-FLOW_MEASURES = ("opened", "closed", "became_overdue", "overdue_closed")
+from api.engine.domain import FactDomain
+from api.engine.domains.cases import CASES
+from api.engine.facts import local_days, utc_us
+from api.engine.sql import SqlDialect
 
 
 @dataclass(frozen=True)
@@ -90,46 +66,21 @@ class CaseSnapshot:
         )
 
 
-@lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _utc_us(values) -> np.ndarray:
-    """Datetimes (aware, or naive UTC), pandas or numpy, as datetime64[us] UTC (NaT for
-    None)."""
-    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
-        return values.astype("datetime64[us]")
-    stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
-    return stamps.dt.tz_localize(None).to_numpy("datetime64[us]")
-
-
-def _local_days(at: np.ndarray) -> np.ndarray:
-    """Local day (settings' zone, with its history) of each UTC instant, datetime64[D]."""
-    zone = get_settings().timezone
-    local = pd.DatetimeIndex(at).tz_localize("UTC").tz_convert(zone).tz_localize(None)
-    return local.to_numpy("datetime64[D]")
-
-
-def _floor_seconds(at: np.ndarray) -> np.ndarray:
-    return at.astype("datetime64[us]").astype(np.int64) // 1_000_000
-
-
 def case_columns(snaps: Sequence[CaseSnapshot]) -> dict[str, np.ndarray]:
-    """Snapshots as the columns ``apply_case_columns`` takes."""
+    """Snapshots as the columns ``apply_case_changes`` takes in ``added``."""
 
     def col(name: str) -> list:
         return [getattr(s, name) for s in snaps]
 
     return {
         "leaf_unit_id": np.array(col("leaf_unit_id"), dtype=np.int64),
-        "reported_at": _utc_us(col("reported_at")),
+        "reported_at": utc_us(col("reported_at")),
         "category": np.array(col("category"), dtype=object),
         "channel": np.array(col("channel"), dtype=object),
-        "deadline": _utc_us(col("deadline")),
-        "handled_at": _utc_us(col("handled_at")),
-        "visited_at": _utc_us(col("visited_at")),
-        "evaluated_at": _utc_us(col("evaluated_at")),
+        "deadline": utc_us(col("deadline")),
+        "handled_at": utc_us(col("handled_at")),
+        "visited_at": utc_us(col("visited_at")),
+        "evaluated_at": utc_us(col("evaluated_at")),
         "outcome": np.array(col("outcome"), dtype=object),
         "satisfaction": np.array(
             [np.nan if v is None else float(v) for v in col("satisfaction")], dtype=np.float64
@@ -137,84 +88,90 @@ def case_columns(snaps: Sequence[CaseSnapshot]) -> dict[str, np.ndarray]:
     }
 
 
-def _deltas(cases: Mapping[str, np.ndarray], sign: np.ndarray):
-    """The summed contributions of ``cases`` (each counted ``sign`` times: +1 added, -1
-    removed) to the three tables, as frames keyed like the tables; all-zero rows dropped.
-
-    Vectorised; the same rules as ``rebuild_rollups``' SQL (see the module docstring)."""
-    n = len(sign)
-    leaf = np.asarray(cases["leaf_unit_id"], dtype=np.int64)
-    category = np.asarray(cases["category"], dtype=object)
-    reported = _utc_us(cases["reported_at"])
-    deadline = _utc_us(cases["deadline"])
-    handled = _utc_us(cases["handled_at"]) if "handled_at" in cases else np.full(n, "NaT", "M8[us]")
-    closed = ~np.isnat(handled)
-    day = _local_days(reported)
-    sign = np.asarray(sign, dtype=np.int64)
-    zero = np.zeros(n, dtype=np.int64)
-
-    def optional(name: str, default) -> np.ndarray:
-        return np.asarray(cases[name]) if name in cases else default
-
-    visited = ~np.isnat(_utc_us(optional("visited_at", np.full(n, "NaT", "M8[us]"))))
-    outcome = optional("outcome", np.full(n, None, dtype=object))
-    satisfaction = np.asarray(optional("satisfaction", np.full(n, np.nan)), dtype=np.float64)
-    rated = ~np.isnan(satisfaction)
-    with np.errstate(invalid="ignore"):
-        late = closed & (handled > deadline)
-        secs = np.where(
-            closed, np.maximum(0, _floor_seconds(handled) - _floor_seconds(reported)), 0
-        )
-    measures = {
-        "cases": sign,
-        "closed": sign * closed,
-        "closed_on_time": sign * (closed & ~late),
-        "mediated": sign * np.isin(outcome, list(MEDIATION_OUTCOMES)),
-        "mediation_success": sign * (outcome == "mediated_success"),
-        "visited": sign * visited,
-        "evaluated": sign * rated,
-        "satisfied": sign * (rated & (np.nan_to_num(satisfaction) >= 4)),
-        "satisfaction_sum": sign * np.nan_to_num(satisfaction).astype(np.int64),
-        "close_days_sum": sign * (secs / 86400.0),
-    }
-    keys = {"leaf_unit_id": leaf, "day": day, "category": category}
-    rollup = _summed(
-        pd.DataFrame({**keys, "channel": np.asarray(cases["channel"], dtype=object), **measures}),
-        ["leaf_unit_id", "day", "category", "channel"],
-    )
-
-    handled_day = _local_days(handled)
-    due = ~closed | late
-    events = []
-    for mask, days, name in (
-        (np.ones(n, bool), day, "opened"),
-        (closed, handled_day, "closed"),
-        (due, _local_days(deadline), "became_overdue"),
-        (late, handled_day, "overdue_closed"),
-    ):
-        if not mask.any():
+def apply_case_changes(
+    session: Session,
+    changes: Iterable[tuple[CaseSnapshot | None, CaseSnapshot | None]],
+    added: Mapping[str, np.ndarray] | None = None,
+) -> None:
+    """Move the cases' rollup counts for created (None, new), changed (old, new) or
+    deleted (old, None) cases, and for the new cases given as columns in ``added`` (see
+    ``case_columns``: a bulk of new cases needs no snapshot each)."""
+    olds: list[CaseSnapshot] = []
+    news: list[CaseSnapshot] = []
+    for old, new in changes:
+        if old == new:
             continue
-        part = {m: zero[mask] for m in FLOW_MEASURES}
-        part[name] = sign[mask]
-        events.append(
-            pd.DataFrame(
-                {"leaf_unit_id": leaf[mask], "day": days[mask], "category": category[mask], **part}
-            )
-        )
-    flow = _summed(pd.concat(events, ignore_index=True), ["leaf_unit_id", "day", "category"])
+        if old is not None:
+            olds.append(old)
+        if new is not None:
+            news.append(new)
+    parts: list[tuple[Mapping[str, np.ndarray], int]] = []
+    if olds:
+        parts.append((case_columns(olds), -1))
+    if news:
+        parts.append((case_columns(news), 1))
+    if added is not None and len(added["leaf_unit_id"]):
+        parts.append((added, 1))
+    apply_changes(session, CASES, parts)
 
-    hist = _summed(
-        pd.DataFrame(
-            {
-                "leaf_unit_id": leaf[closed],
-                "day": day[closed],
-                "days": np.minimum(MAX_CLOSE_DAYS, secs[closed] // 86400),
-                "n": sign[closed],
-            }
-        ),
-        ["leaf_unit_id", "day", "days"],
+
+def rebuild_rollups(session: Session) -> None:
+    """Recompute the cases' rollup tables from table ``case`` (see ``rebuild``)."""
+    rebuild(session, CASES)
+
+
+# ---------------------------------------------------------------- deltas of facts
+
+
+def _keys(domain: FactDomain) -> dict[str, list[str]]:
+    """Each rollup table's key columns, by change-log frame name."""
+    dims = [d.column for d in domain.dimensions]
+    return {
+        "rollup": ["leaf_unit_id", "day", *dims],
+        "flow": ["leaf_unit_id", "day", *domain.tables.flow_dimensions],
+        "hist": ["leaf_unit_id", "day", "days"],
+    }
+
+
+def _deltas(domain: FactDomain, columns: Mapping[str, np.ndarray], sign: int):
+    """The summed contributions of the facts in ``columns`` (each counted ``sign`` times:
+    +1 added, −1 removed) to the domain's tables, as frames keyed like the tables; all-zero
+    rows dropped. The same rules as ``rebuild``'s SQL: both read the declaration."""
+    facts = domain.facts(columns)
+    keys = _keys(domain)
+    leaf = facts.leaf_unit_id
+    day = local_days(getattr(facts, domain.source.date))
+    n = len(leaf)
+    dims = {d.column: getattr(facts, d.column) for d in domain.dimensions}
+    tallies = {t.name: sign * np.asarray(t.rows(facts)) for t in domain.tallies}
+    rollup = _summed(
+        pd.DataFrame({"leaf_unit_id": leaf, "day": day, **dims, **tallies}), keys["rollup"]
     )
-    return rollup, flow, hist
+    frames = {"rollup": rollup}
+    if domain.tables.flow:
+        parts = []
+        zero = np.zeros(n, dtype=np.int64)
+        for event in domain.events:
+            mask = np.ones(n, bool) if event.when_rows is None else event.when_rows(facts)
+            if not mask.any():
+                continue
+            counts = {e.name: zero[mask] for e in domain.events}
+            counts[event.name] = np.full(mask.sum(), sign, dtype=np.int64)
+            flow_dims = {c: dims[c][mask] for c in domain.tables.flow_dimensions}
+            when = local_days(getattr(facts, event.on)[mask])
+            parts.append(
+                pd.DataFrame({"leaf_unit_id": leaf[mask], "day": when, **flow_dims, **counts})
+            )
+        frames["flow"] = _summed(pd.concat(parts, ignore_index=True), keys["flow"])
+    if domain.distribution is not None:
+        dist = domain.distribution
+        mask = dist.when_rows(facts)
+        value = np.minimum(dist.most, dist.value_rows(facts)[mask])
+        hist = {"leaf_unit_id": leaf[mask], "day": day[mask], "days": value}
+        frames["hist"] = _summed(
+            pd.DataFrame({**hist, "n": np.full(mask.sum(), sign, dtype=np.int64)}), keys["hist"]
+        )
+    return frames
 
 
 def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -226,67 +183,38 @@ def _summed(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out[(out[measures] != 0).any(axis=1)].reset_index(drop=True)
 
 
-def apply_case_changes(
-    session: Session,
-    changes: Iterable[tuple[CaseSnapshot | None, CaseSnapshot | None]],
-    added: Mapping[str, np.ndarray] | None = None,
+def apply_changes(
+    session: Session, domain: FactDomain, parts: Sequence[tuple[Mapping[str, np.ndarray], int]]
 ) -> None:
-    """Move the rollup counts for created (None, new), changed (old, new) or deleted
-    (old, None) cases, and for the new cases given as columns in ``added`` (see
-    ``case_columns``; a bulk of new cases need no snapshot each), in the caller's
-    transaction; bumps dataset_version 'cases' and logs the deltas under the new version
-    (``api.engine.changelog``: the cube catches up from them).
+    """Move ``domain``'s rollup counts for facts given as columns, each part counted with
+    its sign (+1 added, −1 removed), in the caller's transaction; bumps the domain's
+    dataset version and logs the deltas under it (``api.engine.changelog``).
 
     The deltas are summed vectorised first, then written with one merge per table in key
     order (concurrent writers lock shared rows in the same order); rows whose counts fall
-    to zero are deleted, so the tables equal what ``rebuild_rollups`` makes."""
-    olds: list[CaseSnapshot] = []
-    news: list[CaseSnapshot] = []
-    for old, new in changes:
-        if old == new:
-            continue
-        if old is not None:
-            olds.append(old)
-        if new is not None:
-            news.append(new)
-    parts: list[tuple[Mapping[str, np.ndarray], np.ndarray]] = []
-    if olds:
-        parts.append((case_columns(olds), np.full(len(olds), -1, dtype=np.int64)))
-    if news:
-        parts.append((case_columns(news), np.ones(len(news), dtype=np.int64)))
-    if added is not None and len(added["leaf_unit_id"]):
-        n = len(added["leaf_unit_id"])
-        parts.append((added, np.ones(n, dtype=np.int64)))
+    to zero are deleted, so the tables equal what ``rebuild`` makes."""
     if not parts:
         return
-    frames = [_deltas(cols, sign) for cols, sign in parts]
-    rollup, flow, hist = (
-        _summed(pd.concat([f[i] for f in frames], ignore_index=True), keys)
-        if len(frames) > 1
-        else frames[0][i]
-        for i, keys in enumerate(
-            (
-                ["leaf_unit_id", "day", "category", "channel"],
-                ["leaf_unit_id", "day", "category"],
-                ["leaf_unit_id", "day", "days"],
-            )
-        )
-    )
-    _upsert_add(session, CaseRollupDaily.__table__, rollup, ROLLUP_MEASURES)
-    _upsert_add(session, CaseFlowDaily.__table__, flow, FLOW_MEASURES)
-    _upsert_add(session, CaseCloseHistogram.__table__, hist, ("n",))
-    _delete_empty(session, CaseRollupDaily, rollup, ROLLUP_MEASURES, CaseRollupDaily.cases == 0)
-    flow_empty = (
-        (CaseFlowDaily.opened == 0)
-        & (CaseFlowDaily.closed == 0)
-        & (CaseFlowDaily.became_overdue == 0)
-        & (CaseFlowDaily.overdue_closed == 0)
-    )
-    _delete_empty(session, CaseFlowDaily, flow, FLOW_MEASURES, flow_empty)
-    _delete_empty(session, CaseCloseHistogram, hist, ("n",), CaseCloseHistogram.n == 0)
-    deltas, rows = changelog.encode({"rollup": rollup, "flow": flow, "hist": hist})
+    summed = [_deltas(domain, columns, sign) for columns, sign in parts]
+    keys = _keys(domain)
+    frames = {
+        name: _summed(pd.concat([s[name] for s in summed], ignore_index=True), keys[name])
+        if len(summed) > 1
+        else summed[0][name]
+        for name in summed[0]
+    }
+    tables = domain.tables
+    names = {"rollup": tables.daily, "flow": tables.flow, "hist": tables.histogram}
+    for frame_name, frame in frames.items():
+        table = Base.metadata.tables[names[frame_name]]
+        measures = [c for c in frame.columns if c not in keys[frame_name]]
+        _upsert_add(session, table, frame, measures)
+        # a daily row with no fact is empty; a flow row with no event; a histogram row at 0
+        empty = [domain.count] if frame_name == "rollup" else measures
+        _delete_empty(session, table, frame, measures, empty)
+    deltas, rows = changelog.encode(frames)
     # last: the bump locks the version row until commit (concurrent writers wait here)
-    changelog.record(session, bump_version(session, "cases"), deltas, rows)
+    changelog.record(session, bump_version(session, domain.name), deltas, rows)
 
 
 def _upsert_add(
@@ -364,11 +292,11 @@ def _upsert_add_arrays(
 
 
 def _delete_empty(
-    session: Session, model, rows: pd.DataFrame, measures: Sequence[str], empty
+    session: Session, table: Table, rows: pd.DataFrame, measures: Sequence[str], empty: list[str]
 ) -> None:
-    """Delete rows that fell to zero among the (leaf, day) pairs just touched. Only a row
-    with a decreasing measure can fall to zero: new cases (increments only) delete nothing,
-    which keeps intake from probing the large rollup tables."""
+    """Delete the rows whose ``empty`` columns fell to zero among the (leaf, day) pairs
+    just touched. Only a row with a decreasing measure can fall to zero: new facts
+    (increments only) delete nothing, which keeps intake from probing the large tables."""
     if rows.empty:
         return
     falling = rows[(rows[list(measures)] < 0).any(axis=1)]
@@ -378,16 +306,13 @@ def _delete_empty(
     pairs = pairs.sort_values(["leaf_unit_id", "day"])
     leaves = pairs["leaf_unit_id"].to_numpy()
     days = pairs["day"].to_numpy()
+    condition = " AND ".join(f'"{column}" = 0' for column in empty)
     if session.get_bind().dialect.name == "postgresql":  # exactly the pairs, not a product
         stmt = text(
-            f'DELETE FROM "{model.__tablename__}" WHERE (leaf_unit_id, day) IN '
-            "(SELECT * FROM unnest(CAST(:leaves AS bigint[]), CAST(:days AS date[])))"
+            f'DELETE FROM "{table.name}" WHERE (leaf_unit_id, day) IN '
+            "(SELECT * FROM unnest(CAST(:leaves AS bigint[]), CAST(:days AS date[]))) "
+            f"AND {condition}"
         )
-        # the "empty" condition, rendered as SQL on the same table
-        condition = empty.compile(
-            dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
-        )
-        stmt = text(f"{stmt.text} AND {condition}")
         for i in range(0, len(leaves), 50_000):
             session.execute(
                 stmt,
@@ -402,112 +327,68 @@ def _delete_empty(
     for i in range(0, len(day_values), 500):
         for j in range(0, len(leaf_values), 500):
             session.execute(
-                delete(model)
-                .where(model.day.in_(day_values[i : i + 500]))
-                .where(model.leaf_unit_id.in_(leaf_values[j : j + 500]))
-                .where(empty)
-                .execution_options(synchronize_session=False)
+                delete(table)
+                .where(table.c.day.in_(day_values[i : i + 500]))
+                .where(table.c.leaf_unit_id.in_(leaf_values[j : j + 500]))
+                .where(text(condition))
             )
 
 
 # ---------------------------------------------------------------- set-based rebuild
 
 
-def sql_parts(dialect: str) -> dict[str, str]:
-    """SQL fragments for the local day of a timestamp and whole seconds between two."""
-    tz = get_settings().timezone
-    if dialect == "postgresql":
-        return {
-            "day": "(({col}) AT TIME ZONE :tz)::date",
-            "secs": "GREATEST(0, FLOOR(EXTRACT(EPOCH FROM {b}))::bigint"
-            " - FLOOR(EXTRACT(EPOCH FROM {a}))::bigint)",
-            "le": "{a} <= {b}",
-            "gt": "{a} > {b}",
-            "max": "LEAST",
-            "tz": tz,
-        }
-    offset = dt.datetime.now(_zone(tz)).utcoffset() or dt.timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    return {
-        "day": f"date({{col}}, '{minutes:+d} minutes')",
-        "secs": "MAX(0, CAST(strftime('%s', {b}) AS INTEGER)"
-        " - CAST(strftime('%s', {a}) AS INTEGER))",
-        "le": "julianday({a}) <= julianday({b})",
-        "gt": "julianday({a}) > julianday({b})",
-        "max": "MIN",
-        "tz": tz,
-    }
-
-
-def rebuild_rollups(session: Session) -> None:
-    """Recompute case_rollup_daily, case_flow_daily, case_close_histogram from table
-    ``case`` with set-based SQL (both databases); bumps 'cases' and resets the change log
-    (a cube older than the rebuild reloads)."""
-    dialect = session.get_bind().dialect.name
-    p = sql_parts(dialect)
-
-    def day(col: str) -> str:
-        return p["day"].format(col=col)
-
-    secs = p["secs"].format(a="reported_at", b="handled_at")
-    on_time = p["le"].format(a="handled_at", b="deadline")
-    late = p["gt"].format(a="handled_at", b="deadline")
-    mediation = ", ".join(f"'{o}'" for o in sorted(MEDIATION_OUTCOMES))
-    for model in (CaseRollupDaily, CaseFlowDaily, CaseCloseHistogram):
-        session.execute(delete(model))
-    params = {"tz": p["tz"]} if dialect == "postgresql" else {}
+def rebuild(session: Session, domain: FactDomain) -> None:
+    """Recompute ``domain``'s rollup tables from its source table with set-based SQL
+    (both databases); bumps its version and resets the change log (a cube older than the
+    rebuild reloads)."""
+    d = SqlDialect.of(session.get_bind().dialect.name)
+    tables, source = domain.tables, domain.source
+    for name in (tables.daily, tables.flow, tables.histogram):
+        if name:
+            session.execute(delete(Base.metadata.tables[name]))
 
     def run(sql: str) -> None:
-        session.execute(text(sql), params)
+        session.execute(text(sql), d.binds)
 
+    dims = [dim.column for dim in domain.dimensions]
+    tallies = [t.name for t in domain.tallies]
+    sums = [f"SUM({t.sql(d)})" for t in domain.tallies]
     run(
-        f"""
-        INSERT INTO case_rollup_daily (leaf_unit_id, day, category, channel, cases, closed,
-            closed_on_time, mediated, mediation_success, visited, evaluated, satisfied,
-            satisfaction_sum, close_days_sum)
-        SELECT leaf_unit_id, d, category, channel, COUNT(*),
-            SUM(CASE WHEN handled_at IS NOT NULL THEN 1 ELSE 0 END),
-            SUM(CASE WHEN handled_at IS NOT NULL AND {on_time} THEN 1 ELSE 0 END),
-            SUM(CASE WHEN outcome IN ({mediation}) THEN 1 ELSE 0 END),
-            SUM(CASE WHEN outcome = 'mediated_success' THEN 1 ELSE 0 END),
-            SUM(CASE WHEN visited_at IS NOT NULL THEN 1 ELSE 0 END),
-            SUM(CASE WHEN satisfaction IS NOT NULL THEN 1 ELSE 0 END),
-            SUM(CASE WHEN satisfaction >= 4 THEN 1 ELSE 0 END),
-            COALESCE(SUM(satisfaction), 0),
-            COALESCE(SUM(CASE WHEN handled_at IS NOT NULL THEN {secs} END) / 86400.0, 0)
-        FROM (SELECT c.*, {day("reported_at")} AS d FROM "case" c) AS src
-        GROUP BY leaf_unit_id, d, category, channel
-        """
+        f"""INSERT INTO {tables.daily} ({_list("leaf_unit_id", "day", *dims, *tallies)})
+        SELECT {_list(source.leaf, "d", *dims, *sums)}
+        FROM (SELECT f.*, {d.day(source.date)} AS d FROM "{source.table}" f) AS src
+        GROUP BY {_list(source.leaf, "d", *dims)}"""
     )
-    run(
-        f"""
-        INSERT INTO case_flow_daily (leaf_unit_id, day, category, opened, closed,
-            became_overdue, overdue_closed)
-        SELECT leaf_unit_id, d, category, SUM(o), SUM(c), SUM(b), SUM(oc) FROM (
-            SELECT leaf_unit_id, {day("reported_at")} AS d, category,
-                1 AS o, 0 AS c, 0 AS b, 0 AS oc FROM "case"
-            UNION ALL
-            SELECT leaf_unit_id, {day("handled_at")}, category, 0, 1, 0, 0
-                FROM "case" WHERE handled_at IS NOT NULL
-            UNION ALL
-            SELECT leaf_unit_id, {day("deadline")}, category, 0, 0, 1, 0
-                FROM "case" WHERE handled_at IS NULL OR {late}
-            UNION ALL
-            SELECT leaf_unit_id, {day("handled_at")}, category, 0, 0, 0, 1
-                FROM "case" WHERE handled_at IS NOT NULL AND {late}
-        ) AS events
-        GROUP BY leaf_unit_id, d, category
-        """
-    )
-    run(
-        f"""
-        INSERT INTO case_close_histogram (leaf_unit_id, day, days, n)
-        SELECT leaf_unit_id, d, b, COUNT(*) FROM (
-            SELECT leaf_unit_id, {day("reported_at")} AS d,
-                {p["max"]}({MAX_CLOSE_DAYS}, ({secs}) / 86400) AS b
-            FROM "case" WHERE handled_at IS NOT NULL
-        ) AS closed_cases
-        GROUP BY leaf_unit_id, d, b
-        """
-    )
-    changelog.record_reset(session, bump_version(session, "cases"))
+    if tables.flow:
+        flow_dims = tables.flow_dimensions
+        events = [e.name for e in domain.events]
+        selects = []
+        for event in domain.events:
+            counts = [f"{int(e is event)} AS {e.name}" for e in domain.events]
+            where = f" WHERE {event.when_sql(d)}" if event.when_sql else ""
+            day = f"{d.day(event.on)} AS d"
+            columns = _list(f"{source.leaf} AS leaf", day, *flow_dims, *counts)
+            selects.append(f'SELECT {columns} FROM "{source.table}"{where}')
+        run(
+            f"""INSERT INTO {tables.flow} ({_list("leaf_unit_id", "day", *flow_dims, *events)})
+            SELECT {_list("leaf", "d", *flow_dims, *(f"SUM({e})" for e in events))}
+            FROM ({" UNION ALL ".join(selects)}) AS events
+            GROUP BY {_list("leaf", "d", *flow_dims)}"""
+        )
+    if domain.distribution is not None:
+        dist = domain.distribution
+        value = d.least(str(dist.most), dist.value_sql(d))
+        run(
+            f"""INSERT INTO {tables.histogram} (leaf_unit_id, day, days, n)
+            SELECT leaf, d, b, COUNT(*) FROM (
+                SELECT {source.leaf} AS leaf, {d.day(source.date)} AS d, {value} AS b
+                FROM "{source.table}" WHERE {dist.when_sql(d)}
+            ) AS measured
+            GROUP BY leaf, d, b"""
+        )
+    changelog.record_reset(session, bump_version(session, domain.name))
+
+
+def _list(*items: str) -> str:
+    """SQL items separated by commas."""
+    return ", ".join(items)

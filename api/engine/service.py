@@ -11,8 +11,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNEL_BY_CODE, CHANNELS, STEPS
-from api.engine.cube import State, engine_state
+from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE, STEPS
+from api.engine.domains.cases import CASES
 from api.engine.figures import Figures, Frame, evaluate, is_low_count
 from api.engine.periods import (
     Period,
@@ -21,9 +21,11 @@ from api.engine.periods import (
     compare_period,
     resolve_period,
 )
-from api.engine.registry import PERIOD_MEASURES, REGISTRY, Metric, get_metric
-from api.engine.rollup import sql_parts
+from api.engine.registry import MEASURES, REGISTRY, Metric, get_metric
+from api.engine.sql import SqlDialect
+from api.engine.state import State, engine_state
 from api.engine.stats import eb_smooth
+from api.engine.units import UnderKey
 from api.services.auth import Principal
 from api.settings import get_settings
 
@@ -83,7 +85,7 @@ def resolve_query(
 
 def last_data_day(state: State) -> dt.date:
     """The last day a case was reported (today when there are none)."""
-    return state.cube.last_case_day or dt.date.today()
+    return state.last_fact_day()
 
 
 def list_metrics() -> list[dict]:
@@ -96,12 +98,7 @@ def list_metrics() -> list[dict]:
 
 def unit_summaries(state: State) -> dict[int, dict]:
     """``unit_summary`` of every code index, built once per boundaries version."""
-    found = state.units.memo.get("summaries")
-    if found is None:
-        found = state.units.memo["summaries"] = {
-            i: unit_summary(state, i) for i in range(len(state.units.codes))
-        }
-    return found
+    return {i: s.as_dict() for i, s in enumerate(state.units.summaries)}
 
 
 def unit_summary(state: State, i: int) -> dict:
@@ -167,7 +164,7 @@ def _figures(
     period: Period | None,
     within: int | None = None,
     intervals: bool = True,
-    memo_key: tuple | None = None,
+    memo_key: UnderKey | None = None,
 ) -> Figures:
     frame = Frame(state, shown, period if q.metric.timed else None, within, memo_key)
     return evaluate(q.metric, frame, intervals)
@@ -196,7 +193,7 @@ def figure_columns(
     q: Query,
     shown: list[int],
     within: int | None = None,
-    memo_key: tuple | None = None,
+    memo_key: UnderKey | None = None,
 ) -> dict[str, np.ndarray]:
     """``figure_rows`` without the unit summaries, as columns in ``shown`` order: floats
     (NaN where there is no value) and the ``low_count`` booleans. ``memo_key``: see
@@ -365,11 +362,7 @@ def timeseries(session: Session, code: str, interval: str = "month", **params) -
 # ---------------------------------------------------------------- breakdown
 
 
-_PERIOD = {name: i for i, name in enumerate(PERIOD_MEASURES)}
-BREAKDOWN_KEYS = {
-    "category": [(c.code, c.name_zh, c.name_en) for c in CATEGORIES],
-    "channel": [(c.code, c.name_zh, c.name_en) for c in CHANNELS],
-}
+BREAKDOWN_KEYS = {d.column: [(code, *d.label(code)) for code in d.codes] for d in CASES.dimensions}
 
 
 def breakdown(session: Session, code: str, by: str = "category", **params) -> dict:
@@ -388,14 +381,11 @@ def breakdown(session: Session, code: str, by: str = "category", **params) -> di
     if by == "status":
         return _status_breakdown(session, state, q, code)
     if m.kind == "stock":
-        expr = (
-            "SUM(f.opened - f.closed)"
-            if m.numerator == "backlog"
-            else "SUM(f.became_overdue - f.overdue_closed)"
-        )
+        ref = MEASURES[m.numerator]
+        stock, flow = ref.measure, ref.domain.tables.flow
         sql = (
-            f"SELECT f.category, {expr} FROM case_flow_daily f "
-            f"WHERE f.leaf_unit_id IN ({leaves}) AND f.day <= :end GROUP BY f.category"
+            f"SELECT f.{by}, SUM(f.{stock.up} - f.{stock.down}) FROM {flow} f "
+            f"WHERE f.leaf_unit_id IN ({leaves}) AND f.day <= :end GROUP BY f.{by}"
         )
         raw = {k: (float(v or 0), None) for k, v in session.execute(text(sql), bind)}
     else:
@@ -413,10 +403,11 @@ def _period_breakdown(state: State, q: Query, code: str, by: str) -> dict:
     """{key: (numerator, denominator)} of a period metric over the unit's leaves, from the
     cube's daily rollup rows."""
     m = q.metric
-    u, cube = state.units, state.cube
+    domain = MEASURES[m.numerator].domain.name
+    u, cube = state.units, state.cubes[domain]
     i = u.index[code]
-    leaves = state.ancestor_at(u.level[i]) == i
-    measures = [_PERIOD[m.numerator]] + ([_PERIOD[m.denominator]] if m.denominator else [])
+    leaves = state.leaves[domain].ancestor_at(u.level[i]) == i
+    measures = [m.numerator] + ([m.denominator] if m.denominator else [])
     sums = cube.key_sums(q.period.start, q.period.end, leaves, by, measures)
     population = None
     if m.kind == "per_capita":
@@ -460,7 +451,7 @@ def _breakdown_item(q: Query, key: str, zh: str, en: str, n: float, d: float | N
 def _status_breakdown(session: Session, state: State, q: Query, code: str) -> dict:
     """Caseload of the period by workflow status 接-约-办-访-评 (from table ``case``)."""
     dialect = session.get_bind().dialect.name
-    parts = sql_parts(dialect)
+    parts = SqlDialect.of(dialect)
     leaves = "SELECT unit_id FROM unit_ancestry WHERE ancestor_code = :code"
     bind: dict = {"code": code}
     if dialect == "postgresql":  # a range on reported_at: the index (leaf, time, status)
@@ -469,9 +460,9 @@ def _status_breakdown(session: Session, state: State, q: Query, code: str) -> di
             "AND c.reported_at < CAST(:end AS timestamp) AT TIME ZONE :tz"
         )
         bind |= {"start": q.period.start, "end": q.period.end + dt.timedelta(days=1)}
-        bind["tz"] = parts["tz"]
+        bind |= parts.binds
     else:
-        within = parts["day"].format(col="c.reported_at") + " BETWEEN :start AND :end"
+        within = parts.day("c.reported_at") + " BETWEEN :start AND :end"
         bind |= {"start": q.period.start.isoformat(), "end": q.period.end.isoformat()}
     sql = (
         f'SELECT c.status, COUNT(*) FROM "case" c WHERE c.leaf_unit_id IN ({leaves}) '

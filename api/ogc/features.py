@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit
-from api.engine.cube import UnitIndex, engine_state
+from api.engine import UnitIndex, engine_state
 from geo.geojson import geometry_fragment, rfc7946_geometries
 
 

@@ -16,7 +16,7 @@ from tests.alerts.conftest import leaf_id
 from tests.conftest import token_for
 
 CONFIG = tomllib.loads(
-    (Path(__file__).parents[2] / "api/alerts/safety_index.toml").read_text(encoding="utf-8")
+    (Path(__file__).parents[2] / "api/engine/safety_index.toml").read_text(encoding="utf-8")
 )["components"]
 
 # (village index, category, cases, closed, on time, evaluated, satisfaction sum)

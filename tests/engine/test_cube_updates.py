@@ -21,13 +21,15 @@ from api.db.session import session_scope
 from api.db.versions import bump_version, get_version
 from api.domain import CATEGORIES, CHANNELS
 from api.engine import cube as cube_module
-from api.engine.cube import CaseCube, _key, engine_state, forget_states
-from api.engine.registry import PERIOD_MEASURES
+from api.engine import engine_state, forget_states
+from api.engine import state as state_module
+from api.engine.cube import Cube
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.engine.service import breakdown, children_metrics
+from api.engine.state import database_key
 from tests.conftest import token_for
-from tests.metrics.cases import insert_cases, leaf_ids, random_cases
-from tests.metrics.expected import CASE_METRICS
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
+from tests.engine.expected import CASE_METRICS
 
 FIRST = dt.date(1994, 12, 1)  # a case from 1995 lands before the cube's first day
 YEARS = [(dt.date(y, 1, 1), dt.date(y, 12, 31)) for y in (1995, 2023, 2024, 2025, 2026, 2027)]
@@ -45,7 +47,7 @@ def started(db_url: str, world):
         apply_case_changes(session, [(None, CaseSnapshot.of(r)) for r in rows])
     with session_scope(db_url) as session:
         engine_state(session)
-        key = _key(session)
+        key = database_key(session)
     yield leaves, first_half, key
     forget_states()
 
@@ -55,7 +57,7 @@ def state_of(db_url: str):
         return engine_state(session)
 
 
-def answers(db_url: str, cube: CaseCube) -> dict:
+def answers(db_url: str, cube: Cube) -> dict:
     """Everything the cube answers, by unit id: sums of every period measure, breakdown
     sums and histogram counts per day, stocks at every day (and ahead), breakdown sums and
     histogram counts per leaf and year, the last day with a case."""
@@ -69,13 +71,13 @@ def answers(db_url: str, cube: CaseCube) -> dict:
         out[:, column] = values
         return out
 
-    measures = list(range(len(PERIOD_MEASURES)))
+    measures = list(cube.measure_index)
     every = np.ones(len(cube.leaf_ids), dtype=bool)
     per_day, stocks, keys, hist = [], [], {}, Counter()
     day = dt.date(2022, 12, 1)
     while day <= dt.date.today() + dt.timedelta(days=400):
         per_day.append(by_unit(cube.period_sums(day, day, measures)))
-        stocks.append(by_unit(cube.stock_at(day, [0, 1])))
+        stocks.append(by_unit(cube.stock_at(day, ["backlog", "overdue"])))
         for by in ("category", "channel"):
             sums = cube.key_sums(day, day, every, by, measures)
             if sums.any():
@@ -100,7 +102,7 @@ def answers(db_url: str, cube: CaseCube) -> dict:
         "stock": np.stack(stocks),
         "keys": keys,
         "hist": {k: v for k, v in hist.items() if v},
-        "last_case_day": cube.last_case_day,
+        "last_case_day": cube.last_fact_day,
     }
 
 
@@ -154,9 +156,9 @@ def test_caught_up_cube_answers_as_a_rebuild(app, db_url, world, started, tmp_pa
     leaves, first_half, key = started
     new_leaves = sorted(set(leaves) - set(first_half))
     now = dt.datetime.now(dt.UTC)
-    loads = cube_module.loads[key]
+    loads = state_module.loads[key]
     old = state_of(db_url)
-    old_answers = answers(db_url, old.cube)
+    old_answers = answers(db_url, old.cubes["cases"])
     token = token_for(db_url, "admin", world.city)
     ahead = (now + dt.timedelta(days=200)).isoformat()  # n6 stays open: overdue in 200 days
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as api:
@@ -178,7 +180,7 @@ def test_caught_up_cube_answers_as_a_rebuild(app, db_url, world, started, tmp_pa
                 item("n6", new_leaves[1], now - dt.timedelta(days=2), deadline=ahead),
             ],
         )
-        assert state_of(db_url).cube.leaf_ids.size > old.cube.leaf_ids.size
+        assert state_of(db_url).cubes["cases"].leaf_ids.size > old.cubes["cases"].leaf_ids.size
         # workflow steps: scheduled, handled (closed), visited, evaluated
         for cid in ids[1:5]:
             r = api.patch(f"/api/v1/cases/{cid}", json={"step": "scheduled"})
@@ -246,20 +248,21 @@ def test_caught_up_cube_answers_as_a_rebuild(app, db_url, world, started, tmp_pa
 
     caught_up = state_of(db_url)
     with session_scope(db_url) as session:
-        assert caught_up.cube.version == get_version(session, "cases")
-    assert cube_module.loads[key] == loads  # never read from the rollup tables again
+        assert caught_up.cubes["cases"].version == get_version(session, "cases")
+    assert state_module.loads[key] == loads  # never read from the rollup tables again
     assert caught_up.units is old.units
-    assert caught_up.cube.period_cum is old.cube.period_cum  # the arrays shared, not copied
-    assert caught_up.cube.extra.rows > 0
-    incremental = answers(db_url, caught_up.cube)
+    # the arrays shared, not copied
+    assert caught_up.cubes["cases"].period_cum is old.cubes["cases"].period_cum
+    assert caught_up.cubes["cases"].extra.rows > 0
+    incremental = answers(db_url, caught_up.cubes["cases"])
     served = api_answers(db_url, world.city)
-    assert_same(answers(db_url, old.cube), old_answers)  # the old state was not disturbed
+    assert_same(answers(db_url, old.cubes["cases"]), old_answers)  # the old state was not disturbed
 
     forget_states()
     rebuilt = state_of(db_url)
-    assert cube_module.loads[key] == loads + 1
-    assert rebuilt.cube.version == caught_up.cube.version
-    assert_same(incremental, answers(db_url, rebuilt.cube))
+    assert state_module.loads[key] == loads + 1
+    assert rebuilt.cubes["cases"].version == caught_up.cubes["cases"].version
+    assert_same(incremental, answers(db_url, rebuilt.cubes["cases"]))
     assert served == api_answers(db_url, world.city)
     assert incremental["hist"] != old_answers["hist"]
     # a stock on a day ahead is the stock of the last day with data (n6 is not overdue yet)
@@ -286,57 +289,58 @@ def _caseload(db_url: str, code: str) -> float:
 
 def test_a_gap_in_the_log_reads_the_cube_again(db_url, world, started) -> None:
     leaves, _, key = started
-    loads = cube_module.loads[key]
+    loads = state_module.loads[key]
     _one_more_case(db_url, leaves, 1)
     assert _caseload(db_url, world.city) == 301
-    assert cube_module.loads[key] == loads
+    assert state_module.loads[key] == loads
     with session_scope(db_url) as session:  # a version with no change logged
         bump_version(session, "cases")
     _one_more_case(db_url, leaves, 2)
     assert _caseload(db_url, world.city) == 302
-    assert cube_module.loads[key] == loads + 1
+    assert state_module.loads[key] == loads + 1
     _one_more_case(db_url, leaves, 3)  # and from there on, caught up again
     assert _caseload(db_url, world.city) == 303
-    assert cube_module.loads[key] == loads + 1
+    assert state_module.loads[key] == loads + 1
 
 
 def test_a_log_not_the_one_the_cube_saw_reads_it_again(db_url, world, started) -> None:
     """The row of the cube's own version carries another token (a re-seeded database, a
     rolled-back version number reused): the changes after it are not applied."""
     leaves, _, key = started
-    loads = cube_module.loads[key]
+    loads = state_module.loads[key]
     with session_scope(db_url) as session:
-        version = engine_state(session).cube.version
+        version = engine_state(session).cubes["cases"].version
         session.execute(update(RollupChange).where(RollupChange.version == version).values(token=7))
     _one_more_case(db_url, leaves, 4)
     assert _caseload(db_url, world.city) == 301
-    assert cube_module.loads[key] == loads + 1
+    assert state_module.loads[key] == loads + 1
 
 
 def test_a_pruned_log_reads_the_cube_again(db_url, world, started) -> None:
     leaves, _, key = started
-    loads = cube_module.loads[key]
+    loads = state_module.loads[key]
     _one_more_case(db_url, leaves, 5)
     _one_more_case(db_url, leaves, 6)
     with session_scope(db_url) as session:
         newest = get_version(session, "cases")
         session.execute(delete(RollupChange).where(RollupChange.version == newest - 1))
     assert _caseload(db_url, world.city) == 302
-    assert cube_module.loads[key] == loads + 1
+    assert state_module.loads[key] == loads + 1
 
 
 def test_many_extra_rows_read_the_cube_again_behind_it(db_url, world, started, monkeypatch):
     leaves, _, key = started
-    monkeypatch.setattr(cube_module, "EXTRA_ROWS", 3)
-    loads = cube_module.loads[key]
+    monkeypatch.setattr(state_module, "EXTRA_ROWS", 3)
+    loads = state_module.loads[key]
     _one_more_case(db_url, leaves, 7)
     _one_more_case(db_url, leaves, 8)
     assert _caseload(db_url, world.city) == 302  # caught up at once, exact
-    for thread in list(cube_module._loading.values()):  # then read again behind it
+    for thread in list(state_module._loading.values()):  # then read again behind it
         thread.join(timeout=60)
-    assert cube_module.loads[key] == loads + 1
+    assert state_module.loads[key] == loads + 1
     state = state_of(db_url)
-    assert state.cube.extra.rows == len(state.cube.extra.flow_day)  # deadlines ahead only
+    extra = state.cubes["cases"].extra
+    assert extra.rows == len(extra.flow_day)  # deadlines ahead only
     assert _caseload(db_url, world.city) == 302
 
 
@@ -358,21 +362,21 @@ def test_days_pass_without_a_rebuild(db_url, world, started, monkeypatch) -> Non
     forget_states()
     read_today = state_of(db_url)  # the deadlines are ahead of its arrays' last day
     later = dt.date.today() + dt.timedelta(days=30)
-    monkeypatch.setattr(cube_module, "_today", lambda: later)
+    monkeypatch.setattr(cube_module, "today", lambda: later)
     with session_scope(db_url) as session:  # a case of that later day
         new = random_cases(leaves, 1, later, later, seed=22)
         new[0]["external_id"] += "-later"
         rows = insert_cases(session, leaves, new)
         apply_case_changes(session, [(None, CaseSnapshot.of(r)) for r in rows])
-    loads = cube_module.loads[key]
+    loads = state_module.loads[key]
     caught_up = state_of(db_url)
-    assert cube_module.loads[key] == loads
-    assert caught_up.cube.period_cum is read_today.cube.period_cum
-    overdue_now = read_today.cube.stock_at(dt.date.today(), [1]).sum()
-    assert caught_up.cube.stock_at(later, [1]).sum() == overdue_now + 3
-    incremental = answers(db_url, caught_up.cube)
+    assert state_module.loads[key] == loads
+    assert caught_up.cubes["cases"].period_cum is read_today.cubes["cases"].period_cum
+    overdue_now = read_today.cubes["cases"].stock_at(dt.date.today(), ["overdue"]).sum()
+    assert caught_up.cubes["cases"].stock_at(later, ["overdue"]).sum() == overdue_now + 3
+    incremental = answers(db_url, caught_up.cubes["cases"])
     forget_states()
-    assert_same(incremental, answers(db_url, state_of(db_url).cube))
+    assert_same(incremental, answers(db_url, state_of(db_url).cubes["cases"]))
 
 
 def test_the_log_keeps_the_newest_changes(db_url, world, started, monkeypatch) -> None:

@@ -13,12 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.db.session import session_scope
-from api.engine import figures, histogram
-from api.engine.cube import NBINS, engine_state, forget_states
+from api.engine import engine_state, figures, forget_states, histogram
+from api.engine.domains.cases import MAX_CLOSE_DAYS
 from api.engine.histogram import SummedHistogram
 from api.engine.stats import BinCounts, counted_quantile, histogram_quantile
 from tests.conftest import token_for
-from tests.metrics.test_api import assert_children_match_cases
+from tests.engine.test_api import assert_children_match_cases
+
+NBINS = MAX_CLOSE_DAYS + 1
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpo
     days between those checkpoints and its ends."""
     with session_scope(db_url) as session:
         state = engine_state(session)
-    cube, units = state.cube, state.units
+    cube, units = state.cubes["cases"], state.units
     rng = random.Random(3)
 
     def rows_histogram(unit_of_leaf: np.ndarray, first: int, last: int) -> np.ndarray:
@@ -59,12 +61,12 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpo
         return out
 
     for depth in sorted(set(units.depth.values())):
-        summed = SummedHistogram(state, depth)
+        summed = SummedHistogram(state, "cases", depth)
         k = summed.step
         assert (k > 1) == checkpoints.startswith("weeks apart")
         assert summed.running.dtype == (np.int32 if "32-bit" in checkpoints else np.uint16)
         level = next(lv for lv in units.levels if units.depth[lv] == depth)
-        unit_of_leaf = state.ancestor_at(level)
+        unit_of_leaf = state.leaves["cases"].ancestor_at(level)
         cell_unit = unit_of_leaf[summed.class_leaf][summed.cell_class]
         cell_at = cell_unit * NBINS + summed.cell_bin
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from api.db.session import session_scope
-from api.engine import cube, snapshot
-from api.engine.cube import engine_state, forget_states
+from api.engine import engine_state, forget_states, snapshot
+from api.engine import state as cube
 from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
 from api.engine.service import children_metrics
-from tests.metrics.cases import insert_cases, random_cases
+from tests.engine.cases import insert_cases, random_cases
 
 QUESTION = {"metric": "caseload", "start": "2023-01-01", "end": "2026-06-30"}
 
@@ -43,7 +43,7 @@ def test_a_restart_serves_the_snapshot(db_url, cased, snapshots) -> None:
     forget_states()  # what a restart forgets
     with session_scope(db_url) as session:
         state = engine_state(session)
-    assert isinstance(state.cube.period_cum, np.memmap)  # read from disk, not the tables
+    assert isinstance(state.cubes["cases"].period_cum, np.memmap)  # read from disk, not the tables
     assert _caseload(db_url, city) == before
 
 
@@ -69,7 +69,7 @@ def test_an_old_snapshot_catches_up_from_the_change_log(db_url, cased, snapshots
     assert _caseload(db_url, city)[city] == len(cased.cases) + 7  # at once, exact
     assert cube.loads == loads  # not read from the rollup tables
     with session_scope(db_url) as session:
-        assert isinstance(engine_state(session).cube.period_cum, np.memmap)
+        assert isinstance(engine_state(session).cubes["cases"].period_cum, np.memmap)
 
 
 def test_an_old_snapshot_past_the_log_is_served_then_reloaded(db_url, cased, snapshots) -> None:

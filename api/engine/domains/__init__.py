@@ -1,0 +1,9 @@
+"""The fact domains the product is built on, each declared in a module of its own, and the
+metrics that read the measures of several domains."""
+
+from api.engine.domains.cases import CASES
+from api.engine.domains.network import NETWORK
+from api.engine.safety_index import SAFETY_INDEX
+
+BUILT_IN_DOMAINS = (CASES, NETWORK)
+METRICS_OF_SEVERAL_DOMAINS = (SAFETY_INDEX,)
