@@ -82,7 +82,7 @@ def _message(text: str) -> html.Div:
     return html.Div(html.P(text, className="message"), id=ids.UNIT_PAGE)
 
 
-def _open(view: MapView) -> _Page | html.Div:
+def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.Div:
     """The page of ``view`` (its days resolved on the data's last day unless it has them),
     or what to show instead (login, not found)."""
     who = client.principal()
@@ -93,12 +93,13 @@ def _open(view: MapView) -> _Page | html.Div:
         return _message(t("not_found", view.lang))
     if view.start is None or view.end is None or view.level != unit.child_level:
         view = view.resolved(unit.child_level, client.last_day())
-    return _Page(who, catalog(), unit, view.with_(code=unit.code))
+    return _Page(who, metrics, unit, view.with_(code=unit.code))
 
 
 def _from_url(code: str | None, query: dict[str, str]) -> _Page | html.Div:
     """The page a URL names."""
-    return _open(MapView.from_query(code or "", query, default_metric(catalog())))
+    metrics = catalog()
+    return _open(MapView.from_query(code or "", query, default_metric(metrics)), metrics)
 
 
 def _lang(query: dict[str, str]) -> str:
@@ -392,7 +393,7 @@ def fill_below(data: dict | None):
     (the store's), once the map is drawn."""
     if not data or not data.get("code"):
         raise PreventUpdate
-    page = _open(MapView.from_store(data))
+    page = _open(MapView.from_store(data), catalog())
     if not isinstance(page, _Page):
         raise PreventUpdate
     unit, view, lang = page.unit, page.view, page.lang
