@@ -136,8 +136,8 @@ def layout(**query: str) -> html.Div:
 def render(who, stored: dict, metrics: dict, full: bool) -> dict:
     """Everything one view of the rotation shows (``stored``: as the store holds it), over
     its period as of the data's last day; the map as a whole figure (``full``) or a Patch."""
-    shown = MapView.from_store(stored)
-    view = shown.resolved(shown.level, client.last_day())
+    asked = MapView.from_store(stored)
+    view = asked.resolved(asked.level, client.last_day())
     metric, lang = metrics[view.metric], view.lang
     figures, bounds = client.choropleth(who, view)
     model = map_model(figures, bounds, metric, lang)
