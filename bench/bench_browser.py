@@ -76,10 +76,10 @@ def _cookie(url: str, settings) -> tuple[str, str]:
     from api.db.session import session_scope
     from api.services.auth import create_user, find_user
     from api.services.sessions import open_session
-    from dashboard.client import _root_code
+    from api.services.units import current_units, list_levels
 
     with session_scope(url) as session:
-        root = _root_code(session)
+        root = current_units(session, list_levels(session)[0].code)[0].code
         user = find_user(session, "bench-browser") or create_user(
             session, "bench-browser", "admin", root
         )

@@ -1,8 +1,10 @@
 """The dashboard's one door to the data: the API's own service functions, called in-process
-with the logged-in principal (so every figure is scoped exactly as the HTTP API scopes it),
-and the URLs the browser fetches itself (geometry, exports).
+with the logged-in principal (so every figure is scoped exactly as the HTTP API scopes it:
+``api.services.scope``), and the URLs the browser fetches itself (geometry, exports).
 
-Nothing else in ``dashboard/`` imports ``api`` services, ``geo`` or ``api.engine``.
+Nothing else in ``dashboard/`` imports ``api`` (but ``api.settings``), ``geo`` or
+``api.engine``: who is logged in is asked here too (``principal``), from the session
+cookie the API sets.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from urllib.parse import quote, urlencode
 import flask
 from sqlalchemy.orm import Session
 
+from api.db.models import AdminUnit
 from api.db.session import session_factory
 from api.services.auth import Principal
-from api.services.scope import in_scope
-from api.services.units import get_unit, list_levels
+from api.services.scope import unit_in_scope
+from api.services.sessions import COOKIE_NAME, principal_for_cookie
+from api.services.units import current_children, list_levels
 from api.settings import Settings, get_settings
-from dashboard.state import format_break
+from dashboard.state import MapView, format_break
 
 # ---------------------------------------------------------------- who and where
 
@@ -46,31 +50,22 @@ def db() -> Iterator[Session]:
 
 
 def principal() -> Principal | None:
-    """Who is looking: the logged-in user (ACCESS's ``current_principal``); ``None`` when
-    nobody is logged in. The one place the dashboard asks."""
-    try:
-        from dashboard.auth import current_principal
-    except ImportError:  # before the login lands: the city admin
-        with db() as session:
-            root = _root_code(session)
-        return None if root is None else Principal(0, "dashboard", "admin", root)
-    return current_principal()
-
-
-def _root_code(session: Session) -> str | None:
-    from sqlalchemy import select
-
-    from api.db.models import AdminLevel, AdminUnit
-
-    top = session.scalar(select(AdminLevel.code).order_by(AdminLevel.depth).limit(1))
-    if top is None:
+    """Who is looking: the user whose session cookie (set by ``POST /api/v1/auth/login``)
+    came with the current request (a page, a Dash callback, a geometry route); ``None``
+    when nobody is logged in, the session has ended (logout, revocation, expiry) or there
+    is no request. Asked once per request. The one place the dashboard asks, and it never
+    makes up a user: without a valid session there is nobody."""
+    if not flask.has_request_context():
         return None
-    return session.scalar(
-        select(AdminUnit.code)
-        .where(AdminUnit.level == top, AdminUnit.valid_to.is_(None))
-        .order_by(AdminUnit.code)
-        .limit(1)
-    )
+    if "zhili_principal" not in flask.g:
+        cookie = flask.request.cookies.get(COOKIE_NAME)
+        flask.g.zhili_principal = _principal_for_cookie(cookie) if cookie else None
+    return flask.g.zhili_principal
+
+
+def _principal_for_cookie(cookie: str) -> Principal | None:
+    with db() as session:
+        return principal_for_cookie(session, settings(), cookie)
 
 
 # ---------------------------------------------------------------- units
@@ -106,20 +101,20 @@ class UnitView:
 def unit_view(who: Principal, code: str) -> UnitView | None:
     """The unit ``code`` if it lies in ``who``'s subtree, else ``None``."""
     with db() as session:
-        unit = get_unit(session, code)
-        if unit is None or not in_scope(session, who.unit_code, code):
+        unit = unit_in_scope(session, who.unit_code, code)
+        if unit is None:
             return None
         levels = {lvl.code: lvl for lvl in list_levels(session)}
         ancestors: list[UnitRef] = []
         parent, seen = unit.parent_code, {code}
-        while parent and parent not in seen:
+        while code != who.unit_code and parent and parent not in seen:
             seen.add(parent)
-            up = get_unit(session, parent)
-            if up is None or not in_scope(session, who.unit_code, parent):
+            up = unit_in_scope(session, who.unit_code, parent)
+            if up is None:  # above the user's home unit
                 break
-            ancestors.insert(0, UnitRef(up.code, up.name, up.level))
+            ancestors.insert(0, _ref(up))
             parent = up.parent_code
-        children = _children(session, code)
+        children = [_ref(child) for child in current_children(session, code)]
         level = levels.get(unit.level)
         return UnitView(
             code=unit.code,
@@ -133,26 +128,17 @@ def unit_view(who: Principal, code: str) -> UnitView | None:
         )
 
 
-def _children(session: Session, code: str) -> list[UnitRef]:
-    from sqlalchemy import select
-
-    from api.db.models import AdminUnit
-
-    rows = session.execute(
-        select(AdminUnit.code, AdminUnit.name, AdminUnit.level)
-        .where(AdminUnit.parent_code == code, AdminUnit.valid_to.is_(None))
-        .order_by(AdminUnit.code)
-    ).all()
-    return [UnitRef(*r) for r in rows]
+def _ref(unit: AdminUnit) -> UnitRef:
+    return UnitRef(unit.code, unit.name, unit.level)
 
 
 def child_level(who: Principal, code: str) -> str | None:
     """The level of unit ``code``'s children, as its page's map shows them (the first
     child's, by code); ``""`` for a leaf, ``None`` for a unit outside ``who``'s subtree."""
     with db() as session:
-        if not in_scope(session, who.unit_code, code):
+        if unit_in_scope(session, who.unit_code, code) is None:
             return None
-        children = _children(session, code)
+        children = current_children(session, code)
     return children[0].level if children else ""
 
 
@@ -172,32 +158,22 @@ def boundaries_url(parent: str) -> str:
     return f"/dashboard/geometry/children/{quote(parent, safe='')}.json"
 
 
-def export_url(
-    parent: str,
-    level: str,
-    metric: str,
-    start: dt.date,
-    end: dt.date,
-    compare: str,
-    method: str,
-    fmt: str,
-    keep: tuple[float, ...] = (),
-) -> str:
-    """The analysts' choropleth export of exactly what the map shows (same units, period,
-    comparison and classes; kept breaks as ``classes=fixed``)."""
+def export_url(view: MapView, fmt: str) -> str:
+    """The analysts' choropleth export of exactly what the map of ``view`` shows (same
+    units, period, comparison and classes; kept breaks as ``classes=fixed``) as ``fmt``."""
     params = {
-        "parent": parent,
-        "level": level,
-        "metric": metric,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "classes": "fixed" if keep else method,
+        "parent": view.code,
+        "level": view.level or "",
+        "metric": view.metric,
+        "start": view.start.isoformat() if view.start else "",
+        "end": view.end.isoformat() if view.end else "",
+        "classes": "fixed" if view.keep else view.method,
         "format": fmt,
     }
-    if keep:
-        params["breaks"] = ",".join(format_break(b) for b in keep[:-1])
-    if compare != "none":
-        params["compare"] = compare
+    if view.keep:
+        params["breaks"] = ",".join(format_break(b) for b in view.keep[:-1])
+    if view.compare != "none":
+        params["compare"] = view.compare
     return f"/api/v1/choropleth?{urlencode(params)}"
 
 
@@ -220,7 +196,7 @@ def display_geometry(who: Principal, parent: str, level: str) -> Geometry | None
     """The display geometry of ``parent``'s children of ``level``; ``None`` when ``parent``
     is outside ``who``'s subtree."""
     with db() as session:
-        if not in_scope(session, who.unit_code, parent):
+        if unit_in_scope(session, who.unit_code, parent) is None:
             return None
         return _geometry(session, parent, level)
 
@@ -319,9 +295,13 @@ def last_day() -> dt.date:
         return last_data_day(engine_state(session))
 
 
-def _check(session: Session, who: Principal, code: str) -> None:
-    if not in_scope(session, who.unit_code, code):
+def _check(session: Session, who: Principal, code: str) -> AdminUnit:
+    """Unit ``code`` when it lies in ``who``'s subtree (the API's scope check, as its
+    ``ScopedUnit`` asks it), else ``LookupError``."""
+    unit = unit_in_scope(session, who.unit_code, code)
+    if unit is None:
         raise LookupError(f"no unit {code!r} in your jurisdiction")
+    return unit
 
 
 def _period(start: dt.date, end: dt.date, compare: str) -> dict:
@@ -344,23 +324,16 @@ def _figure(row: dict) -> Figure:
     )
 
 
-def choropleth(
-    who: Principal,
-    code: str,
-    level: str,
-    metric: str,
-    start: dt.date,
-    end: dt.date,
-    compare: str,
-    method: str,
-    keep: tuple[float, ...] = (),
-) -> tuple[list[Figure], list[float]]:
-    """``metric`` for each unit of ``level`` under ``code`` with its class by ``method``
-    (the API's own classes, so the map and its export agree), and the class upper bounds.
+def choropleth(who: Principal, view: MapView) -> tuple[list[Figure], list[float]]:
+    """The view's metric for each unit of its level under its unit, with its class by the
+    view's method (the API's own classes, so the map and its export agree), and the class
+    upper bounds.
 
-    ``keep``: class upper bounds kept from another map (k of them): the API classes by
-    the first k - 1 (``classes=fixed``), so the top class is open-ended and the colours
-    mean the same on every map; the bounds returned are then ``keep`` itself."""
+    Kept breaks (``view.keep``, k of them, from another map): the API classes by the first
+    k - 1 (``classes=fixed``), so the top class is open-ended and the colours mean the same
+    on every map; the bounds returned are then the kept breaks themselves."""
+    code, level, metric, start, end = view.code, view.level, view.metric, view.start, view.end
+    compare, method, keep = view.compare, view.method, view.keep
     from api.engine.choropleth import choropleth_rows
 
     with db() as session:
@@ -491,8 +464,6 @@ def open_alerts(who: Principal, code: str) -> list[dict]:
 def unit_pattern(who: Principal, code: str, category: str | None) -> dict:
     """Unit ``code``'s 7-day cases against what its own pattern expects, day by day."""
     from api.alerts.pattern import unit_pattern as service
-    from api.services.units import get_unit
 
     with db() as session:
-        _check(session, who, code)
-        return service(session, get_unit(session, code), category)
+        return service(session, _check(session, who, code), category)

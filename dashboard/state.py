@@ -1,7 +1,9 @@
-"""The view state a URL holds: unit, metric, period, comparison, class method, language.
+"""The map view a URL holds (``MapView``): unit, metric, period, comparison, class method,
+kept breaks, language.
 
 ``/dashboard/unit/{code}?metric=&period=|start=&end=&compare=&method=&lang=`` — so the
-browser's back button and a pasted link both work. One parser, one writer.
+browser's back button and a pasted link both work. One parser, one writer; the page's store
+holds the same value, and callbacks pass it whole.
 
 ``breaks=b1,...,bk&breaks_level=village`` keeps the legend's class breaks fixed for every
 map of that level (the user ticked "keep breaks" to compare villages across towns).
@@ -20,8 +22,15 @@ METHODS = ("quantiles", "natural_breaks", "equal_interval")
 
 
 @dataclass(frozen=True)
-class ViewState:
-    """What the unit page shows."""
+class MapView:
+    """What one map shows, as one value: the unit whose children it draws, the metric, the
+    period, the comparison, the class method, kept breaks and the language.
+
+    The URL holds it (``from_query`` / ``query``), the page's ``dcc.Store`` holds it
+    (``from_store`` / ``store``), and the client's figures and exports take it whole.
+    ``start``/``end`` are the custom dates a URL names, and once ``resolved`` the period's
+    first and last day whatever the period; ``level`` is the level of the units on the map
+    (the unit's children), once known."""
 
     code: str
     metric: str
@@ -33,17 +42,79 @@ class ViewState:
     lang: str = "zh"
     breaks: tuple[float, ...] = ()  # kept class upper bounds (empty: computed per map)
     breaks_level: str | None = None  # the level whose maps use the kept breaks
+    level: str | None = None  # the level of the units the map shows
+
+    @classmethod
+    def from_query(cls, code: str, query: dict[str, str], default_metric: str) -> MapView:
+        """The view a URL's query names; unknown or malformed values fall back to
+        defaults (a mangled link is shown, not refused)."""
+        start, end = _date(query.get("start")), _date(query.get("end"))
+        period = query.get("period", "year")
+        if start and end and start <= end:
+            period = "custom"
+        elif period not in PERIODS:
+            period = "year"
+        if period != "custom":
+            start = end = None
+        compare = query.get("compare", "yoy")
+        method = query.get("method", "quantiles")
+        breaks = _breaks(query.get("breaks"))
+        breaks_level = (query.get("breaks_level") or "")[:32] or None
+        return cls(
+            code=code,
+            metric=query.get("metric") or default_metric,
+            period=period,
+            start=start,
+            end=end,
+            compare=compare if compare in COMPARES else "yoy",
+            method=method if method in METHODS else "quantiles",
+            lang="en" if query.get("lang") == "en" else "zh",
+            breaks=breaks if breaks_level else (),
+            breaks_level=breaks_level if breaks else None,
+        )
+
+    @classmethod
+    def from_store(cls, data: dict) -> MapView:
+        """The view ``store`` wrote. The browser sends a store back as it sends a URL, so
+        each value is checked as a URL's is."""
+        query = {
+            key: value
+            for key in ("metric", "period", "compare", "method", "lang", "breaks_level")
+            if isinstance(value := data.get(key), str)
+        }
+        breaks = data.get("breaks")
+        if isinstance(breaks, list):
+            query["breaks"] = ",".join(str(b) for b in breaks)
+        start, end = _date(data.get("start")), _date(data.get("end"))
+        if query.get("period") == "custom" and start and end:
+            query["start"], query["end"] = start.isoformat(), end.isoformat()
+        code, level = data.get("code"), data.get("level")
+        view = cls.from_query(code if isinstance(code, str) else "", query, "")
+        if start and end and start <= end:  # a preset's days, as the page resolved them
+            view = replace(view, start=start, end=end)
+        return replace(view, level=level if isinstance(level, str) else None)
+
+    def resolved(self, level: str | None, on: dt.date) -> MapView:
+        """This view of a map of ``level`` units, its period's days as seen on day ``on``
+        (the data's last day)."""
+        start, end = period_dates(self, on)
+        return replace(self, level=level, start=start, end=end)
 
     def kept_breaks(self, level: str | None) -> tuple[float, ...]:
         """The kept breaks when the map shows units of ``level``, else ``()``."""
         return self.breaks if self.breaks and level == self.breaks_level else ()
 
-    def with_(self, **changes: object) -> ViewState:
+    @property
+    def keep(self) -> tuple[float, ...]:
+        """The kept breaks this map uses (``()``: it computes its own classes)."""
+        return self.kept_breaks(self.level)
+
+    def with_(self, **changes: object) -> MapView:
         """A copy with ``changes``."""
         return replace(self, **changes)
 
     def query(self) -> str:
-        """The URL query string (with its ``?``) for this state, code excluded."""
+        """The URL query string (with its ``?``) for this view, code excluded."""
         params: dict[str, str] = {"metric": self.metric}
         if self.period == "custom" and self.start and self.end:
             params["start"] = self.start.isoformat()
@@ -60,8 +131,25 @@ class ViewState:
         return "?" + urlencode(params)
 
     def path(self, code: str | None = None) -> str:
-        """The dashboard path (with prefix and query) of this state at ``code``."""
+        """The dashboard path (with prefix and query) of this view at ``code``."""
         return f"/dashboard/unit/{code or self.code}{self.query()}"
+
+    def store(self) -> dict:
+        """The view as a ``dcc.Store`` holds it (JSON; ``from_store`` reads it back, and
+        the page's script reads its keys: see ``assets/zhili.js``)."""
+        return {
+            "code": self.code,
+            "level": self.level,
+            "metric": self.metric,
+            "period": self.period,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "compare": self.compare,
+            "method": self.method,
+            "lang": self.lang,
+            "breaks": [format_break(b) for b in self.breaks],
+            "breaks_level": self.breaks_level,
+        }
 
 
 def format_break(value: float) -> str:
@@ -81,50 +169,22 @@ def _breaks(value: str | None) -> tuple[float, ...]:
     return found if len(found) >= 2 and ascending and finite else ()
 
 
-def _date(value: str | None) -> dt.date | None:
+def _date(value: object) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value) if value else None
+        return dt.date.fromisoformat(value) if isinstance(value, str) and value else None
     except ValueError:
         return None
 
 
-def parse_state(code: str, query: dict[str, str], default_metric: str) -> ViewState:
-    """The state from a URL's query; unknown or malformed values fall back to defaults."""
-    start, end = _date(query.get("start")), _date(query.get("end"))
-    period = query.get("period", "year")
-    if start and end and start <= end:
-        period = "custom"
-    elif period not in PERIODS:
-        period = "year"
-    if period != "custom":
-        start = end = None
-    compare = query.get("compare", "yoy")
-    method = query.get("method", "quantiles")
-    breaks = _breaks(query.get("breaks"))
-    breaks_level = (query.get("breaks_level") or "")[:32] or None
-    return ViewState(
-        code=code,
-        metric=query.get("metric") or default_metric,
-        period=period,
-        start=start,
-        end=end,
-        compare=compare if compare in COMPARES else "yoy",
-        method=method if method in METHODS else "quantiles",
-        lang="en" if query.get("lang") == "en" else "zh",
-        breaks=breaks if breaks_level else (),
-        breaks_level=breaks_level if breaks else None,
-    )
-
-
-def period_dates(state: ViewState, on: dt.date) -> tuple[dt.date, dt.date]:
-    """First and last day (inclusive) of the state's period, as seen on day ``on`` (the
+def period_dates(view: MapView, on: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last day (inclusive) of the view's period, as seen on day ``on`` (the
     data's last day, so a demo seeded in the past still shows its figures)."""
-    if state.period == "custom" and state.start and state.end:
-        return state.start, state.end
-    if state.period == "month":
+    if view.period == "custom" and view.start and view.end:
+        return view.start, view.end
+    if view.period == "month":
         return on.replace(day=1), on
-    if state.period == "quarter":
+    if view.period == "quarter":
         return dt.date(on.year, 3 * ((on.month - 1) // 3) + 1, 1), on
-    if state.period == "30d":
+    if view.period == "30d":
         return on - dt.timedelta(days=29), on
     return dt.date(on.year, 1, 1), on

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from dashboard import client
 from dashboard.components.choropleth import LOW_COUNT, NO_DATA, MapItem
 from dashboard.components.kpi import Kpi
 from dashboard.i18n import format_change, format_count, format_value, t
+from dashboard.state import MapView
 
 # The KPI cards, by registry id, in order (those the registry lacks are left out).
 KPI_METRICS = (
@@ -99,18 +99,10 @@ def map_model(
     return MapModel(items, lower, bounds, rows)
 
 
-def kpis(
-    who,
-    code: str,
-    metrics: dict[str, client.MetricInfo],
-    start: dt.date,
-    end: dt.date,
-    compare: str,
-    lang: str,
-) -> list[Kpi]:
-    """The KPI cards' figures for unit ``code``."""
+def kpis(who: client.Principal, view: MapView, metrics: dict[str, client.MetricInfo]) -> list[Kpi]:
+    """The KPI cards' figures for the view's unit itself, over its (resolved) period."""
     wanted = [m for m in KPI_METRICS if m in metrics]
-    figures = client.unit_figures(who, code, wanted, start, end, compare)
+    figures = client.unit_figures(who, view.code, wanted, view.start, view.end, view.compare)
     out = []
     for m in wanted:
         f = figures.get(m)
@@ -118,7 +110,7 @@ def kpis(
         out.append(
             Kpi(
                 metric=m,
-                label=info.label(lang),
+                label=info.label(view.lang),
                 value=f.value if f else None,
                 previous=f.previous if f else None,
                 fmt=info.format,

@@ -146,6 +146,18 @@ def current_units(session: Session, level: str | None = None) -> list[AdminUnit]
     return list(session.scalars(stmt.order_by(AdminUnit.code)))
 
 
+def current_children(session: Session, code: str) -> list[AdminUnit]:
+    """The current versions of the units whose parent is ``code``, by code, boundaries
+    deferred (loaded only if read)."""
+    stmt = (
+        select(AdminUnit)
+        .options(defer(AdminUnit.geom))
+        .where(AdminUnit.parent_code == code, AdminUnit.valid_to.is_(None))
+        .order_by(AdminUnit.code)
+    )
+    return list(session.scalars(stmt))
+
+
 def get_unit(
     session: Session, code: str, on: dt.date | None = None, geometry: bool = True
 ) -> AdminUnit | None:

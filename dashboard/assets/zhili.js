@@ -35,9 +35,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     controlsToUrl: function (metric, period, start, end, compare, method, keep, state) {
       var nu = window.dash_clientside.no_update;
       if (!state) { return nu; }
-      start = start ? String(start).slice(0, 10) : state.shown_start;
-      end = end ? String(end).slice(0, 10) : state.shown_end;
-      var datesMoved = start !== state.shown_start || end !== state.shown_end;
+      start = start ? String(start).slice(0, 10) : state.start;
+      end = end ? String(end).slice(0, 10) : state.end;
+      var datesMoved = start !== state.start || end !== state.end;
       var custom = false;
       if (period !== state.period && period !== "custom") {
         custom = false;                      /* a preset was picked: it wins */
@@ -58,10 +58,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
          unticked, they leave it; otherwise kept breaks ride along unchanged */
       var keepNow = !!(keep && keep.length);
       var keptHere = !!(state.breaks && state.breaks.length &&
-                        state.breaks_level === state.child_level);
+                        state.breaks_level === state.level);
       var breaks = state.breaks, level = state.breaks_level;
       if (keepNow && !keptHere && state.bounds && state.bounds.length >= 2) {
-        breaks = state.bounds; level = state.child_level;
+        breaks = state.bounds; level = state.level;
       } else if (!keepNow && keptHere) {
         breaks = null; level = null;
       }
@@ -115,7 +115,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           var trace = gd && gd.data && gd.data[0];
           var want = trace && trace.locations ? trace.locations.length : -1;
           var drawn = box ? box.querySelectorAll("path.choroplethlocation").length : 0;
-          if (!box || !state.child_level) {
+          if (!box || !state.level) {
             setTimeout(done, 0);
           } else if ((want >= 0 && drawn === want) ||
                      (box.querySelector("canvas") && want >= 0) || Date.now() - t0 > 4000) {
@@ -128,7 +128,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
     shownOf: function (state) {
       if (!state) { return window.dash_clientside.no_update; }
-      return {code: state.code, lang: state.lang, map: !!state.child_level};
+      return {code: state.code, lang: state.lang, map: !!state.level};
     },
     shownLeft: function (href, shown) {
       var onUnit = /\/dashboard\/unit\/[^\/?#]+/.test(href || "");

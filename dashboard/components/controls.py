@@ -3,14 +3,37 @@ and date range, comparison 同比/环比, class method, language, exports."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from dash import dcc, html
 
+from dashboard import ids
 from dashboard.i18n import t
-from dashboard.state import COMPARES, METHODS, PERIODS
+from dashboard.state import COMPARES, METHODS, PERIODS, MapView
 
 GROUPS = ("caseload", "resolution", "grid")
+# The controls' (id, property) in one order: the callbacks that read or set them list them
+# so, and ``control_values`` gives a view's values so.
+CONTROLS = (
+    (ids.METRIC, "value"),
+    (ids.PERIOD, "value"),
+    (ids.DATES, "start_date"),
+    (ids.DATES, "end_date"),
+    (ids.COMPARE, "value"),
+    (ids.METHOD, "value"),
+    (ids.KEEP_BREAKS, "value"),
+)
+
+
+def control_values(view: MapView) -> tuple:
+    """The controls' values that show ``view`` (resolved), in the order of ``CONTROLS``."""
+    return (
+        view.metric,
+        view.period,
+        view.start.isoformat() if view.start else None,
+        view.end.isoformat() if view.end else None,
+        view.compare,
+        view.method,
+        ["keep"] if view.keep else [],
+    )
 
 
 def metric_options(metrics: list, lang: str) -> list[dict]:
@@ -31,27 +54,16 @@ def metric_options(metrics: list, lang: str) -> list[dict]:
     return options
 
 
-def controls(
-    ids: dict[str, str],
-    metrics: list,
-    metric: str,
-    period: str,
-    start: dt.date,
-    end: dt.date,
-    compare: str,
-    method: str,
-    kept: bool,
-    lang: str,
-    exports: list[tuple[str, str, str]],
-) -> html.Div:
-    """The bar; ``ids`` maps metric, period, dates, compare, method, keep to component ids;
-    ``kept``: the class breaks are kept (the same legend on every map of this level);
-    ``exports``: (id, label, href) of each export link."""
+def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) -> html.Div:
+    """The bar showing ``view`` (resolved: its period's days, its map's level) with every
+    metric of ``metrics``; ``exports``: (id, label, href) of each export link."""
+    metric, period, start, end, compare, method, keep = control_values(view)
+    lang = view.lang
     return html.Div(
         [
             html.Label([t("metric", lang)], className="ctl-label"),
             dcc.Dropdown(
-                id=ids["metric"],
+                id=ids.METRIC,
                 options=metric_options(metrics, lang),
                 value=metric,
                 clearable=False,
@@ -60,22 +72,22 @@ def controls(
             ),
             html.Label([t("period", lang)], className="ctl-label"),
             dcc.RadioItems(
-                id=ids["period"],
+                id=ids.PERIOD,
                 options=[{"label": t(p, lang), "value": p} for p in (*PERIODS, "custom")],
                 value=period,
                 inline=True,
                 className="ctl-radio",
             ),
             dcc.DatePickerRange(
-                id=ids["dates"],
-                start_date=start.isoformat(),
-                end_date=end.isoformat(),
+                id=ids.DATES,
+                start_date=start,
+                end_date=end,
                 display_format="YYYY-MM-DD",
                 className="ctl-dates",
             ),
             html.Label([t("compare", lang)], className="ctl-label"),
             dcc.RadioItems(
-                id=ids["compare"],
+                id=ids.COMPARE,
                 options=[
                     {"label": t(c, lang) if c != "none" else t("none", lang), "value": c}
                     for c in COMPARES
@@ -86,7 +98,7 @@ def controls(
             ),
             html.Label([t("method", lang)], className="ctl-label"),
             dcc.Dropdown(
-                id=ids["method"],
+                id=ids.METHOD,
                 options=[{"label": t(m, lang), "value": m} for m in METHODS],
                 value=method,
                 clearable=False,
@@ -94,9 +106,9 @@ def controls(
                 className="ctl-method",
             ),
             dcc.Checklist(
-                id=ids["keep"],
+                id=ids.KEEP_BREAKS,
                 options=[{"label": t("keep_breaks", lang), "value": "keep"}],
-                value=["keep"] if kept else [],
+                value=keep,
                 inline=True,
                 className="ctl-radio ctl-keep",
             ),

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from dashboard.auth import LOGIN_ACTION, current_principal, logout_button
+from dashboard import client
+from dashboard.auth import LOGIN_ACTION, logout_button
 
 dash.register_page(__name__, path="/login", title="登录 · 治理 Zhili")
 
@@ -88,7 +89,7 @@ def _signed_in(name: str, unit: str, target: str) -> html.Div:
 def layout(error: str | None = None, next: str | None = None, **_query: str) -> html.Div:
     """The login card; after a failed attempt it says why."""
     target = next if next and next.startswith("/dashboard") else "/dashboard/"
-    user = current_principal()
+    user = client.principal()
     if user is not None and not error:
         return html.Div(_signed_in(user.name, user.unit_code, target), style=PAGE, id="login")
     children = [

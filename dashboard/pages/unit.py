@@ -1,9 +1,10 @@
 """The unit page ``/dashboard/unit/<code>``: the map of the unit's children with its legend,
 KPI cards, the monthly trend, breakdowns, the ranking and (village or grid) open cases.
 
-The URL is the state (``?metric=&period=|start=&end=&compare=&method=&lang=``): every
-control writes the URL (client-side), and the page is drawn from the URL, so back/forward
-and pasted links show the same view.
+The URL is the view (``?metric=&period=|start=&end=&compare=&method=&lang=``, a
+``MapView``): every control writes the URL (client-side), and the page is drawn from the
+URL, so back/forward and pasted links show the same view. The page's store holds the same
+``MapView``, resolved (its period's days, its map's level), for the callbacks after it.
 
 Map first: the page the router draws holds the header, the controls, the map, its legend,
 the KPI cards and the alerts; the trend, breakdowns, ranking and case list are filled once
@@ -16,7 +17,6 @@ the map's classes and hover cards as a ``dash.Patch``, the legend, the cards, th
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
@@ -30,12 +30,12 @@ from dashboard.components.alerts import alert_list, alert_marker_trace, pattern_
 from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
-from dashboard.components.controls import controls
+from dashboard.components.controls import CONTROLS, control_values, controls
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.tables import cases_table, ranking_table
 from dashboard.i18n import t
-from dashboard.state import ViewState, format_break, parse_state, period_dates
+from dashboard.state import MapView, format_break
 from dashboard.views import MapModel, catalog, default_metric, kpis, label_points, map_model
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
@@ -55,31 +55,26 @@ EXPORT_FORMATS = (
 
 
 class _Page(NamedTuple):
-    """What one unit page shows: who looks, at which unit, with which state (a NamedTuple:
-    Dash loads the pages outside ``sys.modules``, where dataclasses cannot)."""
+    """What one unit page shows: who looks, at which unit, and the map's view (resolved: its
+    period's days, its map's level). A NamedTuple: Dash loads the pages outside
+    ``sys.modules``, where dataclasses cannot."""
 
     who: client.Principal
     metrics: dict[str, client.MetricInfo]
-    state: ViewState
-    view: client.UnitView
-    start: dt.date
-    end: dt.date
+    unit: client.UnitView
+    view: MapView
 
     @property
     def lang(self) -> str:
-        return self.state.lang
+        return self.view.lang
 
     @property
     def metric(self) -> client.MetricInfo | None:
-        return self.metrics.get(self.state.metric)
-
-    @property
-    def kept(self) -> tuple[float, ...]:
-        return self.state.kept_breaks(self.view.child_level)
+        return self.metrics.get(self.view.metric)
 
     def title(self) -> str:
         metric = self.metric
-        title = metric.label(self.lang) if metric else self.state.metric
+        title = metric.label(self.lang) if metric else self.view.metric
         return title + (f" ({metric.unit})" if metric and metric.unit else "")
 
 
@@ -87,18 +82,24 @@ def _message(text: str) -> html.Div:
     return html.Div(html.P(text, className="message"), id=ids.UNIT_PAGE)
 
 
-def _open(code: str | None, query: dict[str, str]) -> _Page | html.Div:
-    """The page for ``code`` and ``query``, or what to show instead (login, not found)."""
+def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.Div:
+    """The page of ``view`` (its days resolved on the data's last day unless it has them),
+    or what to show instead (login, not found)."""
     who = client.principal()
     if who is None:
         return html.Div(dcc.Location(id="unit-login", href=dash.get_relative_path("/login")))
+    unit = client.unit_view(who, view.code or who.unit_code)
+    if unit is None:
+        return _message(t("not_found", view.lang))
+    if view.start is None or view.end is None or view.level != unit.child_level:
+        view = view.resolved(unit.child_level, client.last_day())
+    return _Page(who, metrics, unit, view.with_(code=unit.code))
+
+
+def _from_url(code: str | None, query: dict[str, str]) -> _Page | html.Div:
+    """The page a URL names."""
     metrics = catalog()
-    state = parse_state(code or who.unit_code, query, default_metric(metrics))
-    view = client.unit_view(who, state.code)
-    if view is None:
-        return _message(t("not_found", state.lang))
-    start, end = period_dates(state, client.last_day())
-    return _Page(who, metrics, state, view, start, end)
+    return _open(MapView.from_query(code or "", query, default_metric(metrics)), metrics)
 
 
 def _lang(query: dict[str, str]) -> str:
@@ -122,35 +123,16 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
     browser shows, when it does: then only the numbers change, see ``patch_view``)."""
     if _patchable(code, query, shown_):
         return dash.no_update
-    page = _open(code, query)
+    page = _from_url(code, query)
     if not isinstance(page, _Page):
         return page
-    state, view, lang = page.state, page.view, page.lang
-    bar = controls(
-        {
-            "metric": ids.METRIC,
-            "period": ids.PERIOD,
-            "dates": ids.DATES,
-            "compare": ids.COMPARE,
-            "method": ids.METHOD,
-            "keep": ids.KEEP_BREAKS,
-        },
-        list(page.metrics.values()),
-        state.metric,
-        state.period,
-        page.start,
-        page.end,
-        state.compare,
-        state.method,
-        bool(page.kept),
-        lang,
-        _exports(page),
-    )
+    unit, lang = page.unit, page.lang
+    bar = controls(list(page.metrics.values()), page.view, _exports(page))
     cards = html.Div(_cards(page), className="kpis", id=ids.KPIS)
-    alerts = client.open_alerts(page.who, view.code)
+    alerts = client.open_alerts(page.who, unit.code)
     alert_panel = html.Div(_alert_list(page, alerts), id=ids.ALERTS_BOX)
     bounds: list[float] = []
-    if view.is_leaf:
+    if unit.is_leaf:
         main = html.Div(
             [html.P(t("no_children", lang), className="note", id=ids.DETAIL), cards, alert_panel],
             className="main leaf",
@@ -179,9 +161,9 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
         )
     return html.Div(
         [
-            dcc.Store(id=ids.STATE, data=_state_data(page, bounds)),
+            dcc.Store(id=ids.STATE, data=_store(page, bounds)),
             dcc.Store(id=ids.DRAWN),
-            html.Div(_header(view, state), id=ids.HEADER),
+            html.Div(_header(unit, page.view), id=ids.HEADER),
             bar,
             main,
             _below(lang),
@@ -191,24 +173,13 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
         ],
         id=ids.UNIT_PAGE,
         className=f"unit-page lang-{lang}",
-        **{"data-unit": view.code, "data-level": view.level},
+        **{"data-unit": unit.code, "data-level": unit.level},
     )
 
 
 def _model(page: _Page) -> MapModel:
-    """The children's figures and classes for the page's metric and period."""
-    view, state = page.view, page.state
-    figures, bounds = client.choropleth(
-        page.who,
-        view.code,
-        view.child_level,
-        state.metric,
-        page.start,
-        page.end,
-        state.compare,
-        state.method,
-        page.kept,
-    )
+    """The children's figures and classes for the page's view."""
+    figures, bounds = client.choropleth(page.who, page.view)
     return map_model(figures, bounds, page.metric, page.lang)
 
 
@@ -218,7 +189,7 @@ def _higher(page: _Page) -> bool | None:
 
 def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     view = page.view
-    geometry = client.display_geometry(page.who, view.code, view.child_level)
+    geometry = client.display_geometry(page.who, view.code, view.level)
     points = label_points(geometry.labels if geometry else [])
     figure = map_figure(
         client.boundaries_url(view.code),
@@ -244,62 +215,41 @@ def _legend(page: _Page, model: MapModel) -> html.Div:
         _higher(page),
         client.settings().min_denominator,
         page.lang,
-        kept=bool(page.kept),
+        kept=bool(page.view.keep),
     )
 
 
 def _cards(page: _Page) -> list:
-    figures = kpis(
-        page.who,
-        page.view.code,
-        page.metrics,
-        page.start,
-        page.end,
-        page.state.compare,
-        page.lang,
-    )
-    return kpi_cards(figures, page.state.compare, page.lang)
+    figures = kpis(page.who, page.view, page.metrics)
+    return kpi_cards(figures, page.view.compare, page.lang)
 
 
-def _state_data(page: _Page, bounds: list[float]) -> dict:
-    state = page.state
-    return {
-        "child_level": page.view.child_level,
+def _store(page: _Page, bounds: list[float]) -> dict:
+    """The page's store: its view, the map's class bounds (what "keep breaks" keeps) and
+    the unit pages' path (for the script that writes the URL)."""
+    return page.view.store() | {
         "bounds": [format_break(b) for b in bounds],
-        "breaks": [format_break(b) for b in state.breaks],
-        "breaks_level": state.breaks_level,
-        "shown_start": page.start.isoformat(),
-        "shown_end": page.end.isoformat(),
-        "code": state.code,
         "prefix": dash.get_relative_path("/unit/"),
-        "metric": state.metric,
-        "period": state.period,
-        "start": state.start.isoformat() if state.start else None,
-        "end": state.end.isoformat() if state.end else None,
-        "compare": state.compare,
-        "method": state.method,
-        "lang": state.lang,
-        "query": state.query(),
     }
 
 
 def _alert_list(page: _Page, alerts: list[dict]):
-    return alert_list(alerts[:ALERTS_LISTED], page.lang, lambda c: _href(page.state, c))
+    return alert_list(alerts[:ALERTS_LISTED], page.lang, lambda c: _href(page.view, c))
 
 
-def _href(state: ViewState, code: str) -> str:
-    return dash.get_relative_path(f"/unit/{code}") + state.query()
+def _href(view: MapView, code: str) -> str:
+    return dash.get_relative_path(f"/unit/{code}") + view.query()
 
 
-def _header(view: client.UnitView, state: ViewState) -> html.Div:
-    lang = state.lang
-    trail = [(a.name, _href(state, a.code)) for a in view.ancestors]
-    level = view.level_en if lang == "en" else view.level_zh
-    other = state.with_(lang="zh" if lang == "en" else "en")
+def _header(unit: client.UnitView, view: MapView) -> html.Div:
+    lang = view.lang
+    trail = [(a.name, _href(view, a.code)) for a in unit.ancestors]
+    level = unit.level_en if lang == "en" else unit.level_zh
+    other = view.with_(lang="zh" if lang == "en" else "en")
     return html.Div(
         [
-            html.H1([t("title", lang), html.Span(f" · {view.name}", className="unit-name")]),
-            breadcrumb(trail, view.name, ids.BREADCRUMB),
+            html.H1([t("title", lang), html.Span(f" · {unit.name}", className="unit-name")]),
+            breadcrumb(trail, unit.name, ids.BREADCRUMB),
             html.Span(level, className="level-tag"),
             html.Div(
                 [
@@ -308,7 +258,7 @@ def _header(view: client.UnitView, state: ViewState) -> html.Div:
                     ),
                     dcc.Link(
                         t("lang_switch", lang),
-                        href=_href(other, view.code),
+                        href=_href(other, unit.code),
                         id=ids.LANG,
                         className="nav-link",
                     ),
@@ -322,36 +272,21 @@ def _header(view: client.UnitView, state: ViewState) -> html.Div:
 
 
 def _exports(page: _Page) -> list[tuple[str, str, str]]:
-    view, state = page.view, page.state
-    if view.is_leaf:
+    if page.unit.is_leaf:
         return []
     return [
-        (
-            eid,
-            fmt.upper() if fmt != "geojson" else "GeoJSON",
-            client.export_url(
-                view.code,
-                view.child_level,
-                state.metric,
-                page.start,
-                page.end,
-                state.compare,
-                state.method,
-                fmt,
-                page.kept,
-            ),
-        )
+        (eid, fmt.upper() if fmt != "geojson" else "GeoJSON", client.export_url(page.view, fmt))
         for fmt, eid in EXPORT_FORMATS
     ]
 
 
 def _own_alert_pattern(page: _Page, alerts: list[dict]):
     """The evidence behind the unit's own caseload alert: observed against expected."""
-    view, lang = page.view, page.lang
-    own = next((a for a in alerts if a["unit_code"] == view.code and a["kind"] == "caseload"), None)
+    unit, lang = page.unit, page.lang
+    own = next((a for a in alerts if a["unit_code"] == unit.code and a["kind"] == "caseload"), None)
     if own is None:
         return None
-    pattern = client.unit_pattern(page.who, view.code, own["category"])
+    pattern = client.unit_pattern(page.who, unit.code, own["category"])
     title = own["category_en"] if lang == "en" else own["category_zh"]
     return html.Div(
         [html.H3(f"{t('alert_pattern', lang)} · {title}"), pattern_graph(pattern, lang)],
@@ -383,10 +318,6 @@ def _below(lang: str) -> html.Div:
     return html.Div(panels, className="below")
 
 
-def _query(data: dict) -> dict[str, str]:
-    return dict(parse_qsl((data.get("query") or "").lstrip("?")))
-
-
 def _code_of(pathname: str | None) -> str | None:
     """The unit code of a unit page's path, else ``None``."""
     parts = dash.strip_relative_path(pathname or "").split("/")
@@ -403,72 +334,49 @@ def _code_of(pathname: str | None) -> str | None:
     Output(ids.STATE, "data"),
     Output(ids.HEADER, "children"),
     Output(ids.ALERTS_BOX, "children"),
-    Output(ids.EXPORT_GEOJSON, "href"),
-    Output(ids.EXPORT_CSV, "href"),
-    Output(ids.EXPORT_GPKG, "href"),
-    Output(ids.METRIC, "value"),
-    Output(ids.PERIOD, "value"),
-    Output(ids.DATES, "start_date"),
-    Output(ids.DATES, "end_date"),
-    Output(ids.COMPARE, "value"),
-    Output(ids.METHOD, "value"),
-    Output(ids.KEEP_BREAKS, "value"),
+    *(Output(eid, "href") for _, eid in EXPORT_FORMATS),
+    *(Output(cid, prop) for cid, prop in CONTROLS),
     Input(PAGES_LOCATION, "search"),
     State(PAGES_LOCATION, "pathname"),
     State(ids.SHOWN, "data"),
-    State(ids.METRIC, "value"),
-    State(ids.PERIOD, "value"),
-    State(ids.DATES, "start_date"),
-    State(ids.DATES, "end_date"),
-    State(ids.COMPARE, "value"),
-    State(ids.METHOD, "value"),
-    State(ids.KEEP_BREAKS, "value"),
+    *(State(cid, prop) for cid, prop in CONTROLS),
     prevent_initial_call=True,
 )
 def patch_view(search: str | None, pathname: str | None, shown: dict | None, *shown_controls):
     """A new metric, period, comparison or class on the map the browser shows: its
     numbers (a Patch: classes, colours, hover cards), legend, cards, controls and the
-    links that carry the state (breadcrumb, language, alerts); the geometry stays where it
+    links that carry the view (breadcrumb, language, alerts); the geometry stays where it
     is (the router leaves such a page alone)."""
     code = _code_of(pathname)
     query = dict(parse_qsl((search or "").lstrip("?")))
     if not _patchable(code, query, shown):
         raise PreventUpdate
-    page = _open(code, query)
-    if not isinstance(page, _Page) or page.view.is_leaf:
+    page = _from_url(code, query)
+    if not isinstance(page, _Page) or page.unit.is_leaf:
         raise PreventUpdate
     try:
         model = _model(page)
-        alerts = client.open_alerts(page.who, page.view.code)
+        alerts = client.open_alerts(page.who, page.unit.code)
     except LookupError:
         raise PreventUpdate from None
-    state = page.state
     hrefs = [href for _, _, href in _exports(page)]
-    wanted = (
-        state.metric,
-        state.period,
-        page.start.isoformat(),
-        page.end.isoformat(),
-        state.compare,
-        state.method,
-        ["keep"] if page.kept else [],
-    )
     # the controls as the URL has them (back/forward), left alone when they already are
     # (a person just set them): a control set again would run controlsToUrl once more
     now = list(shown_controls)
     now[2:4] = [str(d)[:10] if d else d for d in now[2:4]]  # the picker may add a time
-    control_values = [
+    wanted = control_values(page.view)
+    control_updates = [
         dash.no_update if have == want else want for have, want in zip(now, wanted, strict=True)
     ]
     return (
         map_patch(model.items, len(model.bounds), _higher(page), page.lang),
         _legend(page, model),
         _cards(page),
-        _state_data(page, model.bounds),
-        _header(page.view, state),
+        _store(page, model.bounds),
+        _header(page.unit, page.view),
         _alert_list(page, alerts),
         *hrefs,
-        *control_values,
+        *control_updates,
     )
 
 
@@ -481,17 +389,17 @@ def patch_view(search: str | None, pathname: str | None, shown: dict | None, *sh
     prevent_initial_call=True,
 )
 def fill_below(data: dict | None):
-    """The trend, the ranking, the alert's evidence and the open cases, once the map is
-    drawn."""
+    """The trend, the ranking, the alert's evidence and the open cases of the page's view
+    (the store's), once the map is drawn."""
     if not data or not data.get("code"):
         raise PreventUpdate
-    page = _open(data["code"], _query(data))
+    page = _open(MapView.from_store(data), catalog())
     if not isinstance(page, _Page):
         raise PreventUpdate
-    view, lang = page.view, page.lang
+    unit, view, lang = page.unit, page.view, page.lang
     try:
         metric = page.metric
-        months, values, last_year = client.monthly(page.who, view.code, page.state.metric, page.end)
+        months, values, last_year = client.monthly(page.who, unit.code, view.metric, view.end)
         percent = bool(metric and metric.format == "percent")
         trend = dcc.Graph(
             id=ids.TREND,
@@ -501,44 +409,46 @@ def fill_below(data: dict | None):
         )
         ranking = (
             None
-            if view.is_leaf
+            if unit.is_leaf
             else ranking_table(_model(page).ranking, page.title(), lang, ids.RANKING)
         )
-        pattern = _own_alert_pattern(page, client.open_alerts(page.who, view.code))
+        pattern = _own_alert_pattern(page, client.open_alerts(page.who, unit.code))
     except LookupError:
         raise PreventUpdate from None
     cases = (
-        cases_table(client.open_cases(page.who, view.code, lang), lang, ids.CASES)
-        if view.level in CASE_LEVELS and page.who.can_list_cases  # a wall display: no lists
+        cases_table(client.open_cases(page.who, unit.code, lang), lang, ids.CASES)
+        if unit.level in CASE_LEVELS and page.who.can_list_cases  # a wall display: no lists
         else None
     )
     return trend, ranking, pattern, cases
 
 
 @dash.callback(
-    Output(ids.BREAKDOWN_CATEGORY_BOX, "children"),
-    Output(ids.BREAKDOWN_CHANNEL_BOX, "children"),
+    *(Output(box, "children") for _, _, box in BREAKDOWNS),
     Input(ids.DRAWN, "data"),
     prevent_initial_call=True,
 )
 def fill_breakdowns(data: dict | None):
-    """The breakdowns by category and by channel of the page's unit, metric and period."""
+    """The breakdowns by category and by channel of the page's unit, metric and period
+    (the store's view)."""
     who = client.principal()
     if who is None or not data or not data.get("code"):
         raise PreventUpdate
-    lang = data.get("lang", "zh")
-    metric = catalog().get(data["metric"])
+    view = MapView.from_store(data)
+    if view.start is None or view.end is None:
+        raise PreventUpdate
+    metric = catalog().get(view.metric)
     percent = bool(metric and metric.format == "percent")
-    start = dt.date.fromisoformat(data["shown_start"])
-    end = dt.date.fromisoformat(data["shown_end"])
     graphs = []
     for by, element_id, _ in BREAKDOWNS:
         try:
-            rows = client.breakdown(who, data["code"], data["metric"], by, start, end, lang)
+            rows = client.breakdown(
+                who, view.code, view.metric, by, view.start, view.end, view.lang
+            )
         except LookupError:
             raise PreventUpdate from None
         figure = bar_figure(
-            [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", lang)
+            [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", view.lang)
         )
         graphs.append(
             dcc.Graph(
@@ -553,13 +463,7 @@ def fill_breakdowns(data: dict | None):
 dash.clientside_callback(
     ClientsideFunction("zhili", "controlsToUrl"),
     Output(ids.NAV, "href", allow_duplicate=True),
-    Input(ids.METRIC, "value"),
-    Input(ids.PERIOD, "value"),
-    Input(ids.DATES, "start_date"),
-    Input(ids.DATES, "end_date"),
-    Input(ids.COMPARE, "value"),
-    Input(ids.METHOD, "value"),
-    Input(ids.KEEP_BREAKS, "value"),
+    *(Input(cid, prop) for cid, prop in CONTROLS),
     State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
@@ -572,7 +476,7 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 
-# the page state once the map shows it: what the panels below the map wait for
+# the page's store once the map shows it: what the panels below the map wait for
 dash.clientside_callback(
     ClientsideFunction("zhili", "whenMapDrawn"),
     Output(ids.DRAWN, "data"),

@@ -24,7 +24,7 @@ from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.i18n import t
-from dashboard.state import ViewState, period_dates
+from dashboard.state import MapView
 from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
 
 dash.register_page(__name__, path="/wall", title="治理 Zhili · 大屏")
@@ -35,17 +35,19 @@ WALL_FONT = 20
 WALL_CONFIG = GRAPH_CONFIG | {"staticPlot": True}
 
 
-def _views(who, query: dict[str, str], metrics: dict) -> list[dict]:
+def _views(who, query: dict[str, str], metrics: dict, lang: str) -> list[dict]:
+    """The rotation: each unit's map of each metric (this year, against last year), as
+    the wall's store holds them (``MapView.store`` and the unit's name)."""
     wanted = [m for m in query.get("metrics", "").split(",") if m in metrics]
     wanted = wanted or [m for m in DEFAULT_METRICS if m in metrics]
     units = [u for u in query.get("units", "").split(",") if u] or [who.unit_code]
     views = []
     for code in units:
-        view = client.unit_view(who, code)
-        if view is None or view.is_leaf:
+        unit = client.unit_view(who, code)
+        if unit is None or unit.is_leaf:
             continue
         views.extend(
-            {"code": code, "name": view.name, "level": view.child_level, "metric": m}
+            MapView(code, m, lang=lang, level=unit.child_level).store() | {"name": unit.name}
             for m in wanted
         )
     return views
@@ -65,15 +67,15 @@ def layout(**query: str) -> html.Div:
         return html.Div(dcc.Location(id="wall-login", href=dash.get_relative_path("/login")))
     lang = "en" if query.get("lang") == "en" else "zh"
     metrics = catalog()
-    views = _views(who, query, metrics)
+    views = _views(who, query, metrics, lang)
     if not views:
         return html.Div(html.P(t("not_found", lang), className="message"), id=ids.WALL)
     refresh = _refresh_seconds(query)
-    panel = render(who, views[0], metrics, lang, full=True)
+    panel = render(who, views[0], metrics, full=True)
     return html.Div(
         html.Div(
             [
-                dcc.Store(id=ids.WALL_STATE, data={"views": views, "lang": lang, "shown": 0}),
+                dcc.Store(id=ids.WALL_STATE, data={"views": views, "shown": 0}),
                 dcc.Store(id="wall-asof-ms", data=panel["asof_ms"]),
                 dcc.Interval(id=ids.WALL_TICK, interval=refresh * 1000),
                 dcc.Interval(id=ids.WALL_CLOCK, interval=1000),
@@ -131,20 +133,19 @@ def layout(**query: str) -> html.Div:
     )
 
 
-def render(who, view: dict, metrics: dict, lang: str, full: bool) -> dict:
-    """Everything one view shows; the map as a whole figure (``full``) or a Patch."""
-    metric = metrics[view["metric"]]
-    state = ViewState(code=view["code"], metric=view["metric"], period="year", lang=lang)
-    start, end = period_dates(state, client.last_day())
-    figures, bounds = client.choropleth(
-        who, view["code"], view["level"], view["metric"], start, end, "yoy", "quantiles"
-    )
+def render(who, stored: dict, metrics: dict, full: bool) -> dict:
+    """Everything one view of the rotation shows (``stored``: as the store holds it), over
+    its period as of the data's last day; the map as a whole figure (``full``) or a Patch."""
+    asked = MapView.from_store(stored)
+    view = asked.resolved(asked.level, client.last_day())
+    metric, lang = metrics[view.metric], view.lang
+    figures, bounds = client.choropleth(who, view)
     model = map_model(figures, bounds, metric, lang)
     k = len(model.bounds)
     if full:
-        geometry = client.display_geometry(who, view["code"], view["level"])
+        geometry = client.display_geometry(who, view.code, view.level)
         figure = map_figure(
-            client.boundaries_url(view["code"]),
+            client.boundaries_url(view.code),
             model.items,
             k,
             metric.higher_is_better,
@@ -157,8 +158,8 @@ def render(who, view: dict, metrics: dict, lang: str, full: bool) -> dict:
         )
     else:
         figure = map_patch(model.items, k, metric.higher_is_better, lang)
-    months, values, last_year = client.monthly(who, view["code"], view["metric"], end)
-    title = f"{view['name']} · {metric.label(lang)}"
+    months, values, last_year = client.monthly(who, view.code, view.metric, view.end)
+    title = f"{stored.get('name', view.code)} · {metric.label(lang)}"
     if metric.unit:
         title += f" ({metric.unit})"
     now = dt.datetime.now(dt.UTC).astimezone(_zone())
@@ -174,16 +175,8 @@ def render(who, view: dict, metrics: dict, lang: str, full: bool) -> dict:
             lang,
         ),
         "kpis": kpi_cards(
-            kpis(
-                who,
-                view["code"],
-                {m: metrics[m] for m in KPI_METRICS if m in metrics},
-                start,
-                end,
-                "yoy",
-                lang,
-            ),
-            "yoy",
+            kpis(who, view, {m: metrics[m] for m in KPI_METRICS if m in metrics}),
+            view.compare,
             lang,
         ),
         "trend": trend_figure(
@@ -228,9 +221,9 @@ def refresh(n_intervals: int | None, wall: dict):
     views = wall["views"]
     index = (n_intervals or 0) % len(views)
     view, shown = views[index], views[wall.get("shown", 0) % len(views)]
-    same_map = (view["code"], view["level"]) == (shown["code"], shown["level"])
+    same_map = (view.get("code"), view.get("level")) == (shown.get("code"), shown.get("level"))
     try:
-        panel = render(who, view, catalog(), wall.get("lang", "zh"), full=not same_map)
+        panel = render(who, view, catalog(), full=not same_map)
     except LookupError:  # a state naming a unit outside the user's subtree (or no metric)
         return (no_update,) * 8
     return (

@@ -12,7 +12,7 @@ import pytest
 from dashboard.client import Figure, MetricInfo
 from dashboard.components.choropleth import LOW_COUNT, NO_DATA, colorscale, palette
 from dashboard.i18n import format_change, format_count, format_value
-from dashboard.state import parse_state, period_dates
+from dashboard.state import MapView, period_dates
 from dashboard.views import label_points, map_model
 
 
@@ -34,19 +34,25 @@ def test_change_is_points_for_rates_and_percent_for_counts():
 
 
 def test_url_state_round_trips_and_rejects_nonsense():
-    state = parse_state("320583", {"metric": "on_time_rate", "period": "30d"}, "caseload")
+    state = MapView.from_query("320583", {"metric": "on_time_rate", "period": "30d"}, "caseload")
     assert (state.metric, state.period, state.compare, state.lang) == (
         "on_time_rate",
         "30d",
         "yoy",
         "zh",
     )
-    again = parse_state("320583", dict(p.split("=") for p in state.query()[1:].split("&")), "x")
+    again = MapView.from_query(
+        "320583", dict(p.split("=") for p in state.query()[1:].split("&")), "x"
+    )
     assert again == state
-    custom = parse_state("1", {"start": "2026-02-01", "end": "2026-03-31", "lang": "en"}, "m")
+    custom = MapView.from_query(
+        "1", {"start": "2026-02-01", "end": "2026-03-31", "lang": "en"}, "m"
+    )
     assert custom.period == "custom" and custom.lang == "en"
     assert period_dates(custom, dt.date(2026, 11, 1)) == (dt.date(2026, 2, 1), dt.date(2026, 3, 31))
-    bad = parse_state("1", {"period": "x", "compare": "y", "method": "z", "start": "no"}, "m")
+    bad = MapView.from_query(
+        "1", {"period": "x", "compare": "y", "method": "z", "start": "no"}, "m"
+    )
     assert (bad.period, bad.compare, bad.method) == ("year", "yoy", "quantiles")
 
 
@@ -60,7 +66,7 @@ def test_url_state_round_trips_and_rejects_nonsense():
     ],
 )
 def test_period_presets_end_on_the_data_day(period, first):
-    state = parse_state("1", {"period": period}, "m")
+    state = MapView.from_query("1", {"period": period}, "m")
     assert period_dates(state, dt.date(2026, 8, 20)) == (first, dt.date(2026, 8, 20))
 
 
@@ -112,13 +118,13 @@ def test_small_units_are_not_labelled_among_many():
 
 def test_kept_breaks_ride_in_the_url_for_their_level_only():
     query = {"metric": "caseload", "breaks": "3,12.5,40", "breaks_level": "village"}
-    state = parse_state("320583001", query, "caseload")
+    state = MapView.from_query("320583001", query, "caseload")
     assert state.kept_breaks("village") == (3.0, 12.5, 40.0)
     assert state.kept_breaks("town") == ()  # the towns' map keeps its own breaks
-    again = parse_state("1", dict(parse_qsl(state.query()[1:])), "x")
+    again = MapView.from_query("1", dict(parse_qsl(state.query()[1:])), "x")
     assert again.breaks == state.breaks and again.breaks_level == "village"
     for bad in ("3,2", "nan,1", "x,1", "5"):
-        mangled = parse_state("1", {"breaks": bad, "breaks_level": "village"}, "m")
+        mangled = MapView.from_query("1", {"breaks": bad, "breaks_level": "village"}, "m")
         assert mangled.breaks == () and mangled.breaks_level is None
         assert "breaks" not in mangled.query()
 
