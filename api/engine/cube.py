@@ -398,12 +398,10 @@ def _daily_sql(domain: FactDomain, d: SqlDialect) -> str:
         return f"SELECT {', '.join(columns)} FROM {domain.tables.daily}"
     source = domain.source  # a small domain: summed from its facts here
     day = d.day_number(d.day(source.date))
-    group = [source.leaf, day, *(dim.column for dim in domain.dimensions)]
     sums = [f"SUM({t.sql(d)})" for t in domain.read_tallies]
-    return (
-        f"SELECT {', '.join([source.leaf, day, *keys, *sums])} "
-        f'FROM "{source.table}" GROUP BY {", ".join(group)}'
-    )
+    group = ", ".join(str(i) for i in range(1, 3 + len(keys)))  # by position: binds differ
+    columns = ", ".join([source.leaf, day, *keys, *sums])
+    return f'SELECT {columns} FROM "{source.table}" GROUP BY {group}'
 
 
 def load_cube(session: Session, domain: FactDomain) -> Cube:
