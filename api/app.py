@@ -25,6 +25,7 @@ from api.routers import (
     metrics,
     units,
 )
+from api.routers.queries import install_query_errors
 from api.settings import Settings, get_settings
 from api.timing import ServerTiming
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
     app.state.settings = settings
     cube_snapshots.enable(settings.cache_dir)
     install_error_handlers(app)
+    install_query_errors(app)
     # level 1: a metro choropleth (MBs of GeoJSON) compresses ~10x faster than at the
     # default 9, for ~20% more bytes on an intranet
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)

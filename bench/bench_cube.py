@@ -121,16 +121,17 @@ def _catch_up_ms(url: str) -> tuple[float, object]:
 
 def _answers(url: str, root: str) -> dict:
     from api.db.session import session_scope
+    from api.engine.query import MetricQuery
     from api.engine.service import breakdown, children_metrics
 
     out = {}
     with session_scope(url) as session:
         for metric in ("caseload", "resolution_rate", "median_days_to_close", "open_backlog"):
             out[metric] = children_metrics(
-                session, root, metric=metric, start="2023-01-01", end="2026-12-31"
+                session, root, MetricQuery(metric=metric, start="2023-01-01", end="2026-12-31")
             )
         out["by_category"] = breakdown(
-            session, root, by="category", metric="caseload", start="2023-01-01", end="2026-12-31"
+            session, root, MetricQuery("caseload", "2023-01-01", "2026-12-31"), "category"
         )
     return out
 
@@ -138,15 +139,16 @@ def _answers(url: str, root: str) -> dict:
 def _query_times(url: str, root: str) -> dict[str, float]:
     """Median ms of requests of the root's children over 2025 (the service calls)."""
     from api.db.session import session_scope
+    from api.engine.query import MetricQuery
     from api.engine.service import breakdown, children_metrics
 
     year = {"start": "2025-01-01", "end": "2025-12-31"}
     queries = {
-        f"children {metric}": lambda s, m=metric: children_metrics(s, root, metric=m, **year)
+        f"children {metric}": lambda s, m=metric: children_metrics(s, root, MetricQuery(m, **year))
         for metric in ("caseload", "resolution_rate", "median_days_to_close", "open_backlog")
     }
     queries["breakdown caseload by category"] = lambda s: breakdown(
-        s, root, by="category", metric="caseload", **year
+        s, root, MetricQuery("caseload", **year), "category"
     )
     out = {}
     with session_scope(url) as session:

@@ -1,11 +1,13 @@
-"""The metric services the routers and the dashboard call: unit detail, children's figures,
-time series, breakdown, ranking and choropleth values. Every function takes a unit that the
-caller already holds in scope (``check_scope``); everything below it is in scope too."""
+"""The figures the routers and the dashboard ask for: children's figures, time series,
+breakdown, ranking and several metrics of one unit, each for a ``MetricQuery``; and the
+facts of a unit (``unit_summary``, ``children_of``) that the answers carry. Every function
+takes a unit that the caller already holds in scope (``check_scope``); everything below it
+is in scope too. A request the engine cannot answer raises ``MetricsError``."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from sqlalchemy import text
@@ -14,76 +16,15 @@ from sqlalchemy.orm import Session
 from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNEL_BY_CODE, CHANNELS, STEPS
 from api.engine.cube import State, engine_state
 from api.engine.figures import Figures, Frame, evaluate, is_low_count
-from api.engine.periods import (
-    Period,
-    PeriodError,
-    bins,
-    compare_period,
-    resolve_period,
-)
-from api.engine.registry import PERIOD_MEASURES, REGISTRY, Metric, get_metric
+from api.engine.periods import Period, PeriodError, bins, compare_period
+from api.engine.query import MetricQuery, MetricsError, ResolvedQuery
+from api.engine.registry import PERIOD_MEASURES, REGISTRY
 from api.engine.rollup import sql_parts
 from api.engine.stats import eb_smooth
-from api.services.auth import Principal
-from api.settings import get_settings
-
-
-class MetricsError(ValueError):
-    """A request the engine cannot answer (unknown metric, bad period...): a 4xx."""
 
 
 def _num(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
-
-
-@dataclass
-class Query:
-    """A resolved request: metric, period, comparison period."""
-
-    metric: Metric
-    period: Period
-    previous: Period | None
-    compare: str | None
-    smooth: str | None = None
-    min_denominator: int = 10  # rates resting on fewer cases (or items) are low_count
-
-
-def resolve_query(
-    session: Session,
-    metric: str,
-    start: str | None = None,
-    end: str | None = None,
-    period: str | None = None,
-    compare: str | None = None,
-    smooth: str | None = None,
-    min_denominator: int | None = None,
-) -> tuple[State, Query]:
-    """The engine state and the request, checked; MetricsError says what is wrong.
-    ``min_denominator``: the low-count threshold (default: the settings')."""
-    try:
-        m = get_metric(metric)
-    except KeyError as exc:
-        raise MetricsError(exc.args[0]) from None
-    if compare in ("", "none"):
-        compare = None
-    if smooth not in (None, "", "none", "eb"):
-        raise MetricsError(f"bad smooth {smooth!r}: use eb (empirical Bayes) or none")
-    if smooth == "eb" and m.kind != "per_capita":
-        raise MetricsError(f"smooth=eb applies to per-capita rates, not to {m.id!r}")
-    state = engine_state(session)
-    try:
-        p = resolve_period(start, end, last_data_day(state), period)
-        prev = compare_period(p, compare)
-    except PeriodError as exc:
-        raise MetricsError(str(exc)) from None
-    if min_denominator is None:
-        min_denominator = get_settings().min_denominator
-    return state, Query(m, p, prev, compare, smooth if smooth == "eb" else None, min_denominator)
-
-
-def last_data_day(state: State) -> dt.date:
-    """The last day a case was reported (today when there are none)."""
-    return state.cube.last_case_day or dt.date.today()
 
 
 def list_metrics() -> list[dict]:
@@ -105,6 +46,8 @@ def unit_summaries(state: State) -> dict[int, dict]:
 
 
 def unit_summary(state: State, i: int) -> dict:
+    """The facts of the unit of code index ``i`` that every answer names it by: code,
+    name, level, parent_code, is_leaf (no current child) and current."""
     u = state.units
     return {
         "code": u.codes[i],
@@ -113,31 +56,6 @@ def unit_summary(state: State, i: int) -> dict:
         "parent_code": u.parent[i],
         "is_leaf": u.is_leaf(u.codes[i]),
         "current": bool(u.current[i]),
-    }
-
-
-def unit_detail(session: Session, who: Principal, code: str) -> dict:
-    """The unit, its ancestors up to the caller's root (breadcrumb, root first), its current
-    children with their level, and whether it is a leaf."""
-    state = engine_state(session)
-    u = state.units
-    i = u.index[code]
-    ancestors = []
-    parent = u.parent[i]
-    if code != who.unit_code:
-        while parent is not None and parent in u.index:
-            ancestors.append(unit_summary(state, u.index[parent]))
-            if parent == who.unit_code:
-                break
-            parent = u.parent[u.index[parent]]
-    children = [unit_summary(state, j) for j in u.children.get(code, []) if u.current[j]]
-    depth = u.depth.get(u.level[i])
-    return {
-        **unit_summary(state, i),
-        "depth": depth,
-        "ancestors": ancestors[::-1],
-        "children": children,
-        "child_levels": sorted({c["level"] for c in children}, key=lambda lv: u.depth.get(lv, 0)),
     }
 
 
@@ -162,18 +80,20 @@ def children_of(state: State, code: str, period: Period | None) -> list[int]:
 
 def _figures(
     state: State,
-    q: Query,
+    q: ResolvedQuery,
     shown: list[int],
     period: Period | None,
     within: int | None = None,
     intervals: bool = True,
-    memo_key: tuple | None = None,
+    memo_key: object | None = None,
 ) -> Figures:
-    frame = Frame(state, shown, period if q.metric.timed else None, within, memo_key)
+    frame = Frame(state, shown, period if q.timed else None, within, memo_key)
     return evaluate(q.metric, frame, intervals)
 
 
-def figure_rows(state: State, q: Query, shown: list[int], within: int | None = None) -> list[dict]:
+def figure_rows(
+    state: State, q: ResolvedQuery, shown: list[int], within: int | None = None
+) -> list[dict]:
     """One row per unit: its summary (code, name, level...), value, numerator, denominator,
     count, low_count, 95% interval, previous value and change (and the smoothed value with
     smooth=eb). ``within``: count only what lay under that unit (see ``Frame``)."""
@@ -193,17 +113,17 @@ def rows_of(state: State, shown: list[int], columns: dict[str, np.ndarray | list
 
 def figure_columns(
     state: State,
-    q: Query,
+    q: ResolvedQuery,
     shown: list[int],
     within: int | None = None,
-    memo_key: tuple | None = None,
+    memo_key: object | None = None,
 ) -> dict[str, np.ndarray]:
     """``figure_rows`` without the unit summaries, as columns in ``shown`` order: floats
-    (NaN where there is no value) and the ``low_count`` booleans. ``memo_key``: see
-    ``Frame``."""
+    (NaN where there is no value) and the ``low_count`` booleans. ``memo_key`` (hashable,
+    e.g. ``UnitsUnder``): names the list ``shown``, see ``Frame``."""
     fig = _figures(state, q, shown, q.period, within, memo_key=memo_key)
     prev = None
-    if q.previous is not None and q.metric.timed:
+    if q.previous is not None and q.timed:
         prev = _figures(state, q, shown, q.previous, within, False, memo_key)
     low = is_low_count(q.metric, fig.count, q.min_denominator)
     smoothed = None
@@ -255,43 +175,37 @@ def _python_values(column: np.ndarray | list) -> list:
     return out.tolist()
 
 
-def describe_query(q: Query) -> dict:
-    return {
-        "metric": q.metric.describe(),
-        "period": q.period.describe(),
-        "compare": q.compare,
-        "previous_period": q.previous.describe() if q.previous else None,
-        "smooth": q.smooth,
-    }
-
-
-def children_metrics(session: Session, code: str, **params) -> dict:
+def children_metrics(session: Session, code: str, query: MetricQuery) -> dict:
     """The metric for each child of ``code`` and for the unit itself (``self``). A unit
     without children is its own leaf: ``children`` is empty, ``self`` carries its figures."""
-    state, q = resolve_query(session, **params)
+    state = engine_state(session)
+    q = query.resolve(state)
     i = state.units.index[code]
-    kids = children_of(state, code, q.period if q.metric.timed else None)
+    kids = children_of(state, code, q.period if q.timed else None)
     rows = figure_rows(state, q, [*kids, i], within=i)
-    return {**describe_query(q), "unit": code, "self": rows[-1], "children": rows[:-1]}
+    return {**q.describe(), "unit": code, "self": rows[-1], "children": rows[:-1]}
 
 
-def unit_values(session: Session, code: str, metrics: list[str], **params) -> dict[str, dict]:
-    """Several metrics for one unit (the dashboard's KPI tiles)."""
+def unit_values(
+    session: Session, code: str, metrics: list[str], query: MetricQuery
+) -> dict[str, dict]:
+    """Several metrics for one unit (the dashboard's KPI tiles): ``query`` with each of
+    ``metrics`` in turn (its own ``metric`` is not used)."""
+    state = engine_state(session)
+    i = state.units.index[code]
     out = {}
     for metric in metrics:
-        state, q = resolve_query(session, metric, **params)
-        out[metric] = figure_rows(state, q, [state.units.index[code]])[0]
+        q = replace(query, metric=metric).resolve(state)
+        out[metric] = figure_rows(state, q, [i])[0]
     return out
 
 
-def ranking(session: Session, code: str, **params) -> dict:
+def ranking(session: Session, code: str, query: MetricQuery) -> dict:
     """Children sorted best first (by value; ties by code), with their rank in the
     comparison period (default: the previous period) and the rank change."""
-    params.setdefault("compare", "prev")
-    if not params.get("compare"):
-        params["compare"] = "prev"
-    state, q = resolve_query(session, **params)
-    kids = children_of(state, code, q.period if q.metric.timed else None)
+    state = engine_state(session)
+    q = query.compared(query.compare or "prev").resolve(state)
+    kids = children_of(state, code, q.period if q.timed else None)
     rows = figure_rows(state, q, kids, within=state.units.index[code])
     best_high = q.metric.higher_is_better is not False
 
@@ -315,18 +229,17 @@ def ranking(session: Session, code: str, **params) -> dict:
             else None
         )
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["code"]))
-    return {**describe_query(q), "unit": code, "items": rows}
+    return {**q.describe(), "unit": code, "items": rows}
 
 
-def timeseries(session: Session, code: str, interval: str = "month", **params) -> dict:
+def timeseries(session: Session, code: str, query: MetricQuery, interval: str = "month") -> dict:
     """The metric for the unit in consecutive day/week/month bins of the period
     (default period: the last 365 days of data), with the same bins a year before when
-    compare=yoy."""
-    if not params.get("start") and not params.get("end") and not params.get("period"):
-        params["period"] = "last-365d"
-    compare = params.pop("compare", None)
-    state, q = resolve_query(session, **params)
-    if not q.metric.timed:
+    compare=yoy (the bin before with compare=prev)."""
+    state = engine_state(session)
+    compare = query.compare  # per bin, not for the whole period
+    q = query.or_period("last-365d").compared(None).resolve(state)
+    if not q.timed:
         raise MetricsError(f"{q.metric.id!r} describes the grid network now: no time series")
     try:
         parts = bins(q.period, interval)
@@ -347,10 +260,7 @@ def timeseries(session: Session, code: str, interval: str = "month", **params) -
             "low_count": bool(is_low_count(q.metric, fig.count, low_min)[0]),
         }
         if compare:
-            try:
-                before = compare_period(part, compare)
-            except PeriodError as exc:
-                raise MetricsError(str(exc)) from None
+            before = compare_period(part, compare)
             previous = _num(_figures(state, q, [i], before).value[0])
             point["previous"] = previous
             point["change"] = (
@@ -359,7 +269,7 @@ def timeseries(session: Session, code: str, interval: str = "month", **params) -
                 else None
             )
         points.append(point)
-    return {**describe_query(q), "unit": code, "interval": interval, "points": points}
+    return {**q.describe(), "unit": code, "interval": interval, "points": points}
 
 
 # ---------------------------------------------------------------- breakdown
@@ -372,11 +282,12 @@ BREAKDOWN_KEYS = {
 }
 
 
-def breakdown(session: Session, code: str, by: str = "category", **params) -> dict:
+def breakdown(session: Session, code: str, query: MetricQuery, by: str = "category") -> dict:
     """The metric for the unit split by category, channel or workflow status (status:
     caseload only, from the cases). Period metrics come from the cube's daily rollup rows
     (in memory); stocks from one GROUP BY over the flow table of the unit's leaves."""
-    state, q = resolve_query(session, **params)
+    state = engine_state(session)
+    q = query.resolve(state)
     m = q.metric
     if by not in m.breakdowns:
         raise MetricsError(
@@ -406,10 +317,10 @@ def breakdown(session: Session, code: str, by: str = "category", **params) -> di
         items.append(_breakdown_item(q, key, zh, en, n, d))
     for key, (n, d) in sorted(raw.items()):  # codes outside the vocabulary, if any
         items.append(_breakdown_item(q, key, key, key, n, d))
-    return {**describe_query(q), "unit": code, "by": by, "items": items}
+    return {**q.describe(), "unit": code, "by": by, "items": items}
 
 
-def _period_breakdown(state: State, q: Query, code: str, by: str) -> dict:
+def _period_breakdown(state: State, q: ResolvedQuery, code: str, by: str) -> dict:
     """{key: (numerator, denominator)} of a period metric over the unit's leaves, from the
     cube's daily rollup rows."""
     m = q.metric
@@ -442,7 +353,9 @@ def _date_binds(session: Session, code: str, period: Period) -> dict:
     return {"code": code, "start": period.start, "end": period.end}
 
 
-def _breakdown_item(q: Query, key: str, zh: str, en: str, n: float, d: float | None) -> dict:
+def _breakdown_item(
+    q: ResolvedQuery, key: str, zh: str, en: str, n: float, d: float | None
+) -> dict:
     m = q.metric
     value = n if d is None else (n / d * m.scale if d else None)
     low = d is not None and (n if m.kind == "per_capita" else d) < q.min_denominator
@@ -457,7 +370,7 @@ def _breakdown_item(q: Query, key: str, zh: str, en: str, n: float, d: float | N
     }
 
 
-def _status_breakdown(session: Session, state: State, q: Query, code: str) -> dict:
+def _status_breakdown(session: Session, state: State, q: ResolvedQuery, code: str) -> dict:
     """Caseload of the period by workflow status 接-约-办-访-评 (from table ``case``)."""
     dialect = session.get_bind().dialect.name
     parts = sql_parts(dialect)
@@ -492,7 +405,7 @@ def _status_breakdown(session: Session, state: State, q: Query, code: str) -> di
         }
         for s in STEPS
     ]
-    return {**describe_query(q), "unit": code, "by": "status", "items": items}
+    return {**q.describe(), "unit": code, "by": "status", "items": items}
 
 
 __all__ = [
@@ -501,9 +414,10 @@ __all__ = [
     "MetricsError",
     "breakdown",
     "children_metrics",
+    "children_of",
     "list_metrics",
     "ranking",
     "timeseries",
-    "unit_detail",
+    "unit_summary",
     "unit_values",
 ]

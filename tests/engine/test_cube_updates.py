@@ -22,12 +22,13 @@ from api.db.versions import bump_version, get_version
 from api.domain import CATEGORIES, CHANNELS
 from api.engine import cube as cube_module
 from api.engine.cube import CaseCube, _key, engine_state, forget_states
+from api.engine.query import MetricQuery
 from api.engine.registry import PERIOD_MEASURES
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.engine.service import breakdown, children_metrics
 from tests.conftest import token_for
-from tests.metrics.cases import insert_cases, leaf_ids, random_cases
-from tests.metrics.expected import CASE_METRICS
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
+from tests.engine.expected import CASE_METRICS
 
 FIRST = dt.date(1994, 12, 1)  # a case from 1995 lands before the cube's first day
 YEARS = [(dt.date(y, 1, 1), dt.date(y, 12, 31)) for y in (1995, 2023, 2024, 2025, 2026, 2027)]
@@ -120,12 +121,12 @@ def api_answers(db_url: str, code: str) -> dict:
         for metric in CASE_METRICS:
             for start, end in (("2007-01-01", today), ("2025-01-01", "2025-12-31")):
                 out[(metric, start)] = children_metrics(
-                    session, code, metric=metric, start=start, end=end
+                    session, code, MetricQuery(metric=metric, start=start, end=end)
                 )
         for metric in ("caseload", "resolution_rate", "satisfaction"):
             for by in ("category", "channel"):
                 out[(metric, by)] = breakdown(
-                    session, code, by=by, metric=metric, start="2024-01-01", end=today
+                    session, code, MetricQuery(metric=metric, start="2024-01-01", end=today), by
                 )
     return out
 
@@ -279,7 +280,7 @@ def _one_more_case(db_url: str, leaves: dict[str, int], seed: int) -> None:
 def _caseload(db_url: str, code: str) -> float:
     with session_scope(db_url) as session:
         body = children_metrics(
-            session, code, metric="caseload", start="2023-01-01", end="2026-12-31"
+            session, code, MetricQuery(metric="caseload", start="2023-01-01", end="2026-12-31")
         )
     return body["self"]["value"]
 

@@ -12,9 +12,10 @@ import pytest
 from api.db.session import session_scope
 from api.engine import cube, snapshot
 from api.engine.cube import engine_state, forget_states
+from api.engine.query import MetricQuery
 from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
 from api.engine.service import children_metrics
-from tests.metrics.cases import insert_cases, random_cases
+from tests.engine.cases import insert_cases, random_cases
 
 QUESTION = {"metric": "caseload", "start": "2023-01-01", "end": "2026-06-30"}
 
@@ -30,7 +31,7 @@ def snapshots(tmp_path, monkeypatch):
 
 def _caseload(db_url: str, code: str) -> dict[str, float]:
     with session_scope(db_url) as session:
-        answer = children_metrics(session, code, **QUESTION)
+        answer = children_metrics(session, code, MetricQuery(**QUESTION))
     return {row["code"]: row["value"] for row in [*answer["children"], answer["self"]]}
 
 
