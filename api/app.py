@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.middleware.gzip import GZipMiddleware
 
-from api.engine import snapshot as cube_snapshots
+from api.engine import keep_snapshots_in
 from api.errors import install_error_handlers
 from api.limits import RequestLimits
 from api.memory import release_big_allocations
@@ -25,6 +25,7 @@ from api.routers import (
     metrics,
     units,
 )
+from api.routers.queries import install_query_errors
 from api.settings import Settings, get_settings
 from api.timing import ServerTiming
 
@@ -40,8 +41,9 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
-    cube_snapshots.enable(settings.cache_dir)
+    keep_snapshots_in(settings.cache_dir)
     install_error_handlers(app)
+    install_query_errors(app)
     # level 1: a metro choropleth (MBs of GeoJSON) compresses ~10x faster than at the
     # default 9, for ~20% more bytes on an intranet
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)

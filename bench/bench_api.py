@@ -163,8 +163,7 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     repeat_all = REPEAT if preset == "metro" else 3
 
     from api.db.session import normalize_url
-    from api.engine import snapshot
-    from api.engine.cube import current_state, engine_state, forget_states
+    from api.engine import current_state, engine_state, forget_states, snapshot
     from api.settings import get_settings
 
     snapshot.enable(get_settings().cache_dir)  # as the app does: a restart maps the last one
@@ -183,9 +182,11 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     with session_scope(url) as session:
         state = current_state(session)  # from the rollups, or a snapshot still current
     out["cube_build_s"] = round(time.perf_counter() - t0, 2)
-    out["cube_from_snapshot"] = isinstance(state.cube.period_cum, np.memmap)
-    last = state.cube.last_case_day or dt.date.today()
-    out["cube_mb"] = round((state.cube.period_cum.nbytes + state.cube.stock_cum.nbytes) / 2**20, 1)
+    out["cube_from_snapshot"] = isinstance(state.cubes["cases"].period_cum, np.memmap)
+    last = state.last_fact_day()
+    out["cube_mb"] = round(
+        (state.cubes["cases"].period_cum.nbytes + state.cubes["cases"].stock_cum.nbytes) / 2**20, 1
+    )
     out["rss_mb"] = rss_mb()
     print(
         f"cube ready in {out['cube_build_s']} s (from a snapshot on disk: "
@@ -196,7 +197,7 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
         t0 = time.perf_counter()
         restarted = engine_state(session)
         out["restart_cube_s"] = round(time.perf_counter() - t0, 2)
-        out["restart_from_snapshot"] = isinstance(restarted.cube.period_cum, np.memmap)
+        out["restart_from_snapshot"] = isinstance(restarted.cubes["cases"].period_cum, np.memmap)
     print(f"after a restart: figures served in {out['restart_cube_s']} s "
           f"(snapshot: {out['restart_from_snapshot']})")  # fmt: skip
     del state, restarted

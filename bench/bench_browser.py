@@ -330,7 +330,7 @@ def _warm(url: str, settings, root: str) -> None:
     """Build the metric engine's state and the root's display geometry once (the server
     runs in this process and shares them): the timings are of a running server."""
     from api.db.session import session_scope
-    from api.engine.cube import engine_state
+    from api.engine import engine_state
     from geo.display import children_level, display_layer
 
     with session_scope(url) as session:

@@ -111,7 +111,7 @@ class _Batches:
 def _catch_up_ms(url: str) -> tuple[float, object]:
     """The next request's engine_state (catching up), in ms, and the state."""
     from api.db.session import session_scope
-    from api.engine.cube import engine_state
+    from api.engine import engine_state
 
     with session_scope(url) as session:
         t0 = time.perf_counter()
@@ -121,16 +121,17 @@ def _catch_up_ms(url: str) -> tuple[float, object]:
 
 def _answers(url: str, root: str) -> dict:
     from api.db.session import session_scope
+    from api.engine.query import MetricQuery
     from api.engine.service import breakdown, children_metrics
 
     out = {}
     with session_scope(url) as session:
         for metric in ("caseload", "resolution_rate", "median_days_to_close", "open_backlog"):
             out[metric] = children_metrics(
-                session, root, metric=metric, start="2023-01-01", end="2026-12-31"
+                session, root, MetricQuery(metric=metric, start="2023-01-01", end="2026-12-31")
             )
         out["by_category"] = breakdown(
-            session, root, by="category", metric="caseload", start="2023-01-01", end="2026-12-31"
+            session, root, MetricQuery("caseload", "2023-01-01", "2026-12-31"), "category"
         )
     return out
 
@@ -138,15 +139,16 @@ def _answers(url: str, root: str) -> dict:
 def _query_times(url: str, root: str) -> dict[str, float]:
     """Median ms of requests of the root's children over 2025 (the service calls)."""
     from api.db.session import session_scope
+    from api.engine.query import MetricQuery
     from api.engine.service import breakdown, children_metrics
 
     year = {"start": "2025-01-01", "end": "2025-12-31"}
     queries = {
-        f"children {metric}": lambda s, m=metric: children_metrics(s, root, metric=m, **year)
+        f"children {metric}": lambda s, m=metric: children_metrics(s, root, MetricQuery(m, **year))
         for metric in ("caseload", "resolution_rate", "median_days_to_close", "open_backlog")
     }
     queries["breakdown caseload by category"] = lambda s: breakdown(
-        s, root, by="category", metric="caseload", **year
+        s, root, MetricQuery("caseload", **year), "category"
     )
     out = {}
     with session_scope(url) as session:
@@ -157,8 +159,7 @@ def _query_times(url: str, root: str) -> dict[str, float]:
 
 def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
     """Measure and print; returns the figures (fewer repeats below the metro preset)."""
-    from api.engine import snapshot
-    from api.engine.cube import forget_states
+    from api.engine import forget_states, snapshot
 
     full_runs, one_runs, batch_runs, extra_target = (
         (FULL_RUNS, ONE_RUNS, BATCH_RUNS, EXTRA_TARGET) if preset == "metro" else (2, 5, 2, 3_000)
@@ -181,20 +182,22 @@ def run(database_url: str = DEFAULT_URL, preset: str = "metro") -> dict:
 def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_target: int) -> dict:
     from api.db.session import session_scope
     from api.db.versions import get_version
-    from api.engine import changelog, cube
-    from api.engine.cube import _key, _load, engine_state, forget_states
+    from api.engine import changelog, engine_state, forget_states
+    from api.engine import state as cube
+    from api.engine.domains.cases import CASES
+    from api.engine.state import _load, database_key
 
     out: dict = {}
     forget_states()
     with session_scope(url) as session:
-        key = _key(session)
+        key = database_key(session)
         root = session.scalar(text("SELECT code FROM admin_unit WHERE parent_code IS NULL"))
         rollup_rows = session.scalar(text("SELECT COUNT(*) FROM case_rollup_daily"))
         boundaries = engine_state(session).units.version
         samples = []
         for _ in range(full_runs):
             t0 = time.perf_counter()
-            _load(session, key, boundaries)
+            _load(session, key, boundaries, CASES)
             samples.append(time.perf_counter() - t0)
     out["rollup_rows"] = rollup_rows
     out["full_read_s_median"] = round(statistics.median(samples), 2)
@@ -233,7 +236,7 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_tar
                 log_ms.append(logging[-1] * 1000)
                 ms, state = _catch_up_ms(url)
                 catch.append(ms)
-                first = first or state.cube.version
+                first = first or state.cubes["cases"].version
             with session_scope(url) as session:
                 sizes = session.execute(
                     text("SELECT length(deltas), rows FROM rollup_change WHERE version >= :v"),
@@ -255,11 +258,11 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_tar
         floor = summarize([_catch_up_ms(url)[0] for _ in range(20)])
         print(f"the same request with nothing to catch up: {floor['median_ms']} ms", flush=True)
         out |= figures | {"no_change_median_ms": floor["median_ms"]}
-        while state.cube.extra.rows < extra_target and batches.made < 60 * BATCH:
+        while state.cubes["cases"].extra.rows < extra_target and batches.made < 60 * BATCH:
             batches.store(BATCH)
             _, state = _catch_up_ms(url)
         out["full_reads_while_catching_up"] = cube.loads[key] - loads
-        out["extra_rows"] = state.cube.extra.rows
+        out["extra_rows"] = state.cubes["cases"].extra.rows
     finally:
         changelog.encode, changelog.record = encode, record
     out["full_vs_one_case_ratio"] = round(
@@ -272,7 +275,10 @@ def _measure(url: str, full_runs: int, one_runs: int, batch_runs: int, extra_tar
         version = get_version(session, "cases")
     forget_states()
     _, fresh = _catch_up_ms(url)
-    assert fresh.cube.version == version and fresh.cube.extra.rows < state.cube.extra.rows
+    assert (
+        fresh.cubes["cases"].version == version
+        and fresh.cubes["cases"].extra.rows < state.cubes["cases"].extra.rows
+    )
     without = _query_times(url, root)
     out["equal_to_a_full_read"] = _answers(url, root) == answers
     out["queries"] = [

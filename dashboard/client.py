@@ -18,8 +18,20 @@ from urllib.parse import quote, urlencode
 import flask
 from sqlalchemy.orm import Session
 
+from api import engine
 from api.db.models import AdminUnit
 from api.db.session import session_factory
+from api.engine import (
+    REGISTRY,
+    MapQuery,
+    MetricQuery,
+    MetricsError,
+    choropleth_table,
+    engine_state,
+    last_data_day,
+    timeseries,
+    unit_values,
+)
 from api.services.auth import Principal
 from api.services.scope import unit_in_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
@@ -277,8 +289,6 @@ class Figure:
 
 def metric_catalog() -> list[MetricInfo]:
     """Every metric of the registry, in its order."""
-    from api.engine.registry import REGISTRY
-
     return [
         MetricInfo(m.id, m.label_zh, m.label_en, m.unit, m.format, m.higher_is_better, m.group)
         for m in REGISTRY.values()
@@ -288,9 +298,6 @@ def metric_catalog() -> list[MetricInfo]:
 def last_day() -> dt.date:
     """The data's last day (the last day a case was reported; today when none): the
     period presets end there, as the API's ``last-30d`` does."""
-    from api.engine import engine_state
-    from api.engine.service import last_data_day
-
     with db() as session:
         return last_data_day(engine_state(session))
 
@@ -304,12 +311,9 @@ def _check(session: Session, who: Principal, code: str) -> AdminUnit:
     return unit
 
 
-def _period(start: dt.date, end: dt.date, compare: str) -> dict:
-    return {
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "compare": None if compare == "none" else compare,
-    }
+def _query(metric: str, start: dt.date, end: dt.date, compare: str = "none") -> MetricQuery:
+    """The engine's query for ``metric`` over the inclusive dates (``none``: no comparison)."""
+    return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare)
 
 
 def _figure(row: dict) -> Figure:
@@ -332,33 +336,25 @@ def choropleth(who: Principal, view: MapView) -> tuple[list[Figure], list[float]
     Kept breaks (``view.keep``, k of them, from another map): the API classes by the first
     k - 1 (``classes=fixed``), so the top class is open-ended and the colours mean the same
     on every map; the bounds returned are then the kept breaks themselves."""
-    code, level, metric, start, end = view.code, view.level, view.metric, view.start, view.end
-    compare, method, keep = view.compare, view.method, view.keep
-    from api.engine.choropleth import choropleth_rows
-
+    keep = view.keep
+    shown = MapQuery(
+        view.code, view.level, "fixed" if keep else view.method, breaks=tuple(keep[:-1]) or None
+    )
     with db() as session:
-        _check(session, who, code)
-        _, _, _, rows, bounds = choropleth_rows(
-            session,
-            code,
-            level,
-            "fixed" if keep else method,
-            fixed=list(keep[:-1]) if keep else None,
-            metric=metric,
-            **_period(start, end, compare),
+        _check(session, who, view.code)
+        table = choropleth_table(
+            session, shown, _query(view.metric, view.start, view.end, view.compare)
         )
-    return [_figure(row) for row in rows], list(keep) if keep else bounds
+    return [_figure(row) for row in table.rows()], list(keep) if keep else table.bounds
 
 
 def unit_figures(
     who: Principal, code: str, metrics: list[str], start: dt.date, end: dt.date, compare: str
 ) -> dict[str, Figure]:
     """Each of ``metrics`` for the unit itself."""
-    from api.engine.service import unit_values
-
     with db() as session:
         _check(session, who, code)
-        answer = unit_values(session, code, metrics, **_period(start, end, compare))
+        answer = unit_values(session, code, metrics, _query("caseload", start, end, compare))
     return {m: _figure(row) for m, row in answer.items()}
 
 
@@ -367,22 +363,12 @@ def monthly(
 ) -> tuple[list[str], list[float | None], list[float | None]]:
     """The last ``months`` months up to ``end`` (``YYYY-MM``), their values, and the same
     months a year before. Empty for the grid network's metrics (they have no history)."""
-    from api.engine.service import MetricsError, timeseries
-
     index = end.year * 12 + end.month - 1 - (months - 1)
     first = dt.date(index // 12, index % 12 + 1, 1)
     with db() as session:
         _check(session, who, code)
         try:
-            answer = timeseries(
-                session,
-                code,
-                interval="month",
-                metric=metric,
-                start=first.isoformat(),
-                end=end.isoformat(),
-                compare="yoy",
-            )
+            answer = timeseries(session, code, _query(metric, first, end, "yoy"), "month")
         except MetricsError:
             return [], [], []
     points = answer["points"]
@@ -398,15 +384,10 @@ def breakdown(
 ) -> list[tuple[str, float]]:
     """``metric`` by ``category`` or ``channel``: (label, value), largest first; empty when
     the metric has no such breakdown."""
-    from api.engine.service import MetricsError
-    from api.engine.service import breakdown as metric_breakdown
-
     with db() as session:
         _check(session, who, code)
         try:
-            answer = metric_breakdown(
-                session, code, by=by, metric=metric, **_period(start, end, "none")
-            )
+            answer = engine.breakdown(session, code, _query(metric, start, end), by)
         except MetricsError:
             return []
     rows = [

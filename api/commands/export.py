@@ -44,6 +44,7 @@ def export_cmd(
     (RFC 7946), CSV (UTF-8 with BOM) or GeoPackage. The export is audited."""  # fmt: skip
     from api.db.models import AdminUnit
     from api.db.session import session_scope
+    from api.engine import MapQuery, MetricQuery
     from api.services.map_export import export_map
     from api.settings import get_settings
 
@@ -62,10 +63,9 @@ def export_cmd(
             select(AdminUnit.code).where(AdminUnit.code == parent, AdminUnit.valid_to.is_(None))
         ):
             raise LookupError(f"no current unit {parent!r}")
+        query = MetricQuery(metric, start, end, period, compare, None, settings.min_denominator)
         exported = export_map(
-            session, None, parent, level, fmt, cache_dir=settings.cache_dir, metric=metric,
-            start=start, end=end, period=period, compare=compare, smooth=None,
-            min_denominator=settings.min_denominator,
-        )  # fmt: skip
+            session, None, MapQuery(parent, level), query, fmt, cache_dir=settings.cache_dir
+        )
     output.write_bytes(exported.body)  # once the audit entry is committed
     click.echo(f"wrote {exported.rows:,} {level} units to {output} ({len(exported.body):,} bytes)")

@@ -1,11 +1,19 @@
 """The figure engine, and its one door: everything outside ``api.engine`` imports from here.
 
 Fact domains are declared once (``domain``, ``domains/``); the registry reads them; the
-state holds the units, the network now and a cube per dated domain; services answer
-figures, breakdowns, rankings, time series and choropleth tables. ``docs/architecture.md``
-shows the layers and walks through adding a domain.
+state holds the units, the network now and a cube per dated domain; the services answer
+figures, breakdowns, rankings, time series and choropleth tables for a typed
+``MetricQuery``. ``docs/architecture.md`` shows the layers and walks through adding a
+domain.
 """
 
+from api.engine.choropleth import (
+    ChoroplethTable,
+    LayerKey,
+    choropleth_table,
+    feature_collection,
+    spliced_collection,
+)
 from api.engine.domain import (
     Current,
     Dimension,
@@ -19,18 +27,42 @@ from api.engine.domain import (
     Stock,
     Tally,
 )
+from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery, last_data_day
 from api.engine.registry import REGISTRY, forget_domain, get_metric, register_domain
+from api.engine.rollup import (
+    CaseSnapshot,
+    apply_case_changes,
+    case_columns,
+    rebuild_rollups,
+)
+from api.engine.service import (
+    breakdown,
+    children_metrics,
+    list_metrics,
+    ranking,
+    timeseries,
+    unit_summary,
+    unit_values,
+)
+from api.engine.snapshot import enable as keep_snapshots_in
 from api.engine.state import State, current_state, engine_state, forget_states
 from api.engine.units import UnitIndex
 
 __all__ = [
     "REGISTRY",
+    "CaseSnapshot",
+    "ChoroplethTable",
     "Current",
     "Dimension",
     "Distribution",
     "Event",
     "FactDomain",
+    "LayerKey",
+    "MapQuery",
     "Metric",
+    "MetricQuery",
+    "MetricsError",
+    "ResolvedQuery",
     "RollupTables",
     "Share",
     "Source",
@@ -38,10 +70,25 @@ __all__ = [
     "Stock",
     "Tally",
     "UnitIndex",
+    "apply_case_changes",
+    "breakdown",
+    "case_columns",
+    "children_metrics",
+    "choropleth_table",
     "current_state",
     "engine_state",
+    "feature_collection",
     "forget_domain",
     "forget_states",
     "get_metric",
+    "keep_snapshots_in",
+    "last_data_day",
+    "list_metrics",
+    "ranking",
+    "rebuild_rollups",
     "register_domain",
+    "spliced_collection",
+    "timeseries",
+    "unit_summary",
+    "unit_values",
 ]

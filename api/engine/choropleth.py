@@ -4,24 +4,22 @@ with orjson, never re-serialised per request) or as CSV / GeoPackage for downloa
 
 from __future__ import annotations
 
-import itertools
+import functools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import orjson
-from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
-from api.engine.periods import Period
-from api.engine.service import (
+from api.engine.query import (
+    MapQuery,
+    MetricQuery,
     MetricsError,
-    Query,
-    describe_query,
-    figure_columns,
-    resolve_query,
-    rows_of,
+    ResolvedQuery,
+    check_classes,
 )
+from api.engine.service import figure_columns, rows_of
 from api.engine.spliced import (
     DECIMALS,
     FeatureOpenings,
@@ -31,10 +29,8 @@ from api.engine.spliced import (
     splice_zlib,
     tails_of,
 )
-from api.engine.state import State
+from api.engine.state import State, engine_state
 from api.engine.units import UnderKey
-
-SCHEMES = ("quantiles", "natural_breaks", "equal_interval", "fixed")
 
 
 def class_breaks(
@@ -59,10 +55,7 @@ def class_indexes(
     fixed: list[float] | None = None,
 ) -> tuple[list[float], np.ndarray]:
     """``class_breaks`` with the classes as floats, NaN where there is no value."""
-    if scheme not in SCHEMES:
-        raise MetricsError(f"bad classes {scheme!r}: use {', '.join(SCHEMES)}")
-    if not 2 <= k <= 12:
-        raise MetricsError("k (number of classes) must be between 2 and 12")
+    check_classes(scheme, k, tuple(fixed) if fixed else None)
     import mapclassify
 
     given = np.array(values, dtype=float)  # None → NaN
@@ -73,10 +66,6 @@ def class_indexes(
     if _distinct(ordered) < k:
         y, ordered = have, np.sort(have)
     if scheme == "fixed":
-        if not fixed:
-            raise MetricsError("classes=fixed needs breaks=b1,b2,... (ascending upper bounds)")
-        if any(b >= c for b, c in itertools.pairwise(fixed)):
-            raise MetricsError("breaks must be strictly ascending")
         bounds = list(fixed)
         if len(have) and have.max() > bounds[-1]:
             bounds.append(float(have.max()))
@@ -123,36 +112,59 @@ def _quantile_bounds(ordered: np.ndarray, k: int) -> list[float]:
     return np.unique(stats.scoreatpercentile(ordered, p)).tolist()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChoroplethTable:
-    """The units shown (code indexes) and their figures as columns, ``class`` included."""
+    """A map's figures: the units shown (code indexes, sorted by code) under the map's
+    parent at its level, and their figures as columns in that order, ``class`` included,
+    with the classes' upper bounds."""
 
     state: State
-    query: Query
-    level: str
+    query: ResolvedQuery
+    map_query: MapQuery  # parent and level set
     shown: list[int]
-    columns: dict[str, list]
+    columns: dict[str, np.ndarray]
     bounds: list[float]
+
+    @property
+    def level(self) -> str:
+        return self.map_query.level
+
+    @property
+    def parent(self) -> str:
+        return self.map_query.parent
 
     def rows(self) -> list[dict]:
         """One dict per unit: its summary, then the columns (classes as integers)."""
         classes = [None if np.isnan(c) else int(c) for c in self.columns["class"].tolist()]
         return rows_of(self.state, self.shown, {**self.columns, "class": classes})
 
+    def meta(self) -> dict:
+        """What the map's file says of itself: parent, level, metric, period, comparison,
+        classes and their upper bounds."""
+        info = self.query.describe()
+        return {
+            "parent": self.parent,
+            "level": self.level,
+            "metric": info["metric"]["id"],
+            "metric_info": info["metric"],
+            "period": info["period"],
+            "compare": self.query.compare,
+            "previous_period": info["previous_period"],
+            "classes": self.map_query.classes,
+            "breaks": self.bounds,
+        }
 
-def choropleth_table(
-    session: Session,
-    parent: str,
-    level: str | None,
-    scheme: str = "quantiles",
-    k: int = 5,
-    fixed: list[float] | None = None,
-    **params,
-) -> ChoroplethTable:
-    """The units of ``level`` (default: the next level down) under ``parent`` with the
-    metric of ``params`` and each value's class."""
-    state, q = resolve_query(session, **params)
+
+def choropleth_table(session: Session, map_query: MapQuery, query: MetricQuery) -> ChoroplethTable:
+    """The units of ``map_query.level`` (default: the next level down) under
+    ``map_query.parent`` with the metric of ``query`` and each value's class."""
+    state = engine_state(session)
+    q = query.resolve(state)
     u = state.units
+    parent = map_query.parent
+    if parent is None:
+        raise MetricsError("a map needs a parent unit: give parent=")
+    level = map_query.level
     parent_depth = u.depth.get(u.level[u.index[parent]], 0)
     if level is None:
         deeper = [lv for lv in u.levels if u.depth[lv] == parent_depth + 1]
@@ -171,47 +183,64 @@ def choropleth_table(
     for name, column in columns.items():  # as the GeoJSON writes them (see spliced)
         if column.dtype.kind == "f":
             columns[name] = np.round(column, DECIMALS)
-    bounds, classes = class_indexes(columns["value"], columns["low_count"], scheme, k, fixed)
+    fixed = list(map_query.breaks) if map_query.breaks else None
+    bounds, classes = class_indexes(
+        columns["value"], columns["low_count"], map_query.classes, map_query.k, fixed
+    )
     columns["class"] = classes
-    return ChoroplethTable(state, q, level, shown, columns, bounds)
+    return ChoroplethTable(state, q, replace(map_query, level=level), shown, columns, bounds)
 
 
-def choropleth_rows(
-    session: Session,
-    parent: str,
-    level: str | None,
-    scheme: str = "quantiles",
-    k: int = 5,
-    fixed: list[float] | None = None,
-    **params,
-) -> tuple[State, Query, str, list[dict], list[float]]:
-    """(state, query, level, rows with ``class``, class upper bounds)."""
-    t = choropleth_table(session, parent, level, scheme, k, fixed, **params)
-    return t.state, t.query, t.level, t.rows(), t.bounds
+# ---------------------------------------------------------------- GeoJSON
 
-
-_OPENINGS: LRUCache = LRUCache(64)
 SPLICERS = {None: splice, "gzip": splice_gzip, "deflate": splice_zlib}
+OPENINGS_LAYERS = 128  # display layers whose feature openings are kept (least recent dropped)
+
+
+@dataclass(frozen=True)
+class LayerKey:
+    """What fixes a display layer's feature openings: the database, its boundaries
+    version, the level and parent of the units shown, and the layer's ETag (its
+    simplified geometry)."""
+
+    database: str
+    boundaries: int
+    level: str
+    parent: str
+    etag: str
+
+
+class _Openings:
+    """A layer's feature openings, built on first use."""
+
+    built: FeatureOpenings | None = None
+
+
+@functools.lru_cache(maxsize=OPENINGS_LAYERS)
+def _openings_of(key: LayerKey) -> _Openings:
+    """The openings of the layer ``key``: the one bounded cache of them (LRU)."""
+    return _Openings()
 
 
 def spliced_collection(
     table: ChoroplethTable,
-    layer_key: tuple,
+    layer: LayerKey,
     fragments: dict[str, bytes],
-    meta: dict,
     encoding: str | None = None,
 ) -> bytes:
     """``feature_collection`` of the table's rows, spliced from feature openings built once
-    per display layer (``layer_key``: what identifies the layer's geometry), in the
-    ``Content-Encoding`` asked: None (plain), ``gzip`` or ``deflate`` (zlib, the cheapest)."""
-    u = table.state.units
-    key = (u.version, *layer_key)
-    openings = _OPENINGS.get(key)
-    if openings is None:  # the units shown are fixed by the key: (level, parent, layer)
-        static = {u.codes[i]: u.summaries[i].as_dict() for i in table.shown}
-        openings = _OPENINGS[key] = FeatureOpenings(static, fragments)
+    per display layer (``layer``), in the ``Content-Encoding`` asked: None (plain),
+    ``gzip`` or ``deflate`` (zlib, the cheapest)."""
+    slot = _openings_of(layer)
+    openings = slot.built
+    if openings is None:  # the key fixes the units shown: (boundaries, level, parent)
+        units = table.state.units
+        static = {units.codes[i]: units.summaries[i].as_dict() for i in table.shown}
+        openings = slot.built = FeatureOpenings(static, fragments)
+    if len(openings.codes) != len(table.shown):
+        raise RuntimeError(f"the openings of {layer} do not match the units shown")
     tails = tails_of(list(table.columns), list(table.columns.values()))
-    return SPLICERS[encoding](collection_head(meta), openings, tails)
+    return SPLICERS[encoding](collection_head(table.meta()), openings, tails)
 
 
 def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:
@@ -231,28 +260,12 @@ def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict
     )
 
 
-def meta_of(q: Query, parent: str, level: str, scheme: str, bounds: list[float]) -> dict:
-    info = describe_query(q)
-    return {
-        "parent": parent,
-        "level": level,
-        "metric": info["metric"]["id"],
-        "metric_info": info["metric"],
-        "period": info["period"],
-        "compare": q.compare,
-        "previous_period": info["previous_period"],
-        "classes": scheme,
-        "breaks": bounds,
-    }
-
-
 __all__ = [
-    "Period",
-    "choropleth_rows",
+    "ChoroplethTable",
+    "LayerKey",
     "choropleth_table",
     "class_breaks",
     "class_indexes",
     "feature_collection",
-    "meta_of",
     "spliced_collection",
 ]

@@ -9,20 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.deps import Reader, SessionDep, check_scope
-from api.errors import ApiError
-from api.routers.metric_params import Params, answer
+from api.routers.queries import MapQueryDep, MetricQueryDep
 from api.services.map_export import export_map
 
 router = APIRouter(tags=["maps"])
-
-
-def _fixed_breaks(text: str | None) -> list[float] | None:
-    if not text:
-        return None
-    try:
-        return [float(b) for b in text.split(",") if b.strip()]
-    except ValueError:
-        raise ApiError(400, f"bad breaks {text!r}: give numbers separated by commas") from None
 
 
 def _content_encoding(request: Request) -> str | None:
@@ -45,31 +35,22 @@ def choropleth(
     request: Request,
     session: SessionDep,
     user: Reader,
-    params: Params,
-    parent: Annotated[str | None, Query(max_length=32)] = None,
-    level: Annotated[str | None, Query(max_length=32)] = None,
+    query: MetricQueryDep,
+    map_query: MapQueryDep,
     format: Annotated[Literal["geojson", "csv", "gpkg"], Query()] = "geojson",
-    classes: Annotated[str, Query(max_length=24)] = "quantiles",
-    k: Annotated[int, Query(ge=2, le=12)] = 5,
-    breaks: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """The units of ``level`` under ``parent`` (default: the caller's root; level: the
     next one down) with the metric, its count, previous value, change, low-count flag and
     class (quantiles | natural_breaks | equal_interval | fixed with breaks=)."""
-    parent_unit = check_scope(session, user, parent or user.unit_code)
-    exported = answer(
-        export_map,
+    parent = check_scope(session, user, map_query.parent or user.unit_code)
+    exported = export_map(
         session,
         user,
-        parent_unit.code,
-        level,
+        map_query.under(parent.code),
+        query,
         format,
-        classes,
-        k,
-        _fixed_breaks(breaks),
         cache_dir=request.app.state.settings.cache_dir,
         encoding=_content_encoding(request) if format == "geojson" else None,
-        **params.values,
     )
     session.commit()  # the audit entry
     headers = {"Vary": "Accept-Encoding"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Reader
-from api.engine.service import list_metrics
+from api.engine import list_metrics
 
 router = APIRouter(tags=["metrics"])
 

@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from api import engine
 from api.deps import Reader, ScopedUnit, SessionDep
-from api.engine import service
-from api.routers.metric_params import Params, answer
+from api.routers.queries import MetricQueryDep
 from api.services.scope import trim_above
+from api.services.units import unit_detail
 
 router = APIRouter(tags=["units"])
 
@@ -19,21 +20,22 @@ router = APIRouter(tags=["units"])
 @router.get("/units")
 def root_units(session: SessionDep, user: Reader) -> list[dict]:
     """The caller's root unit(s): the home unit whose subtree it sees."""
-    return [trim_above(service.unit_detail(session, user, user.unit_code), user.unit_code)]
+    return [trim_above(unit_detail(session, user, user.unit_code), user.unit_code)]
 
 
 @router.get("/units/{code}")
 def unit(session: SessionDep, user: Reader, unit: ScopedUnit) -> dict:
     """The unit, its ancestors up to the caller's root (breadcrumb) and its children."""
-    return trim_above(service.unit_detail(session, user, unit.code), user.unit_code)
+    return trim_above(unit_detail(session, user, unit.code), user.unit_code)
 
 
 @router.get("/units/{code}/children/metrics")
-def children_metrics(session: SessionDep, user: Reader, unit: ScopedUnit, params: Params) -> dict:
+def children_metrics(
+    session: SessionDep, user: Reader, unit: ScopedUnit, query: MetricQueryDep
+) -> dict:
     """The metric for each child over the period (with previous value and change when
     compare= is given), and for the unit itself as ``self``."""
-    found = answer(service.children_metrics, session, unit.code, **params.values)
-    return trim_above(found, user.unit_code)
+    return trim_above(engine.children_metrics(session, unit.code, query), user.unit_code)
 
 
 @router.get("/units/{code}/timeseries")
@@ -41,12 +43,11 @@ def timeseries(
     session: SessionDep,
     user: Reader,
     unit: ScopedUnit,
-    params: Params,
+    query: MetricQueryDep,
     interval: Annotated[Literal["day", "week", "month"], Query()] = "month",
 ) -> dict:
     """The metric for the unit by day, week or month (default: the last 365 days)."""
-    found = answer(service.timeseries, session, unit.code, interval=interval, **params.values)
-    return trim_above(found, user.unit_code)
+    return trim_above(engine.timeseries(session, unit.code, query, interval), user.unit_code)
 
 
 @router.get("/units/{code}/breakdown")
@@ -54,16 +55,15 @@ def breakdown(
     session: SessionDep,
     user: Reader,
     unit: ScopedUnit,
-    params: Params,
+    query: MetricQueryDep,
     by: Annotated[Literal["category", "channel", "status"], Query()] = "category",
 ) -> dict:
     """The metric for the unit split by category, channel or workflow status."""
-    found = answer(service.breakdown, session, unit.code, by=by, **params.values)
-    return trim_above(found, user.unit_code)
+    return trim_above(engine.breakdown(session, unit.code, query, by), user.unit_code)
 
 
 @router.get("/units/{code}/ranking")
-def ranking(session: SessionDep, user: Reader, unit: ScopedUnit, params: Params) -> dict:
+def ranking(session: SessionDep, user: Reader, unit: ScopedUnit, query: MetricQueryDep) -> dict:
     """The children ranked best first, with their rank in the comparison period
     (default compare=prev) and the rank change."""
-    return trim_above(answer(service.ranking, session, unit.code, **params.values), user.unit_code)
+    return trim_above(engine.ranking(session, unit.code, query), user.unit_code)

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from api.engine.choropleth import (
-    choropleth_table,
-    meta_of,
-    spliced_collection,
-)
+from api.engine import LayerKey, MapQuery, MetricQuery, choropleth_table, spliced_collection
 from api.services.audit import audit_export
 from api.services.auth import Principal
 
@@ -40,34 +36,30 @@ class MapFile:
 def export_map(
     session: Session,
     principal: Principal | None,
-    parent: str,
-    level: str | None,
+    map_query: MapQuery,
+    query: MetricQuery,
     fmt: Format,
-    classes: str = "quantiles",
-    k: int = 5,
-    breaks: list[float] | None = None,
     cache_dir: Path | None = None,
     encoding: str | None = None,
-    **metric: Any,
 ) -> MapFile:
-    """The map of ``level`` under ``parent`` (already checked to be in the caller's scope;
-    ``principal`` None is the command line) with ``metric`` (metric, start, end, period,
-    compare, smooth, min_denominator). ``encoding``: the Content-Encoding the client takes
-    for a GeoJSON body (gzip or deflate; None: plain).
-    Raises the engine's MetricsError on a bad request."""
+    """The map ``map_query`` (its parent already checked to be in the caller's scope;
+    ``principal`` None is the command line) with the metric of ``query``. ``encoding``:
+    the Content-Encoding the client takes for a GeoJSON body (gzip or deflate; None:
+    plain). Raises the engine's MetricsError on a bad request."""
     from geo.display import display_layer
 
-    table = choropleth_table(session, parent, level, classes, k, breaks, **metric)
-    level = table.level
-    meta = meta_of(table.query, parent, level, classes, table.bounds)
+    table = choropleth_table(session, map_query, query)
+    level, parent = table.level, table.parent
+    meta = table.meta()
     boundaries = table.state.units.version  # read by the engine in this same request
     layer = display_layer(session, level, parent, cache_dir=cache_dir, version=boundaries)
     name = f"{level}_{meta['metric']}_{meta['period']['start']}_{meta['period']['end']}"
     # rows lie strictly below ``parent``, which is in the caller's scope: no row is the
     # caller's home unit, the one row whose parent_code could name a unit outside it
     if fmt == "geojson":
-        layer_key = (level, parent, layer.etag)
-        body = spliced_collection(table, layer_key, layer.fragments, meta, encoding)
+        database = session.get_bind().url.render_as_string(hide_password=True)
+        key = LayerKey(database, boundaries, level, parent, layer.etag)
+        body = spliced_collection(table, key, layer.fragments, encoding)
     else:
         encoding = None
         body = _table_file(table.rows(), layer.fragments, meta, fmt, name)

@@ -1,4 +1,4 @@
-"""Levels, units and their flattened ancestry.
+"""Levels, units and their flattened ancestry; a unit as the caller sees it.
 
 Everything that writes ``admin_unit`` goes through here so that ``unit_ancestry`` never
 falls out of step.
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, defer
 
 from api.db.models import AdminLevel, AdminUnit, UnitAncestry
 from api.db.versions import bump_version
+from api.engine import engine_state, unit_summary
+from api.services.auth import Principal
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,32 @@ def get_unit(
             (AdminUnit.valid_to.is_(None)) | (AdminUnit.valid_to > on)
         )
     return session.scalars(stmt.order_by(AdminUnit.valid_from.desc()).limit(1)).first()
+
+
+def unit_detail(session: Session, who: Principal, code: str) -> dict:
+    """The unit as ``who`` sees it: its facts (``unit_summary``), its ancestors up to the
+    caller's home unit (breadcrumb, root first), its current children with their levels,
+    and whether it is a leaf. From the engine's unit index (read once per boundaries
+    version)."""
+    state = engine_state(session)
+    u = state.units
+    i = u.index[code]
+    ancestors = []
+    parent = u.parent[i]
+    if code != who.unit_code:
+        while parent is not None and parent in u.index:
+            ancestors.append(unit_summary(state, u.index[parent]))
+            if parent == who.unit_code:
+                break
+            parent = u.parent[u.index[parent]]
+    children = [unit_summary(state, j) for j in u.children.get(code, []) if u.current[j]]
+    return {
+        **unit_summary(state, i),
+        "depth": u.depth.get(u.level[i]),
+        "ancestors": ancestors[::-1],
+        "children": children,
+        "child_levels": sorted({c["level"] for c in children}, key=lambda lv: u.depth.get(lv, 0)),
+    }
 
 
 def set_parent(session: Session, code: str, parent_code: str | None) -> None:

@@ -24,6 +24,7 @@ from api.engine import cube as cube_module
 from api.engine import engine_state, forget_states
 from api.engine import state as state_module
 from api.engine.cube import Cube
+from api.engine.query import MetricQuery
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.engine.service import breakdown, children_metrics
 from api.engine.state import database_key
@@ -122,12 +123,12 @@ def api_answers(db_url: str, code: str) -> dict:
         for metric in CASE_METRICS:
             for start, end in (("2007-01-01", today), ("2025-01-01", "2025-12-31")):
                 out[(metric, start)] = children_metrics(
-                    session, code, metric=metric, start=start, end=end
+                    session, code, MetricQuery(metric=metric, start=start, end=end)
                 )
         for metric in ("caseload", "resolution_rate", "satisfaction"):
             for by in ("category", "channel"):
                 out[(metric, by)] = breakdown(
-                    session, code, by=by, metric=metric, start="2024-01-01", end=today
+                    session, code, MetricQuery(metric=metric, start="2024-01-01", end=today), by
                 )
     return out
 
@@ -282,7 +283,7 @@ def _one_more_case(db_url: str, leaves: dict[str, int], seed: int) -> None:
 def _caseload(db_url: str, code: str) -> float:
     with session_scope(db_url) as session:
         body = children_metrics(
-            session, code, metric="caseload", start="2023-01-01", end="2026-12-31"
+            session, code, MetricQuery(metric="caseload", start="2023-01-01", end="2026-12-31")
         )
     return body["self"]["value"]
 

@@ -12,6 +12,7 @@ import pytest
 from api.db.session import session_scope
 from api.engine import engine_state, forget_states, snapshot
 from api.engine import state as cube
+from api.engine.query import MetricQuery
 from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
 from api.engine.service import children_metrics
 from tests.engine.cases import insert_cases, random_cases
@@ -30,7 +31,7 @@ def snapshots(tmp_path, monkeypatch):
 
 def _caseload(db_url: str, code: str) -> dict[str, float]:
     with session_scope(db_url) as session:
-        answer = children_metrics(session, code, **QUESTION)
+        answer = children_metrics(session, code, MetricQuery(**QUESTION))
     return {row["code"]: row["value"] for row in [*answer["children"], answer["self"]]}
 
 
