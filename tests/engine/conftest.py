@@ -11,7 +11,7 @@ import pytest
 from api.db.session import session_scope
 from api.engine.cube import forget_states
 from api.engine.rollup import CaseSnapshot, apply_case_changes
-from tests.metrics.cases import insert_cases, leaf_ids, random_cases
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
 
 
 @dataclass

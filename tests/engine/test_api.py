@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.engine.stats import poisson_rate_interval, wilson
 from tests.conftest import token_for
-from tests.metrics.expected import CASE_METRICS, expected, leaves_under
+from tests.engine.expected import CASE_METRICS, expected, leaves_under
 
 
 @pytest.fixture

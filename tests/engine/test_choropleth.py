@@ -16,7 +16,7 @@ from api.db.models import AuditLog
 from api.db.session import session_scope
 from api.engine.choropleth import class_breaks
 from tests.conftest import token_for
-from tests.metrics.expected import expected, leaves_under
+from tests.engine.expected import expected, leaves_under
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from api.engine.registry import PERIOD_MEASURES
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.engine.service import breakdown, children_metrics
 from tests.conftest import token_for
-from tests.metrics.cases import insert_cases, leaf_ids, random_cases
-from tests.metrics.expected import CASE_METRICS
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
+from tests.engine.expected import CASE_METRICS
 
 FIRST = dt.date(1994, 12, 1)  # a case from 1995 lands before the cube's first day
 YEARS = [(dt.date(y, 1, 1), dt.date(y, 12, 31)) for y in (1995, 2023, 2024, 2025, 2026, 2027)]

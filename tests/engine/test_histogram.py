@@ -18,7 +18,7 @@ from api.engine.cube import NBINS, engine_state, forget_states
 from api.engine.histogram import SummedHistogram
 from api.engine.stats import BinCounts, counted_quantile, histogram_quantile
 from tests.conftest import token_for
-from tests.metrics.test_api import assert_children_match_cases
+from tests.engine.test_api import assert_children_match_cases
 
 
 @pytest.fixture

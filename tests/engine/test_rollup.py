@@ -13,7 +13,7 @@ from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDai
 from api.db.session import session_scope
 from api.db.versions import get_version
 from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
-from tests.metrics.cases import insert_cases, leaf_ids, random_cases
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
 
 TABLES = (CaseRollupDaily, CaseFlowDaily, CaseCloseHistogram)
 

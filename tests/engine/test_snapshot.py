@@ -14,7 +14,7 @@ from api.engine import cube, snapshot
 from api.engine.cube import engine_state, forget_states
 from api.engine.rollup import CaseSnapshot, apply_case_changes, rebuild_rollups
 from api.engine.service import children_metrics
-from tests.metrics.cases import insert_cases, random_cases
+from tests.engine.cases import insert_cases, random_cases
 
 QUESTION = {"metric": "caseload", "start": "2023-01-01", "end": "2026-06-30"}
 

@@ -17,8 +17,8 @@ from api.engine.cube import forget_states
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.services.units import UnitRecord, supersede_units
 from tests.conftest import token_for
-from tests.metrics.cases import insert_cases, random_cases
-from tests.metrics.expected import day
+from tests.engine.cases import insert_cases, random_cases
+from tests.engine.expected import day
 
 MERGER = dt.date(2025, 7, 1)
 YEAR = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))

@@ -7,8 +7,8 @@ import datetime as dt
 
 from api.db.session import session_scope
 from api.engine.rollup import CaseSnapshot, apply_case_changes, case_columns, rebuild_rollups
-from tests.metrics.cases import insert_cases, leaf_ids, random_cases
-from tests.metrics.test_rollup import table_rows
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
+from tests.engine.test_rollup import table_rows
 
 
 def test_added_columns_equal_snapshots_and_rebuild(db_url: str, world) -> None:
