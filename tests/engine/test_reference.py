@@ -1,0 +1,217 @@
+"""The fast paths beside their references: every query shape asked through the HTTP API
+(the cube, the summed histograms, the spliced GeoJSON writer) and recounted the plain way
+(``api.engine.reference``, straight from table ``case``), on SQLite and PostGIS, before
+and after intake changes. The two must agree.
+
+Shapes: every metric of ``/api/v1/metrics`` (but ``safety_index``, whose own arithmetic is
+tested in tests/alerts: its measures are those of caseload, serious_cases,
+resolution_rate, on_time_rate, satisfaction, grids and grids_without_full_time, all
+compared here) × the children of the city and the city itself (``self``), every village of
+the city and every grid of a town (choropleth ``level=``) × a month, a quarter, a year, an
+arbitrary range, a range with no data, ranges that end after the last case (before and
+after today) × compare none, yoy and prev (the previous value is the recount of the
+previous period the API names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import math
+import shutil
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from api.db.session import dispose_engines, session_scope
+from api.engine import reference
+from api.engine.cube import forget_states
+from api.engine.registry import REGISTRY
+from api.engine.rollup import CaseSnapshot, apply_case_changes
+from api.settings import Settings
+from tests.conftest import DATABASES, token_for
+from tests.engine.cases import insert_cases, leaf_ids, random_cases
+from tests.utils.world import TinyWorld, build_tiny_world
+
+# the engine writes the choropleth's floats rounded to 6 decimals; 1e-6 forgives a last
+# digit rounded the other way
+TOLERANCE = 1e-6
+OWN_ARITHMETIC = {m.id for m in REGISTRY.values() if m.compute is not None}  # safety_index
+PERIODS = [
+    {"period": "2025-02"},  # a month (yoy: 2024-02 with its 29th)
+    {"period": "2024-Q2"},  # a quarter
+    {"period": "2025"},  # a year
+    {"start": "2023-05-17", "end": "2024-08-03"},  # an arbitrary range
+    {"period": "2019"},  # no data (nor a year before)
+    {"start": "2026-06-15", "end": "2026-09-30"},  # past the last case (2026-06-30)
+    {"start": "2026-05-01", "end": "2030-03-31"},  # past today: stocks as they stand
+]
+FIGURE_KEYS = ("value", "numerator", "denominator", "count")
+# areas: the engine projects the leaves on an equal-area plane centred on the data, the
+# reference measures them on the ellipsoid (geodesic edges); they differ by ~2e-7
+AREA_MEASURES = {"area_km2", "grid_area_km2"}
+AREA_TOLERANCE = 1e-6
+
+
+@dataclass
+class Served:
+    """One database with the tiny world and random cases, and the API over it."""
+
+    kind: str
+    url: str
+    world: TinyWorld
+    api: TestClient
+    metrics: list[str]
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def served(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Served]:
+    """One world per database for the whole module (the tests that change it compare
+    against a recount of what it then holds)."""
+    from api.app import create_app
+
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("reference") / "zhili.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url, drop = f"sqlite:///{path}", None
+    else:
+        server = request.getfixturevalue("postgis_server")
+        name = server.create(template=request.getfixturevalue("postgis_template"))
+        url, drop = server.url_for(name), name
+    forget_states()
+    with session_scope(url) as session:
+        world = build_tiny_world(session)
+        leaves = leaf_ids(session)
+        cases = random_cases(leaves, 500, dt.date(2023, 1, 1), dt.date(2026, 6, 30), seed=11)
+        leap = random_cases(leaves, 12, dt.date(2024, 2, 29), dt.date(2024, 2, 29), seed=12)
+        for c in leap:
+            c["external_id"] += "-leap"
+        rows = insert_cases(session, leaves, cases + leap)
+        apply_case_changes(session, [(None, CaseSnapshot.of(r)) for r in rows])
+    token = token_for(url, "admin", world.city)
+    app = create_app(
+        Settings(database_url=url, cache_dir=tmp_path_factory.mktemp("cache")),
+        with_dashboard=False,
+    )
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as api:
+        listed = api.get("/api/v1/metrics").json()
+        ids = [m["id"] for m in (listed["metrics"] if isinstance(listed, dict) else listed)]
+        yield Served(request.param, url, world, api, [m for m in ids if m not in OWN_ARITHMETIC])
+    forget_states()
+    dispose_engines()
+    if drop:
+        request.getfixturevalue("postgis_server").drop(drop)
+
+
+class Recounts:
+    """The reference's measures tables, one per (parent, level, period): every metric's
+    figures are read from the same table, as the API's are from the same cube."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.tables: dict[tuple, object] = {}
+
+    def figures(self, parent: str, level: str, metric: str, start: str, end: str) -> dict:
+        key = (parent, level, start, end)
+        if key not in self.tables:
+            with session_scope(self.url) as session:
+                self.tables[key] = reference.measures(
+                    session, parent, level, dt.date.fromisoformat(start),
+                    dt.date.fromisoformat(end),
+                )  # fmt: skip
+        return reference.figures(REGISTRY[metric], self.tables[key])
+
+
+def same(have: float | None, want: float | None, rel: float = 1e-12) -> bool:
+    """Equal to the reference rounded to 6 decimals, within the last digit (or within
+    ``rel``, relative)."""
+    if have is None or want is None:
+        return have is None and want is None
+    return math.isclose(have, round(want, 6), rel_tol=rel, abs_tol=TOLERANCE)
+
+
+def check_rows(rows: list[dict], body: dict, recounts: Recounts, parent: str, level: str,
+               shape: str) -> None:  # fmt: skip
+    """Each row's figures, interval and previous value equal the recount's."""
+    metric = REGISTRY[body["metric"]["id"] if "metric_info" not in body else body["metric"]]
+    period, before = body["period"], body["previous_period"]
+    want = recounts.figures(parent, level, metric.id, period["start"], period["end"])
+    assert sorted(r["code"] for r in rows) == sorted(want), (shape, metric.id)
+    earlier = None
+    if before is not None and metric.timed:
+        earlier = recounts.figures(parent, level, metric.id, before["start"], before["end"])
+    rel = AREA_TOLERANCE if AREA_MEASURES & set(metric.measures()) else 1e-12
+    for row in rows:
+        fig = want[row["code"]]
+        where = (shape, metric.id, row["code"], period, row, fig)
+        for key in FIGURE_KEYS:
+            assert same(row[key], getattr(fig, key), rel), (key, *where)
+        assert row["low_count"] == reference.is_low_count(metric, fig, 10), where
+        lo, hi = reference.plain_interval(metric, fig)
+        assert same(row["ci_low"], lo) and same(row["ci_high"], hi), where
+        if before is None:
+            assert "previous" not in row, where
+        else:
+            previous = earlier[row["code"]].value if earlier is not None else None
+            assert same(row["previous"], previous), ("previous", before, *where)
+
+
+def children_rows(served: Served, recounts: Recounts, metric: str, when: dict, compare):
+    """The city's children (the towns) and the city itself (``self``)."""
+    w = served.world
+    params = {"metric": metric, **when, **({"compare": compare} if compare else {})}
+    r = served.api.get(f"/api/v1/units/{w.city}/children/metrics", params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    check_rows(body["children"], body, recounts, w.city, "town", "children of the city")
+    check_rows([body["self"]], body, recounts, w.city, "city", "self")
+
+
+def choropleth_rows(served: Served, recounts: Recounts, parent: str, level: str, metric: str,
+                    when: dict, compare, encoding: str = "deflate") -> dict:  # fmt: skip
+    """The units of ``level`` under ``parent`` on the map; the decoded body."""
+    params = {"parent": parent, "level": level, "metric": metric, **when}
+    if compare:
+        params["compare"] = compare
+    with served.api.stream(
+        "GET", "/api/v1/choropleth", params=params, headers={"Accept-Encoding": encoding}
+    ) as r:
+        assert r.status_code == 200, r.read()
+        raw = b"".join(r.iter_raw())
+        used = r.headers.get("content-encoding")
+    body = orjson.loads(decode(raw, used))
+    rows = [f["properties"] for f in body["features"]]
+    check_rows(rows, body, recounts, parent, level, f"{level}s of {parent}")
+    return body
+
+
+def decode(raw: bytes, encoding: str | None) -> bytes:
+    if encoding == "deflate":
+        return zlib.decompress(raw)
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    assert encoding is None, encoding
+    return raw
+
+
+COMPARES = [None, "yoy", "prev"]
+
+
+def test_every_metric_and_period_equals_the_recount(served: Served) -> None:
+    """Every metric × period × the city's children and itself, the city's villages and a
+    town's grids: the API's figures (and previous values, yoy or prev) are the recount's."""
+    w = served.world
+    recounts = Recounts(served.url)
+    for metric in served.metrics:
+        for n, when in enumerate(PERIODS):
+            children_rows(served, recounts, metric, when, COMPARES[n % 3])
+            choropleth_rows(
+                served, recounts, w.city, "village", metric, when, COMPARES[(n + 1) % 3]
+            )
+            choropleth_rows(
+                served, recounts, w.towns[0], "grid", metric, when, COMPARES[(n + 2) % 3]
+            )
