@@ -282,26 +282,45 @@ def geodesic_area_km2(geom) -> float:
 # ---------------------------------------------------------------- figures
 
 
-def measures(
-    session: Session, parent_code: str, level: str, start: dt.date, end: dt.date
-) -> pd.DataFrame:
-    """Every measure of each current unit of ``level`` under ``parent_code`` (rows, by
-    code): the period measures over [start, end], the stocks at its end (see the module's
-    docstring), the network now, and ``close_days``: the whole days to close of the cases
-    reported in the period and closed (a list per unit)."""
-    codes = units_under(session, parent_code, level)
-    cases = cases_under(session, parent_code, level)
-    as_of = min(end, last_data_day(session))
-    out = pd.DataFrame(index=pd.Index(codes, name="code"))
-    out = out.join(period_measures(cases, start, end)).join(stock_measures(cases, as_of))
-    out = out.join(network_measures(session, codes)).fillna(0.0)
+@dataclass(frozen=True)
+class Units:
+    """What the database holds about the current units of ``level`` under a parent: their
+    codes, the cases under each (``cases_under``), their network measures, and the data's
+    last day. Read once; counted for any period with ``measures``."""
+
+    codes: list[str]
+    cases: pd.DataFrame
+    network: pd.DataFrame
+    last_day: dt.date
+
+    @classmethod
+    def read(cls, session: Session, parent_code: str, level: str) -> Units:
+        codes = units_under(session, parent_code, level)
+        return cls(
+            codes,
+            cases_under(session, parent_code, level),
+            network_measures(session, codes),
+            last_data_day(session),
+        )
+
+
+def measures(units: Units, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Every measure of each unit (rows, by code): the period measures over [start, end],
+    the stocks at its end (see the module's docstring), the network now, and
+    ``close_days``: the whole days to close of the cases reported in the period and
+    closed (a list per unit)."""
+    cases = units.cases
+    out = pd.DataFrame(index=pd.Index(units.codes, name="code"))
+    out = out.join(period_measures(cases, start, end))
+    out = out.join(stock_measures(cases, min(end, units.last_day)))
+    out = out.join(units.network).fillna(0.0)
     closed = cases[
         (cases["reported_day"] >= start)
         & (cases["reported_day"] <= end)
         & cases["close_days"].notna()
     ]
     days = closed.groupby("code")["close_days"].apply(list)
-    out["close_days"] = [days.get(code, []) for code in codes]
+    out["close_days"] = [days.get(code, []) for code in units.codes]
     return out
 
 
@@ -312,7 +331,8 @@ def recount(
     """The figure of ``metric_id`` for each current unit of ``level`` under
     ``parent_code`` (the parent itself when ``level`` is its own level), over [start, end],
     counted from the cases under the parent."""
-    return figures(REGISTRY[metric_id], measures(session, parent_code, level, start, end))
+    units = Units.read(session, parent_code, level)
+    return figures(REGISTRY[metric_id], measures(units, start, end))
 
 
 def figures(metric: Metric, table: pd.DataFrame) -> dict[str, Figure]:
@@ -376,7 +396,10 @@ def is_low_count(metric: Metric, figure: Figure, min_denominator: int) -> bool:
 
 __all__ = [
     "Figure",
+    "Units",
+    "figures",
     "is_low_count",
+    "measures",
     "plain_feature_collection",
     "plain_interval",
     "plain_quantile",

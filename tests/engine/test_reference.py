@@ -108,22 +108,21 @@ def served(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Served]
 
 
 class Recounts:
-    """The reference's measures tables, one per (parent, level, period): every metric's
-    figures are read from the same table, as the API's are from the same cube."""
+    """The reference's figures, each shape read once (``reference.Units``) and counted
+    per period: every metric reads the same measures, as the API's read the same cube."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.tables: dict[tuple, object] = {}
+        self.units: dict[tuple[str, str], reference.Units] = {}
 
     def figures(self, parent: str, level: str, metric: str, start: str, end: str) -> dict:
-        key = (parent, level, start, end)
-        if key not in self.tables:
+        if (parent, level) not in self.units:
             with session_scope(self.url) as session:
-                self.tables[key] = reference.measures(
-                    session, parent, level, dt.date.fromisoformat(start),
-                    dt.date.fromisoformat(end),
-                )  # fmt: skip
-        return reference.figures(REGISTRY[metric], self.tables[key])
+                self.units[parent, level] = reference.Units.read(session, parent, level)
+        table = reference.measures(
+            self.units[parent, level], dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        )
+        return reference.figures(REGISTRY[metric], table)
 
 
 def same(have: float | None, want: float | None, rel: float = 1e-12) -> bool:
