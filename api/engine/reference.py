@@ -5,8 +5,11 @@ summed histograms with compiled passes (``histogram``, ``stats.counted_quantile`
 spliced, pre-compressed GeoJSON writer (``spliced``). This module answers the same
 questions the slow, obvious way, so that anyone can check it in a minute: the cases are
 read from table ``case`` (and the grid network from ``admin_unit``, ``grid_worker`` and
-``facility``), joined to ``unit_ancestry`` and counted with pandas. It imports nothing
-from the engine's fast modules; only the metric declarations (``registry``).
+``facility``), joined to ``unit_ancestry`` and counted with pandas. From the engine it
+takes only the metric declarations (``registry``) and the plain GeoJSON writer
+(``choropleth.feature_collection``); nothing from the cube, the histograms, the
+compiled statistics or the spliced writer. tests/engine/test_reference.py asks the API
+every query shape and compares its answers with these.
 
 The definitions (see ``api.engine.rollup`` and ``api.engine.registry``):
 
@@ -171,7 +174,8 @@ def last_data_day(session: Session) -> dt.date:
 def plain_quantile(days_to_close, q: float) -> float:
     """The nearest-rank quantile: the smallest value that at least ``q`` of the values
     are at or below (sorted values, the ⌈q·n⌉-th of them; rank 1 at the least). NaN for
-    no values. ``1e-9`` forgives q·n a rounding error (0.9 × 10 = 9.000000000000002)."""
+    no values. ``1e-9`` forgives q·n a rounding error just above a whole number (the
+    engine's ``stats.histogram_quantile`` reads the same rank off counts per day)."""
     ordered = sorted(days_to_close)
     if not ordered:
         return math.nan
@@ -260,8 +264,7 @@ def network_measures(session: Session, codes: list[str]) -> pd.DataFrame:
                 "centers_built": int(not station and built),
             }
         )
-    per_unit = pd.DataFrame(own).groupby("code").sum()
-    per_unit = per_unit.reindex(columns=list(NETWORK_MEASURES), fill_value=0).fillna(0.0)
+    per_unit = pd.DataFrame(own, columns=["code", *NETWORK_MEASURES]).groupby("code").sum()
 
     # summed up to every ancestor (self included): one join, one GROUP BY; a unit that is
     # not current (a facility of a retired village) counts nowhere
