@@ -66,6 +66,7 @@ class Served:
     world: TinyWorld
     api: TestClient
     metrics: list[str]
+    min_denominator: int  # the app's low-count threshold
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -93,14 +94,13 @@ def served(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Served]
         rows = insert_cases(session, leaves, cases + leap)
         apply_case_changes(session, [(None, CaseSnapshot.of(r)) for r in rows])
     token = token_for(url, "admin", world.city)
-    app = create_app(
-        Settings(database_url=url, cache_dir=tmp_path_factory.mktemp("cache")),
-        with_dashboard=False,
-    )
+    settings = Settings(database_url=url, cache_dir=tmp_path_factory.mktemp("cache"))
+    app = create_app(settings, with_dashboard=False)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as api:
         listed = api.get("/api/v1/metrics").json()
         ids = [m["id"] for m in (listed["metrics"] if isinstance(listed, dict) else listed)]
-        yield Served(request.param, url, world, api, [m for m in ids if m not in OWN_ARITHMETIC])
+        metrics = [m for m in ids if m not in OWN_ARITHMETIC]
+        yield Served(request.param, url, world, api, metrics, settings.min_denominator)
     forget_states()
     dispose_engines()
     if drop:
@@ -133,10 +133,13 @@ def same(have: float | None, want: float | None, rel: float = 1e-12) -> bool:
     return math.isclose(have, round(want, 6), rel_tol=rel, abs_tol=TOLERANCE)
 
 
-def check_rows(rows: list[dict], body: dict, recounts: Recounts, parent: str, level: str,
-               shape: str) -> None:  # fmt: skip
-    """Each row's figures, interval and previous value equal the recount's."""
-    metric = REGISTRY[body["metric"]["id"] if "metric_info" not in body else body["metric"]]
+def check_rows(served: Served, rows: list[dict], body: dict, recounts: Recounts, parent: str,
+               level: str, shape: str) -> None:  # fmt: skip
+    """Each row's figures, low-count flag, interval and previous value equal the
+    recount's."""
+    # children/metrics describes the metric in "metric"; the choropleth names it there and
+    # describes it in "metric_info"
+    metric = REGISTRY[body["metric"] if "metric_info" in body else body["metric"]["id"]]
     period, before = body["period"], body["previous_period"]
     want = recounts.figures(parent, level, metric.id, period["start"], period["end"])
     assert sorted(r["code"] for r in rows) == sorted(want), (shape, metric.id)
@@ -149,7 +152,8 @@ def check_rows(rows: list[dict], body: dict, recounts: Recounts, parent: str, le
         where = (shape, metric.id, row["code"], period, row, fig)
         for key in FIGURE_KEYS:
             assert same(row[key], getattr(fig, key), rel), (key, *where)
-        assert row["low_count"] == reference.is_low_count(metric, fig, 10), where
+        low = reference.is_low_count(metric, fig, served.min_denominator)
+        assert row["low_count"] == low, where
         lo, hi = reference.plain_interval(metric, fig)
         assert same(row["ci_low"], lo) and same(row["ci_high"], hi), where
         if before is None:
@@ -166,8 +170,8 @@ def children_rows(served: Served, recounts: Recounts, metric: str, when: dict, c
     r = served.api.get(f"/api/v1/units/{w.city}/children/metrics", params=params)
     assert r.status_code == 200, r.text
     body = r.json()
-    check_rows(body["children"], body, recounts, w.city, "town", "children of the city")
-    check_rows([body["self"]], body, recounts, w.city, "city", "self")
+    check_rows(served, body["children"], body, recounts, w.city, "town", "children of the city")
+    check_rows(served, [body["self"]], body, recounts, w.city, "city", "self")
 
 
 def choropleth_rows(served: Served, recounts: Recounts, parent: str, level: str, metric: str,
@@ -185,11 +189,12 @@ def choropleth_rows(served: Served, recounts: Recounts, parent: str, level: str,
     decoded = decode(raw, used)
     body = orjson.loads(decoded)
     rows = [f["properties"] for f in body["features"]]
-    check_rows(rows, body, recounts, parent, level, f"{level}s of {parent}")
+    check_rows(served, rows, body, recounts, parent, level, f"{level}s of {parent}")
     return decoded
 
 
 def decode(raw: bytes, encoding: str | None) -> bytes:
+    """A body as sent with ``Content-Encoding`` ``encoding``, decoded (checksums checked)."""
     if encoding == "deflate":
         return zlib.decompress(raw)
     if encoding == "gzip":
