@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 import shapely
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,22 +31,31 @@ class LevelFeatures:
     features: list[bytes]  # whole GeoJSON Feature objects
 
 
-_cache: dict[tuple, LevelFeatures] = {}
+@dataclass(frozen=True)
+class LevelKey:
+    """One level's features: the database, its boundaries version and the level."""
+
+    database: str
+    boundaries: int
+    level: str
+
+
+LEVELS_KEPT = 16  # levels' features kept (least recently used dropped)
+_kept: LRUCache = LRUCache(LEVELS_KEPT)
 _lock = threading.Lock()
 
 
 def level_features(session: Session, level: str) -> tuple[UnitIndex, LevelFeatures]:
-    """The units index and the features of ``level`` (cached per boundaries version)."""
-    state = engine_state(session)
-    units = state.units
-    key = (session.get_bind().url.render_as_string(hide_password=True), units.version, level)
-    found = _cache.get(key)
+    """The units index and the features of ``level`` (kept per boundaries version)."""
+    units = engine_state(session).units
+    database = session.get_bind().url.render_as_string(hide_password=True)
+    key = LevelKey(database, units.version, level)
+    with _lock:
+        found = _kept.get(key)
     if found is None:
         found = _load(session, level)
         with _lock:
-            for old in [k for k in _cache if k[0] == key[0] and k[1] != key[1]]:
-                _cache.pop(old, None)
-            _cache[key] = found
+            _kept[key] = found
     return units, found
 
 
