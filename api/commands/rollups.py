@@ -7,7 +7,7 @@ import time
 import click
 from sqlalchemy import func, select
 
-from api.cli import database_option, friendly_errors, resolve_url
+from api.commands.common import database_option, friendly_errors, resolve_url
 
 
 @click.command("rebuild-rollups")

@@ -29,7 +29,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame, local_zone
+from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame
+from api.services.local_time import local_zone
 
 CHUNK_ROWS = 10_000  # rows per transaction: a 20,000-row file already keeps two writers busy
 WRITERS = 2  # chunks stored at once on PostgreSQL (one connection and core each)

@@ -28,8 +28,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -41,12 +39,11 @@ from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNELS
 from api.engine.rollup import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
+from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import subtree_unit_ids
-from api.settings import get_settings
 
 MAX_DESCRIPTION = 2000
 EARLIEST = dt.date(1990, 1, 1)
-CLOCK_SKEW = dt.timedelta(minutes=5)
 CRS = ("wgs84", "gcj02", "cgcs2000")
 # The intake fields a re-send may change; the workflow fields are PATCH's.
 INTAKE_FIELDS = (
@@ -76,12 +73,6 @@ FRAME_COLUMNS = (
 )
 _CATEGORY_NAMES = {c.code: c.code for c in CATEGORIES} | {c.name_zh: c.code for c in CATEGORIES}
 _CHANNEL_NAMES = {c.code: c.code for c in CHANNELS} | {c.name_zh: c.code for c in CHANNELS}
-
-
-@lru_cache(maxsize=4)
-def local_zone(name: str | None = None) -> ZoneInfo:
-    """The zone of naive timestamps (settings: Asia/Shanghai)."""
-    return ZoneInfo(name or get_settings().timezone)
 
 
 # ---------------------------------------------------------------- results
@@ -785,9 +776,3 @@ def ingest_frame(
             time.sleep(0.05 * (attempt + 1))
     report = IngestReport(sorted(outcomes + rejected, key=lambda o: o.index))
     return report
-
-
-# The workflow and the list live next door; importable from here as the one case service.
-from api.services.case_workflow import advance_case, list_cases  # noqa: E402
-
-__all__ = ["IngestReport", "advance_case", "frame_from_items", "ingest_frame", "list_cases"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import orjson
 
-from api.cli import UsageProblem, database_option, friendly_errors, resolve_url
+from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
 from api.db.session import session_scope
 from geo.display import warm_display_cache
 from geo.importer import ImportRefused, ImportReport, import_boundaries
