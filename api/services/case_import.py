@@ -365,10 +365,10 @@ def _stored_in_parallel(
     engine = session.get_bind()
 
     def warm() -> None:
-        from geo.locate import PointLocator
+        from api.services.locate import point_locator
 
         with Session(bind=engine) as s:
-            PointLocator.from_session(s)
+            point_locator(s)
 
     def store(frame: pd.DataFrame, unreadable: dict) -> IngestReport:
         with Session(bind=engine, expire_on_commit=False) as s:

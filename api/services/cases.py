@@ -6,8 +6,8 @@ or a bulk file — validate → locate → dedupe → store → rollups, in one 
   is Asia/Shanghai), finite lon/lat inside the city (a swapped pair is named as such),
   description at most 2,000 characters after trimming, deadline not before the report.
 - **Locate**: ``unit_code`` (a current village, grid or other leaf unit; retired codes are
-  refused) or the point (GCJ-02 converted to WGS84) through ``geo.locate.PointLocator``.
-  A writer may only file cases inside its own subtree.
+  refused) or the point (GCJ-02 converted to WGS84) through
+  ``api.services.locate.point_locator``. A writer may only file cases inside its own subtree.
 - **Dedupe**: within a batch the first valid item of a (source, external_id) wins, later
   ones are rejected and name it; against the table, (source, external_id) is unique.
 - **Store**: new cases are inserted with ``ON CONFLICT DO NOTHING`` (on PostgreSQL COPYed
@@ -300,9 +300,9 @@ def locate(session: Session, frame: pd.DataFrame, r: _Reasons, scope_code: str |
 
     by_point = np.flatnonzero(~has_code & r.ok)
     if len(by_point):
-        from geo.locate import PointLocator
+        from api.services.locate import point_locator
 
-        locator = PointLocator.from_session(session)
+        locator = point_locator(session)
         lon = frame["lon"].to_numpy(dtype=np.float64)[by_point]
         lat = frame["lat"].to_numpy(dtype=np.float64)[by_point]
         found = locator.locate(lon, lat)

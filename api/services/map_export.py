@@ -55,7 +55,7 @@ def export_map(
     compare, smooth, min_denominator). ``encoding``: the Content-Encoding the client takes
     for a GeoJSON body (gzip or deflate; None: plain).
     Raises the engine's MetricsError on a bad request."""
-    from geo.display import display_layer
+    from api.services.display import display_layer
 
     table = choropleth_table(session, parent, level, classes, k, breaks, **metric)
     level = table.level
