@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import socket
@@ -12,50 +11,16 @@ from typing import Any
 
 import click
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from api.db.session import DatabaseURLError, normalize_url, session_scope
-from api.services.auth import ROLES
+from api.commands.alerts import alerts as alerts_cmd
+from api.commands.boundaries import import_boundaries_cmd
+from api.commands.cases import import_cases_cmd
+from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
+from api.commands.export import export_cmd
+from api.commands.rollups import rebuild_rollups_cmd
+from api.db.session import session_scope
+from api.principal import ROLES
 from api.settings import get_settings
-
-database_option = click.option(
-    "--database-url",
-    envvar="ZHILI_DATABASE_URL",
-    default=None,
-    help="Database URL (default: ZHILI_DATABASE_URL or sqlite:///zhili.db).",
-)
-
-
-class UsageProblem(click.ClickException):
-    """A problem the user can fix; printed in one line, exit code 2."""
-
-    exit_code = 2
-
-
-def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn database and input errors into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except DatabaseURLError as exc:
-            raise UsageProblem(str(exc)) from None
-        except (OperationalError, ProgrammingError) as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            raise UsageProblem(f"cannot use the database: {reason}") from None
-        except (ValueError, LookupError, FileNotFoundError) as exc:
-            raise UsageProblem(str(exc)) from None
-
-    return wrapper
-
-
-def resolve_url(database_url: str | None) -> str:
-    """The database URL to use, checked, and exported so that every part agrees on it."""
-    url = normalize_url(database_url or get_settings().database_url)
-    os.environ["ZHILI_DATABASE_URL"] = url
-    get_settings.cache_clear()
-    return url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -345,22 +310,8 @@ def seed_cmd(preset: str, seed_value: int, bursts: bool, database_url: str | Non
         click.echo(f"{key:>24}: {value}")
 
 
-from geo.cli import import_boundaries_cmd  # noqa: E402
-
 main.add_command(import_boundaries_cmd)
-
-from api.alerts.cli import alerts as alerts_cmd  # noqa: E402
-
 main.add_command(alerts_cmd)
-
-from api.commands.cases import import_cases_cmd  # noqa: E402
-
 main.add_command(import_cases_cmd)
-
-from api.commands.rollups import rebuild_rollups_cmd  # noqa: E402
-
 db.add_command(rebuild_rollups_cmd)
-
-from api.commands.export import export_cmd  # noqa: E402
-
 main.add_command(export_cmd)

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from api.db.models import AdminUnit
 from api.db.session import session_factory
 from api.errors import ApiError
-from api.services.auth import Principal, principal_for_token
-from api.services.scope import unit_in_scope
+from api.principal import Principal
+from api.services.auth import principal_for_token
+from api.services.scope import check_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
 
 
@@ -114,16 +115,6 @@ async def get_admin(user: CurrentUser) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(get_admin)]
-
-
-def check_scope(session: Session, user: Principal, code: str) -> AdminUnit:
-    """The current version of unit ``code`` (the last one of a retired unit: its history
-    stays readable) if it lies in ``user``'s subtree, else 404 (a unit outside the scope
-    is never confirmed to exist)."""
-    unit = unit_in_scope(session, user.unit_code, code)
-    if unit is None:
-        raise ApiError(404, f"no unit {code!r} in your jurisdiction")
-    return unit
 
 
 def get_scoped_unit(

@@ -313,7 +313,7 @@ def _all_grids(session) -> tuple[bytes, list[str]]:
     import shapely
     from shapely.geometry import mapping, shape
 
-    from geo.display import display_layer
+    from api.services.display import display_layer
 
     layer = display_layer(session, "grid", None)
     codes = list(layer.codes)
@@ -331,7 +331,7 @@ def _warm(url: str, settings, root: str) -> None:
     runs in this process and shares them): the timings are of a running server."""
     from api.db.session import session_scope
     from api.engine import engine_state
-    from geo.display import children_level, display_layer
+    from api.services.display import children_level, display_layer
 
     with session_scope(url) as session:
         engine_state(session)

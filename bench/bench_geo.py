@@ -67,11 +67,11 @@ def synthetic_metro_url() -> str:
 
 
 def bench_locate(url: str) -> dict:
-    from geo.locate import PointLocator
+    from api.services.locate import point_locator
 
     with session_scope(url) as session:
         t0 = time.perf_counter()
-        locator = PointLocator.from_session(session)
+        locator = point_locator(session)
         build_s = time.perf_counter() - t0
         root = session.scalars(
             select(AdminUnit.geom).where(
@@ -121,8 +121,8 @@ def bench_locate(url: str) -> dict:
 
 
 def bench_display(url: str) -> list[dict]:
+    from api.services.display import display_layer
     from api.services.units import list_levels
-    from geo.display import display_layer
 
     rows = []
     with session_scope(url) as session, tempfile.TemporaryDirectory() as cache:

@@ -57,9 +57,9 @@ CHANNELS = ("hotline_12345", "police_110", "grid_patrol", "walk_in", "online")
 def _points(session, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points inside the city's units (uniform in its box, kept when located)."""
     from api.db.models import AdminUnit
-    from geo.locate import PointLocator
+    from api.services.locate import point_locator
 
-    locator = PointLocator.from_session(session)
+    locator = point_locator(session)
     bounds = [
         u.geom.bounds
         for u in session.scalars(

@@ -223,7 +223,7 @@ def _geometry(session: Session, parent: str, level: str) -> Geometry:
     import shapely
     from shapely.geometry import mapping, shape
 
-    from geo.display import display_layer
+    from api.services.display import display_layer
 
     layer = display_layer(session, level, parent, cache_dir=settings().cache_dir)
     key = (settings().database_url, parent, level, layer.etag)

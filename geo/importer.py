@@ -1,46 +1,36 @@
-"""Import boundary files of any kind: read, reproject, repair, validate, write versions.
+"""Check boundary files of any kind: read, reproject, repair, validate, plan the versions.
 
 One file holds one level. It is read with pyogrio (GeoJSON, GeoPackage, Shapefile,
 FlatGeobuf, anything GDAL reads), reprojected to WGS84 (CGCS2000 / EPSG:4490 included),
 repaired (``make_valid``, said so with the reason) and turned into MultiPolygons, then
-checked (:mod:`geo.validate`). Any error refuses the whole file: nothing is written.
+checked (:mod:`geo.validate`) against the units there are now. Any error refuses the whole
+file (:class:`ImportRefused`).
 
-Writing follows the units' history: a unit whose name, parent, population or shape
-changed gets a new version from ``valid_from`` and its current version is closed
-(``valid_to``); unchanged units are left alone, so re-importing a file changes nothing.
-Units of the level that the file does not mention are left as they are (a file may
-cover part of a city). The caller's session is the one transaction.
+The plan follows the units' history: a unit whose name, parent, population or shape
+changed gets a new version from ``valid_from``; unchanged units are left out, so planning
+the same file again plans nothing. Units of the level that the file does not mention are
+not touched (a file may cover part of a city).
 
-Levels: ``--level`` must name a level of the level table. An empty level table is first
-filled with the standard city / town / village / grid levels, unless ``levels`` (the CLI's
-``--levels city,district,town,village,grid``) says otherwise; levels in use never move.
+Files and the current units in, a report and the versions to write out: the database
+(levels, reading the current units, writing the versions) is
+``api.services.boundaries.import_boundaries``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from api.db.models import AdminUnit
-from api.services.units import (
-    CITY_DISTRICT_TOWN_VILLAGE_GRID,
-    CITY_TOWN_VILLAGE_GRID,
-    LevelSpec,
-    UnitRecord,
-    ensure_levels,
-    level_depths,
-    supersede_units,
-)
 from geo.validate import (
     ERROR,
     INFO,
@@ -51,6 +41,46 @@ from geo.validate import (
     hierarchy_problems,
     problems_geojson,
 )
+
+
+class ExistingUnit(Protocol):
+    """A current unit as the check needs it (a database row fits)."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    population: int | None
+    households: int | None
+    valid_from: dt.date
+    geom: BaseGeometry | None
+
+
+@dataclass(frozen=True)
+class BoundaryVersion:
+    """A new version of a unit to write, from ``valid_from`` on."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    geom: BaseGeometry | None
+    population: int | None
+    households: int | None
+    area_km2: float
+    valid_from: dt.date
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What a checked file would change: its report, the new versions to write and how
+    many units are new, changed and unchanged (the report counts them once written)."""
+
+    report: ImportReport
+    versions: list[BoundaryVersion]
+    created: int
+    changed: int
+    unchanged: int
 
 
 class ImportRefused(ValueError):
@@ -151,39 +181,29 @@ def read_features(path: Path, layer: str | None = None):
     return (frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)), source
 
 
-def import_boundaries(
-    session: Session,
+def plan_import(
     path: str | Path,
     *,
     level: str,
     code_field: str,
     name_field: str,
+    depths: dict[str, int],
+    current_units: Sequence[ExistingUnit],
+    valid_from: dt.date,
     parent_field: str | None = None,
     population_field: str | None = None,
-    valid_from: dt.date | None = None,
     layer: str | None = None,
     thresholds: Thresholds | None = None,
-    levels: list[str] | None = None,
-    dry_run: bool = False,
-) -> ImportReport:
-    """Import the units of one level from ``path`` in the caller's transaction.
+) -> ImportPlan:
+    """Check the units of ``level`` in ``path`` against ``current_units`` (the current
+    version of every unit) and plan their new versions.
 
-    Without ``parent_field`` each unit's parent is the unit of the level above that holds
-    most of its area. Raises :class:`ImportRefused` (nothing written) when the report has
-    errors; ``dry_run`` only reports."""
+    ``depths``: level code → depth of the level table. Without ``parent_field`` each
+    unit's parent is the unit of the level above that holds most of its area. Raises
+    :class:`ImportRefused` when the report has errors."""
     thresholds = thresholds or Thresholds()
-    valid_from = valid_from or dt.date.today()
     path = Path(path)
     report = ImportReport(file=str(path), level=level)
-    depths = level_depths(session)
-    wanted = levels or ([] if depths else [s.code for s in CITY_TOWN_VILLAGE_GRID])
-    if wanted:
-        _check_levels(depths, wanted)
-        if dry_run:  # a dry run writes nothing, not even the level table
-            depths = {**depths, **{code: depth for depth, code in enumerate(wanted)}}
-        else:
-            define_levels(session, wanted)
-            depths = level_depths(session)
     if level not in depths:
         raise ValueError(f"unknown level {level!r}: use one of {', '.join(depths)}")
     frame, report.source_crs = read_features(path, layer)
@@ -211,9 +231,9 @@ def import_boundaries(
     geoms = _repaired_geometries(frame.geometry.to_numpy(), codes, problems)
     _code_problems(codes, names, problems)
 
-    current = {u.code: u for u in _current_units(session)}
+    current = {u.code: u for u in current_units}
     parents = _parents(
-        session, frame, parent_field, codes, geoms, level, depths, current, problems, thresholds
+        frame, parent_field, codes, geoms, level, depths, current, problems, thresholds
     )
 
     # hierarchy checks in metres
@@ -285,17 +305,16 @@ def import_boundaries(
     problems.sort(key=lambda p: (order[p.severity], p.kind, p.code or ""))
     if report.errors:
         raise ImportRefused(report)
-    if dry_run:
-        return report
 
-    records = []
+    versions = []
+    created = changed = unchanged = 0
     for i, code in enumerate(codes):
         old = current.get(code)
         area_km2 = round(float(shapely.area(geoms_m[i])) / 1e6, 4)
         population = (
             populations[i] if populations[i] is not None else getattr(old, "population", None)
         )
-        record = UnitRecord(
+        version = BoundaryVersion(
             code=code,
             name=names[i],
             level=level,
@@ -306,38 +325,20 @@ def import_boundaries(
             area_km2=area_km2,
             valid_from=valid_from,
         )
-        if old is not None and _same(old, record):
-            report.unchanged += 1
+        if old is not None and _same(old, version):
+            unchanged += 1
             continue
         if old is None:
-            report.created += 1
+            created += 1
         else:
-            report.changed += 1
-        records.append(record)
-    if records:
-        supersede_units(session, records)
-    report.written = True
-    return report
+            changed += 1
+        versions.append(version)
+    return ImportPlan(report, versions, created, changed, unchanged)
 
 
-def define_levels(session: Session, codes: list[str]) -> None:
-    """Make the level table ``codes`` (root first). Levels already in use keep their
-    depth: a hierarchy can grow levels below, never shuffle the ones it has."""
-    known = {s.code: s for s in CITY_DISTRICT_TOWN_VILLAGE_GRID}
-    _check_levels(level_depths(session), codes)
-    ensure_levels(
-        session,
-        [
-            LevelSpec(
-                d, c, known[c].name_zh if c in known else c, known[c].name_en if c in known else c
-            )
-            for d, c in enumerate(codes)
-        ],
-    )
-
-
-def _check_levels(depths: dict[str, int], codes: list[str]) -> None:
-    """Refuse a level table ``codes`` that would move a level already defined."""
+def check_level_table(depths: dict[str, int], codes: list[str]) -> None:
+    """Refuse (ValueError) a level table ``codes`` (root first) that would move a level
+    of ``depths`` (code → depth, the levels defined already)."""
     for depth, code in enumerate(codes):
         if code in depths and depths[code] != depth:
             raise ValueError(
@@ -353,11 +354,7 @@ def _check_levels(depths: dict[str, int], codes: list[str]) -> None:
             )
 
 
-def _current_units(session: Session) -> list[AdminUnit]:
-    return list(session.scalars(select(AdminUnit).where(AdminUnit.valid_to.is_(None))))
-
-
-def _same(old: AdminUnit, new: UnitRecord) -> bool:
+def _same(old: ExistingUnit, new: BoundaryVersion) -> bool:
     if (old.name, old.level, old.parent_code, old.population) != (
         new.name,
         new.level,
@@ -428,7 +425,7 @@ def _code_problems(codes: list, names: list, problems: list[Problem]) -> None:
 
 
 def _parents(
-    session, frame, parent_field, codes, geoms, level, depths, current, problems, thresholds
+    frame, parent_field, codes, geoms, level, depths, current, problems, thresholds
 ) -> list[str | None]:
     depth = depths[level]
     if depth == 0:

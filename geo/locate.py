@@ -6,6 +6,9 @@ border shared by two units go to the one with the smallest unit id, every time. 
 no leaf fall back to the deepest non-leaf unit that contains them (a gap between grids
 inside a village goes to the village); points outside every unit get -1, never dropped.
 
+The locator is built from plain unit rows (``PointLocator.from_units``); the one built from
+the database, cached per boundaries version, is ``api.services.locate.point_locator``.
+
 Coordinates are WGS84 (CGCS2000 is taken as WGS84: they differ by centimetres). Points
 from Chinese web maps and most field apps are GCJ-02: convert them with
 :func:`gcj02_to_wgs84` first (not converting puts them 300-600 m off).
@@ -13,19 +16,11 @@ from Chinese web maps and most field apps are GCJ-02: convert them with
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from api.db.models import AdminUnit
-from api.db.versions import get_version
-from api.services.units import level_depths
 
 BIG_BATCH = 20_000  # from this many points on, the owned-cells raster pays for itself
 VILLAGE_LEVEL = "village"
@@ -193,37 +188,6 @@ class PointLocator:
             _units_table(inner, parent_of, level_of, depths),
         )
 
-    @classmethod
-    def from_session(cls, session: Session, on: dt.date | None = None) -> PointLocator:
-        """The locator of the units valid on ``on`` (default: the current ones), cached per
-        database and boundaries version."""
-        key = (
-            session.get_bind().url.render_as_string(hide_password=True),
-            get_version(session, "boundaries"),
-            on,
-        )
-        with _cache_lock:
-            locator = _cache.get(key)
-            if locator is not None:
-                _cache.move_to_end(key)
-                return locator
-        stmt = select(
-            AdminUnit.id, AdminUnit.code, AdminUnit.level, AdminUnit.parent_code, AdminUnit.geom
-        )
-        if on is None:
-            stmt = stmt.where(AdminUnit.valid_to.is_(None))
-        else:
-            stmt = stmt.where(AdminUnit.valid_from <= on).where(
-                AdminUnit.valid_to.is_(None) | (AdminUnit.valid_to > on)
-            )
-        rows = session.execute(stmt.order_by(AdminUnit.id)).all()
-        locator = cls.from_units(rows, level_depths(session))
-        with _cache_lock:
-            _cache[key] = locator
-            while len(_cache) > 8:
-                _cache.popitem(last=False)
-        return locator
-
     def _cell_index(self) -> _CellIndex:
         with self._cells_lock:
             if self._cells is None:
@@ -269,10 +233,6 @@ class PointLocator:
             village[rows] = inner.village[back[ok]]
             grid[rows] = inner.grid[back[ok]]
         return LocateResult(unit_id, code, village, grid)
-
-
-_cache: OrderedDict[tuple, PointLocator] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------- GCJ-02

@@ -25,7 +25,7 @@ from api.db.models import (
 )
 from api.db.session import get_engine, session_scope
 from api.db.versions import bump_version
-from api.engine.rollup import rebuild_rollups
+from api.engine import rebuild_rollups
 from api.services.bulk import bulk_loading, copy_column_chunks, copy_rows
 from api.services.units import UnitRecord, add_units, ensure_levels
 from api.settings import get_settings

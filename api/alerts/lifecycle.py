@@ -22,8 +22,8 @@ from api.alerts.data import TESTED_LEVELS, data_range, load_matrices
 from api.alerts.detector import DetectorConfig, Episodes, detect_caseload, detect_overdue
 from api.db.models import AdminUnit, Alert, GridWorker, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE
-from api.services.auth import Principal
-from api.services.scope import subtree_codes
+from api.principal import Principal
+from api.services.scope import check_scope, subtree_codes
 
 KINDS = ("caseload", "overdue", "unstaffed_grid")
 TRACE_DAYS = 60  # days of observed-vs-expected kept in an alert's detail
@@ -279,8 +279,6 @@ def list_alerts(
     """Alerts on units in the subtree of ``unit_code`` (default: the caller's home unit),
     most significant first; ``unit_code`` outside the caller's jurisdiction is a 404. Each
     carries ``path``: the codes from ``unit_code`` down to the alerted unit."""
-    from api.deps import check_scope
-
     root = principal.unit_code
     if unit_code is not None:
         root = check_scope(session, principal, unit_code).code

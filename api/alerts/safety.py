@@ -17,8 +17,7 @@ from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, CaseRollupDaily, GridWorker, UnitAncestry
-from api.engine.domains.cases import SERIOUS
-from api.engine.safety_index import Component, load_components, score_components
+from api.engine import SERIOUS, Component, load_components, score_components
 
 
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:

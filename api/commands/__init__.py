@@ -1,1 +1,2 @@
-"""Commands of the ``zhili`` CLI that live beside their area (attached in api/cli.py)."""
+"""The commands of the ``zhili`` CLI, one module an area (attached in api/cli.py); what
+they share is in ``api.commands.common``."""

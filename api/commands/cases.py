@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from api.cli import UsageProblem, database_option, friendly_errors, resolve_url
+from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
 
 
 def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:

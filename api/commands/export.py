@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from api.cli import database_option, friendly_errors, resolve_url
+from api.commands.common import database_option, friendly_errors, resolve_url
 
 
 @click.command("export")

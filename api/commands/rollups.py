@@ -7,7 +7,7 @@ import time
 import click
 from sqlalchemy import func, select
 
-from api.cli import database_option, friendly_errors, resolve_url
+from api.commands.common import database_option, friendly_errors, resolve_url
 
 
 @click.command("rebuild-rollups")
@@ -18,7 +18,7 @@ def rebuild_rollups_cmd(database_url: str | None) -> None:
     cases, in one transaction (readers keep the old figures until it commits)."""
     from api.db.models import Case, CaseCloseHistogram, CaseFlowDaily, CaseRollupDaily
     from api.db.session import session_scope
-    from api.engine.rollup import rebuild_rollups
+    from api.engine import rebuild_rollups
 
     url = resolve_url(database_url)
     t0 = time.perf_counter()

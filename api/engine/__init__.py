@@ -27,6 +27,8 @@ from api.engine.domain import (
     Stock,
     Tally,
 )
+from api.engine.domains.cases import CASES, SERIOUS
+from api.engine.periods import Period, PeriodError, parse_shorthand
 from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery, last_data_day
 from api.engine.registry import REGISTRY, forget_domain, get_metric, register_domain
 from api.engine.rollup import (
@@ -35,6 +37,7 @@ from api.engine.rollup import (
     case_columns,
     rebuild_rollups,
 )
+from api.engine.safety_index import Component, load_components, score_components
 from api.engine.service import (
     breakdown,
     children_metrics,
@@ -49,9 +52,12 @@ from api.engine.state import State, current_state, engine_state, forget_states
 from api.engine.units import UnitIndex
 
 __all__ = [
+    "CASES",
     "REGISTRY",
+    "SERIOUS",
     "CaseSnapshot",
     "ChoroplethTable",
+    "Component",
     "Current",
     "Dimension",
     "Distribution",
@@ -62,6 +68,8 @@ __all__ = [
     "Metric",
     "MetricQuery",
     "MetricsError",
+    "Period",
+    "PeriodError",
     "ResolvedQuery",
     "RollupTables",
     "Share",
@@ -84,9 +92,12 @@ __all__ = [
     "keep_snapshots_in",
     "last_data_day",
     "list_metrics",
+    "load_components",
+    "parse_shorthand",
     "ranking",
     "rebuild_rollups",
     "register_domain",
+    "score_components",
     "spliced_collection",
     "timeseries",
     "unit_summary",

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import Reader, SessionDep, check_scope
 from api.errors import ApiError
+from api.services.display import children_level, display_layer
 from api.services.units import level_depths
-from geo.display import children_level, display_layer
 
 router = APIRouter(tags=["boundaries"])
 

@@ -19,7 +19,8 @@ from api.schemas.cases import (
     IngestOut,
     parse_batch,
 )
-from api.services.cases import advance_case, frame_from_items, ingest_frame, list_cases
+from api.services.case_workflow import advance_case, list_cases
+from api.services.cases import frame_from_items, ingest_frame
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

@@ -7,16 +7,14 @@ of whoever acted, so admins read the entries of their own subtree only.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, AuditLog
+from api.principal import Principal
 from api.services.scope import subtree_codes
-
-if TYPE_CHECKING:
-    from api.services.auth import Principal
 
 
 def audit(

@@ -1,4 +1,4 @@
-"""Users, passwords, API tokens and the principal a request acts as.
+"""Users, passwords, API tokens, and the principal (``api.principal``) a token stands for.
 
 Passwords are hashed with argon2 (argon2-cffi); tokens are random and only their SHA-256 is
 stored. A dashboard session is an API token labelled ``session`` (see ``api.services.sessions``),
@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,13 +17,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from api.db.models import ApiToken, AuditLog, User
+from api.principal import ROLES, Principal
 from api.services.audit import audit
 
-ROLES = ("admin", "official", "village_worker", "analyst", "display", "intake")
-READ_ROLES = frozenset({"admin", "official", "village_worker", "analyst", "display"})
-WRITE_ROLES = frozenset({"admin", "intake"})
-# A wall display shows figures and maps, never lists of cases.
-CASE_LIST_ROLES = READ_ROLES - {"display"}
 SESSION_LABEL = "session"
 MIN_PASSWORD_LENGTH = 8
 # Failed logins for one name within the window before further attempts are refused.
@@ -43,34 +38,6 @@ def _dummy_hash() -> str:
     if key not in _dummy_hashes:
         _dummy_hashes[key] = _hasher.hash("not a password of anyone")
     return _dummy_hashes[key]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts as: a user, its role and its home unit (root of what it sees)."""
-
-    user_id: int
-    name: str
-    role: str
-    unit_code: str
-    via: str = "token"  # token | session
-    token_id: int | None = None
-
-    @property
-    def can_read(self) -> bool:
-        return self.role in READ_ROLES
-
-    @property
-    def can_write_cases(self) -> bool:
-        return self.role in WRITE_ROLES
-
-    @property
-    def can_list_cases(self) -> bool:
-        return self.role in CASE_LIST_ROLES
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def now_utc() -> dt.datetime:

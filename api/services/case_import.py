@@ -29,7 +29,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame, local_zone
+from api.services.cases import FRAME_COLUMNS, IngestReport, ingest_frame
+from api.services.local_time import local_zone
 
 CHUNK_ROWS = 10_000  # rows per transaction: a 20,000-row file already keeps two writers busy
 WRITERS = 2  # chunks stored at once on PostgreSQL (one connection and core each)
@@ -364,10 +365,10 @@ def _stored_in_parallel(
     engine = session.get_bind()
 
     def warm() -> None:
-        from geo.locate import PointLocator
+        from api.services.locate import point_locator
 
         with Session(bind=engine) as s:
-            PointLocator.from_session(s)
+            point_locator(s)
 
     def store(frame: pd.DataFrame, unreadable: dict) -> IngestReport:
         with Session(bind=engine, expire_on_commit=False) as s:

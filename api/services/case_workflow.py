@@ -19,15 +19,14 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE, STEP_NAMES_ZH, STEPS
-from api.engine.periods import PeriodError, parse_shorthand
-from api.engine.rollup import CaseSnapshot, apply_case_changes
+from api.engine import CaseSnapshot, PeriodError, apply_case_changes, parse_shorthand
 from api.errors import ApiError
+from api.principal import Principal
 from api.services.audit import audit
-from api.services.auth import Principal
+from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import in_scope, subtree_unit_ids
 from api.services.units import get_unit
 
-CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_PAGE = 1000
 
 
@@ -36,8 +35,6 @@ def _step(name: str) -> str:
 
 
 def _local(at: dt.datetime) -> dt.datetime:
-    from api.services.cases import local_zone
-
     return at.replace(tzinfo=local_zone()) if at.tzinfo is None else at
 
 
@@ -204,8 +201,6 @@ def list_cases(
     the deadline — open after it or handled after it — as each item's ``overdue`` says
     (with ``status=open``: 超期未办结), or not.
     """
-    from api.services.cases import local_zone
-
     if user.role == "display":
         raise ApiError(403, "the display role shows figures only; it cannot list cases")
     if not user.can_read:

@@ -6,8 +6,8 @@ or a bulk file — validate → locate → dedupe → store → rollups, in one 
   is Asia/Shanghai), finite lon/lat inside the city (a swapped pair is named as such),
   description at most 2,000 characters after trimming, deadline not before the report.
 - **Locate**: ``unit_code`` (a current village, grid or other leaf unit; retired codes are
-  refused) or the point (GCJ-02 converted to WGS84) through ``geo.locate.PointLocator``.
-  A writer may only file cases inside its own subtree.
+  refused) or the point (GCJ-02 converted to WGS84) through
+  ``api.services.locate.point_locator``. A writer may only file cases inside its own subtree.
 - **Dedupe**: within a batch the first valid item of a (source, external_id) wins, later
   ones are rejected and name it; against the table, (source, external_id) is unique.
 - **Store**: new cases are inserted with ``ON CONFLICT DO NOTHING`` (on PostgreSQL COPYed
@@ -28,8 +28,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -39,14 +37,13 @@ from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNELS
-from api.engine.rollup import CaseSnapshot, apply_case_changes
+from api.engine import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
+from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import subtree_unit_ids
-from api.settings import get_settings
 
 MAX_DESCRIPTION = 2000
 EARLIEST = dt.date(1990, 1, 1)
-CLOCK_SKEW = dt.timedelta(minutes=5)
 CRS = ("wgs84", "gcj02", "cgcs2000")
 # The intake fields a re-send may change; the workflow fields are PATCH's.
 INTAKE_FIELDS = (
@@ -76,12 +73,6 @@ FRAME_COLUMNS = (
 )
 _CATEGORY_NAMES = {c.code: c.code for c in CATEGORIES} | {c.name_zh: c.code for c in CATEGORIES}
 _CHANNEL_NAMES = {c.code: c.code for c in CHANNELS} | {c.name_zh: c.code for c in CHANNELS}
-
-
-@lru_cache(maxsize=4)
-def local_zone(name: str | None = None) -> ZoneInfo:
-    """The zone of naive timestamps (settings: Asia/Shanghai)."""
-    return ZoneInfo(name or get_settings().timezone)
 
 
 # ---------------------------------------------------------------- results
@@ -309,9 +300,9 @@ def locate(session: Session, frame: pd.DataFrame, r: _Reasons, scope_code: str |
 
     by_point = np.flatnonzero(~has_code & r.ok)
     if len(by_point):
-        from geo.locate import PointLocator
+        from api.services.locate import point_locator
 
-        locator = PointLocator.from_session(session)
+        locator = point_locator(session)
         lon = frame["lon"].to_numpy(dtype=np.float64)[by_point]
         lat = frame["lat"].to_numpy(dtype=np.float64)[by_point]
         found = locator.locate(lon, lat)
@@ -785,9 +776,3 @@ def ingest_frame(
             time.sleep(0.05 * (attempt + 1))
     report = IngestReport(sorted(outcomes + rejected, key=lambda o: o.index))
     return report
-
-
-# The workflow and the list live next door; importable from here as the one case service.
-from api.services.case_workflow import advance_case, list_cases  # noqa: E402
-
-__all__ = ["IngestReport", "advance_case", "frame_from_items", "ingest_frame", "list_cases"]

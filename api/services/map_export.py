@@ -46,7 +46,7 @@ def export_map(
     ``principal`` None is the command line) with the metric of ``query``. ``encoding``:
     the Content-Encoding the client takes for a GeoJSON body (gzip or deflate; None:
     plain). Raises the engine's MetricsError on a bad request."""
-    from geo.display import display_layer
+    from api.services.display import display_layer
 
     table = choropleth_table(session, map_query, query)
     level, parent = table.level, table.parent

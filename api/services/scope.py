@@ -12,6 +12,8 @@ from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased, defer
 
 from api.db.models import AdminUnit, UnitAncestry
+from api.errors import ApiError
+from api.principal import Principal
 
 
 def in_scope(session: Session, root_code: str, code: str) -> bool:
@@ -82,3 +84,13 @@ def trim_above(value: Any, root_code: str) -> Any:
     if isinstance(value, list):
         return [trim_above(v, root_code) for v in value]
     return value
+
+
+def check_scope(session: Session, user: Principal, code: str) -> AdminUnit:
+    """The current version of unit ``code`` (the last one of a retired unit: its history
+    stays readable) if it lies in ``user``'s subtree, else 404 (a unit outside the scope
+    is never confirmed to exist)."""
+    unit = unit_in_scope(session, user.unit_code, code)
+    if unit is None:
+        raise ApiError(404, f"no unit {code!r} in your jurisdiction")
+    return unit

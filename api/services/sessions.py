@@ -17,7 +17,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from api.db.models import ApiToken, User
-from api.services.auth import Principal, issue_session_token, principal_for_token, revoke_token
+from api.principal import Principal
+from api.services.auth import issue_session_token, principal_for_token, revoke_token
 from api.settings import Settings
 
 COOKIE_NAME = "zhili_session"

@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from api.db.models import Alert, Case
 from api.db.session import session_scope
-from api.services.auth import ROLES
+from api.principal import ROLES
 from tests.conftest import token_for
 
 CODE_RE = re.compile(rb"(?<![0-9])[0-9]{6,15}(?![0-9])")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from api.alerts.lifecycle import open_alerts
 from api.db.models import Alert
 from api.db.session import session_scope
-from api.services.auth import Principal
+from api.principal import Principal
 from tests.conftest import token_for
 
 DAY = dt.date(2025, 5, 1)

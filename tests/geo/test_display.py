@@ -13,8 +13,9 @@ import shapely
 from shapely.geometry import MultiPolygon, box, shape
 
 from api.db.session import session_scope
+from api.services.display import display_layer
 from api.services.units import UnitRecord, add_units
-from geo.display import display_layer, simplify_coverage
+from geo.display import simplify_coverage
 from tests.conftest import token_for
 
 
@@ -172,7 +173,7 @@ def test_gzip_body_is_the_collection(db_url, world, tmp_path):
 
 
 def test_warming_the_cache_writes_every_level_to_disk(db_url, world, tmp_path):
-    from geo.display import warm_display_cache
+    from api.services.display import warm_display_cache
 
     with session_scope(db_url) as session:
         sizes = warm_display_cache(session, cache_dir=tmp_path)
@@ -186,7 +187,7 @@ def test_warming_the_cache_writes_every_level_to_disk(db_url, world, tmp_path):
 def test_a_level_shown_whole_is_coarsened_into_the_byte_budgets(city_db, tmp_path, monkeypatch):
     from collections import OrderedDict
 
-    import geo.display as display
+    import api.services.display as display
 
     with session_scope(city_db) as session:
         fine = display_layer(session, "village", cache_dir=tmp_path / "fine")

@@ -24,10 +24,11 @@ from sqlalchemy import func, select
 from api.cli import main
 from api.db.models import AdminUnit, UnitAncestry
 from api.db.session import session_scope
+from api.services.boundaries import import_boundaries
+from api.services.display import display_layer
+from api.services.locate import point_locator
 from api.services.units import level_depths
-from geo.display import display_layer
-from geo.importer import ImportRefused, import_boundaries
-from geo.locate import PointLocator
+from geo.importer import ImportRefused
 
 GEOD = pyproj.Geod(ellps="WGS84")
 CITY, T1, T2, T3 = "330100", "330100001", "330100002", "330100003"
@@ -210,7 +211,7 @@ def test_messy_file_report_and_usable_hierarchy(db_url, messy):
         stored = session.scalar(select(AdminUnit).where(AdminUnit.code == V1))
         assert stored.geom.geom_type == "MultiPolygon" and stored.geom.is_valid
         assert stored.population == 1200 and stored.area_km2 > 0
-        located = PointLocator.from_session(session).locate(
+        located = point_locator(session).locate(
             np.array([120.05, 120.25, 120.19]), np.array([30.05, 30.1, 30.15])
         )
         assert list(located.leaf_code) == [V1, T3, T2]  # T2: the gap falls back to the town
@@ -253,8 +254,8 @@ def test_reimport_changes_nothing_and_a_new_version_closes_the_old(db_url, messy
         )
         assert chain == {V4, T2, CITY}
         gap_point = (np.array([120.19]), np.array([30.15]))
-        assert PointLocator.from_session(session).locate(*gap_point).leaf_code[0] == V4
-        old = PointLocator.from_session(session, on=dt.date(2026, 6, 1)).locate(*gap_point)
+        assert point_locator(session).locate(*gap_point).leaf_code[0] == V4
+        old = point_locator(session, on=dt.date(2026, 6, 1)).locate(*gap_point)
         assert old.leaf_code[0] == T2
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from api.db.models import AdminUnit
 from api.db.session import session_scope
+from api.services.locate import point_locator
 from api.services.units import UnitRecord, add_units
 from geo.locate import PointLocator, gcj02_to_wgs84, wgs84_to_gcj02
 
@@ -40,7 +41,7 @@ def test_points_go_to_the_deepest_unit_even_in_ragged_branches(db_url, world):
     lon = np.array([p[0] for p in cases] + [122.0, np.nan])
     lat = np.array([p[1] for p in cases] + [31.5, np.nan])
     with session_scope(db_url) as session:
-        result = PointLocator.from_session(session).locate(lon, lat)
+        result = point_locator(session).locate(lon, lat)
     for i, (leaf, village, grid) in enumerate(cases.values()):
         assert result.leaf_unit_id[i] == ids[leaf]
         assert result.leaf_code[i] == leaf
@@ -56,7 +57,7 @@ def test_a_point_on_a_shared_border_goes_to_exactly_one_unit(db_url, world):
     ids = ids_by_code(db_url)
     left, right = world.grids[0], world.grids[1]  # share the line lon = 121.05
     with session_scope(db_url) as session:
-        locator = PointLocator.from_session(session)
+        locator = point_locator(session)
     lon = np.full(50, 121.05)
     lat = np.linspace(31.41, 31.49, 50)
     first = locator.locate(lon, lat).leaf_unit_id
@@ -71,7 +72,7 @@ def test_a_point_on_a_shared_border_goes_to_exactly_one_unit(db_url, world):
 def test_locator_follows_boundary_versions_and_dates(db_url, world):
     far = (121.9, 31.9)
     with session_scope(db_url) as session:
-        before = PointLocator.from_session(session).locate(np.array([far[0]]), np.array([far[1]]))
+        before = point_locator(session).locate(np.array([far[0]]), np.array([far[1]]))
         assert before.leaf_unit_id[0] == -1
         add_units(
             session,
@@ -87,9 +88,9 @@ def test_locator_follows_boundary_versions_and_dates(db_url, world):
             ],
         )
     with session_scope(db_url) as session:
-        now = PointLocator.from_session(session).locate(np.array([far[0]]), np.array([far[1]]))
+        now = point_locator(session).locate(np.array([far[0]]), np.array([far[1]]))
         assert now.leaf_code[0] == "320583009"
-        past = PointLocator.from_session(session, on=dt.date(2029, 12, 31))
+        past = point_locator(session, on=dt.date(2029, 12, 31))
         assert past.locate(np.array([far[0]]), np.array([far[1]])).leaf_unit_id[0] == -1
 
 

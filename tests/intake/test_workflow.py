@@ -162,8 +162,8 @@ def test_the_list_is_scoped_filtered_and_paged(app, admin, db_url, world):
 
 def test_list_cases_is_a_plain_service_for_the_dashboard(admin, db_url, world):
     from api.db.session import session_factory
-    from api.services.auth import Principal
-    from api.services.cases import list_cases
+    from api.principal import Principal
+    from api.services.case_workflow import list_cases
 
     cid = post(admin)
     session = session_factory(db_url)()

@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from api.cli import database_option, friendly_errors, resolve_url
+from api.commands.common import database_option, friendly_errors, resolve_url
 from api.db.session import session_scope
 
 

@@ -1,0 +1,43 @@
+"""Who a request acts as: the roles and the principal (a user, its role and its home unit).
+
+A plain value every layer may name (the engine checks scope with it, the services audit
+it); how a principal is found from a token or a session is ``api.services.auth``'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("admin", "official", "village_worker", "analyst", "display", "intake")
+READ_ROLES = frozenset({"admin", "official", "village_worker", "analyst", "display"})
+WRITE_ROLES = frozenset({"admin", "intake"})
+# A wall display shows figures and maps, never lists of cases.
+CASE_LIST_ROLES = READ_ROLES - {"display"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: a user, its role and its home unit (root of what it sees)."""
+
+    user_id: int
+    name: str
+    role: str
+    unit_code: str
+    via: str = "token"  # token | session
+    token_id: int | None = None
+
+    @property
+    def can_read(self) -> bool:
+        return self.role in READ_ROLES
+
+    @property
+    def can_write_cases(self) -> bool:
+        return self.role in WRITE_ROLES
+
+    @property
+    def can_list_cases(self) -> bool:
+        return self.role in CASE_LIST_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
