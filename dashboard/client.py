@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 import flask
+from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
 from api import engine
@@ -213,8 +214,18 @@ def display_geometry(who: Principal, parent: str, level: str) -> Geometry | None
         return _geometry(session, parent, level)
 
 
-_GEOMETRY_CACHE: dict[tuple, Geometry] = {}
-_GEOMETRY_CACHE_SIZE = 64
+@dataclass(frozen=True)
+class GeometryKey:
+    """One map's geometry: the database, the parent and level shown, the layer's ETag."""
+
+    database: str
+    parent: str
+    level: str
+    etag: str
+
+
+GEOMETRIES_KEPT = 64  # maps' geometry kept (least recently used dropped)
+_geometries: LRUCache = LRUCache(GEOMETRIES_KEPT)
 
 
 def _geometry(session: Session, parent: str, level: str) -> Geometry:
@@ -226,8 +237,8 @@ def _geometry(session: Session, parent: str, level: str) -> Geometry:
     from api.services.display import display_layer
 
     layer = display_layer(session, level, parent, cache_dir=settings().cache_dir)
-    key = (settings().database_url, parent, level, layer.etag)
-    found = _GEOMETRY_CACHE.get(key)
+    key = GeometryKey(settings().database_url, parent, level, layer.etag)
+    found = _geometries.get(key)
     if found is not None:
         return found
     codes, names = list(layer.codes), list(layer.names)
@@ -249,9 +260,7 @@ def _geometry(session: Session, parent: str, level: str) -> Geometry:
     found = Geometry(
         etag=f'"{layer.etag.strip(chr(34))}-cw"', body=body, labels=labels, extent=extent
     )
-    if len(_GEOMETRY_CACHE) >= _GEOMETRY_CACHE_SIZE:
-        _GEOMETRY_CACHE.pop(next(iter(_GEOMETRY_CACHE)))
-    _GEOMETRY_CACHE[key] = found
+    _geometries[key] = found
     return found
 
 

@@ -23,11 +23,12 @@ import dataclasses
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -77,16 +78,31 @@ def _database_key(session: Session) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
-_levels: OrderedDict[tuple, tuple[float, list[SimplifiedUnit]]] = OrderedDict()
-_layers: OrderedDict[tuple, DisplayLayer] = OrderedDict()
+@dataclass(frozen=True)
+class SimplifiedKey:
+    """A level simplified as one coverage: database, boundaries version, level, and the
+    level whose view it is simplified for (None: its own)."""
+
+    database: str
+    boundaries: int
+    level: str
+    view: str | None
+
+
+@dataclass(frozen=True)
+class LayerKey:
+    """A display layer: database, boundaries version, level, and the parent it is cut to."""
+
+    database: str
+    boundaries: int
+    level: str
+    parent: str | None
+
+
+# least recently used dropped; a lock because threads of the server share them
+_levels: LRUCache = LRUCache(32)
+_layers: LRUCache = LRUCache(64)
 _lock = threading.Lock()
-
-
-def _remember(cache: OrderedDict, key: tuple, value, size: int = 64) -> None:
-    with _lock:
-        cache[key] = value
-        while len(cache) > size:
-            cache.popitem(last=False)
 
 
 def display_layer(
@@ -103,8 +119,9 @@ def display_layer(
     if version is None:
         version = get_version(session, "boundaries")
     db_key = _database_key(session)
-    key = (db_key, version, level, parent_code)
-    layer = _layers.get(key)
+    key = LayerKey(db_key, version, level, parent_code)
+    with _lock:
+        layer = _layers.get(key)
     if layer is not None:
         return layer
     view = _parent_level(session, parent_code)
@@ -125,7 +142,8 @@ def display_layer(
             if u.code in under
         ]
     layer = DisplayLayer(level, parent_code, version, tolerance, units)
-    _remember(_layers, key, layer)
+    with _lock:
+        _layers[key] = layer
     return layer
 
 
@@ -178,8 +196,9 @@ def simplified_level(
     shown whole with it, simplified to a pixel of that view instead (see the module)."""
     version = get_version(session, "boundaries")
     db_key = _database_key(session)
-    key = (db_key, version, level, view)
-    cached = _levels.get(key)
+    key = SimplifiedKey(db_key, version, level, view)
+    with _lock:
+        cached = _levels.get(key)
     if cached is not None:
         return cached
     folder = Path(cache_dir or get_settings().cache_dir)
@@ -193,7 +212,8 @@ def simplified_level(
             tolerance = _level_width(session, view) / SCREEN_PIXELS
             result = tolerance, _simplify_members(session, level)(tolerance)
         _write_disk(path, result)
-    _remember(_levels, key, result, size=32)
+    with _lock:
+        _levels[key] = result
     return result
 
 
@@ -236,21 +256,23 @@ def _view_width(session: Session, level: str) -> float:
     return 1.0
 
 
-_widths: OrderedDict[tuple, float | None] = OrderedDict()
+_widths: LRUCache = LRUCache(64)
 
 
 def _level_width(session: Session, level: str) -> float | None:
     """Median extent (degrees) of the current units of ``level`` with a geometry (None:
     none has one), kept per boundaries version."""
-    key = (_database_key(session), get_version(session, "boundaries"), level)
-    if key in _widths:
-        return _widths[key]
+    key = SimplifiedKey(_database_key(session), get_version(session, "boundaries"), level, None)
+    with _lock:
+        if key in _widths:
+            return _widths[key]
     width = median_extent(
         session.scalars(
             select(AdminUnit.geom).where(AdminUnit.valid_to.is_(None), AdminUnit.level == level)
         ).all()
     )
-    _remember(_widths, key, width)
+    with _lock:
+        _widths[key] = width
     return width
 
 
