@@ -33,7 +33,7 @@ from api.engine import (
     timeseries,
     unit_values,
 )
-from api.services.auth import Principal
+from api.principal import Principal
 from api.services.scope import unit_in_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
 from api.services.units import current_children, list_levels

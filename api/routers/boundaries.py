@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import Reader, SessionDep, check_scope
+from api.deps import Reader, SessionDep
 from api.errors import ApiError
 from api.services.display import children_level, display_layer
+from api.services.scope import check_scope
 from api.services.units import level_depths
 
 router = APIRouter(tags=["boundaries"])

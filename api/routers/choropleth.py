@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.deps import Reader, SessionDep, check_scope
+from api.deps import Reader, SessionDep
 from api.routers.queries import MapQueryDep, MetricQueryDep
 from api.services.map_export import export_map
+from api.services.scope import check_scope
 
 router = APIRouter(tags=["maps"])
 

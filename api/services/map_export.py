@@ -11,8 +11,8 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from api.engine import LayerKey, MapQuery, MetricQuery, choropleth_table, spliced_collection
+from api.principal import Principal
 from api.services.audit import audit_export
-from api.services.auth import Principal
 
 Format = Literal["geojson", "csv", "gpkg"]
 MEDIA = {

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, defer
 from api.db.models import AdminLevel, AdminUnit, UnitAncestry
 from api.db.versions import bump_version
 from api.engine import engine_state, unit_summary
-from api.services.auth import Principal
+from api.principal import Principal
 
 
 @dataclass(frozen=True)
