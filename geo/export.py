@@ -32,16 +32,19 @@ MEDIA_TYPES = {
 }
 
 
-def export_bytes(frame: gpd.GeoDataFrame, fmt: Format, layer: str) -> bytes:
+def export_bytes(frame: gpd.GeoDataFrame, fmt: Format, layer: str, rfc7946: bool = False) -> bytes:
     """The bytes of ``frame`` in ``fmt`` (``layer`` names the GeoJSON collection and the
-    GeoPackage table). A frame without a CRS is taken as WGS84."""
+    GeoPackage table). A frame without a CRS is taken as WGS84. ``rfc7946``: the
+    geometries already are WGS84 on the 6-decimal grid with RFC 7946 winding (display
+    geometry): they are written as they are, not snapped again."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     frame = to_wgs84(frame)
+    geoms = frame.geometry.to_numpy() if rfc7946 else rfc7946_geometries(frame.geometry.to_numpy())
     if fmt == "geojson":
-        return _geojson(frame, layer)
+        return _geojson(frame, geoms, layer)
     if fmt == "csv":
-        return _csv(frame)
+        return _csv(frame, geoms)
     return _gpkg(frame, layer)
 
 
@@ -72,8 +75,7 @@ def _plain(value):
     return value
 
 
-def _geojson(frame: gpd.GeoDataFrame, layer: str) -> bytes:
-    geoms = rfc7946_geometries(frame.geometry.to_numpy())
+def _geojson(frame: gpd.GeoDataFrame, geoms: np.ndarray, layer: str) -> bytes:
     props = _properties(frame)
     columns = list(props.columns)
     features = [
@@ -92,8 +94,7 @@ def _geojson(frame: gpd.GeoDataFrame, layer: str) -> bytes:
     return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _csv(frame: gpd.GeoDataFrame) -> bytes:
-    geoms = rfc7946_geometries(frame.geometry.to_numpy())
+def _csv(frame: gpd.GeoDataFrame, geoms: np.ndarray) -> bytes:
     present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     wkt = np.full(len(geoms), "", dtype=object)
     wkt[present] = shapely.to_wkt(geoms[present], rounding_precision=DECIMALS, trim=True)

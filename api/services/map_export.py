@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from api.engine import LayerKey, MapQuery, MetricQuery, choropleth_table, spliced_collection
@@ -85,11 +86,13 @@ def _table_file(rows: list[dict], fragments: dict, meta: dict, fmt: Format, name
 
     from geo.export import export_bytes
 
-    geoms = [
-        shapely.from_geojson(fragments[r["code"]]) if r["code"] in fragments else None for r in rows
-    ]
+    known = np.array([r["code"] in fragments for r in rows], dtype=bool)
+    geoms = np.full(len(rows), None, dtype=object)
+    geoms[known] = shapely.from_geojson(
+        [fragments[r["code"]] for r in rows if r["code"] in fragments]
+    )
     frame = gpd.GeoDataFrame([_flat(r, meta) for r in rows], geometry=geoms, crs="EPSG:4326")
-    return export_bytes(frame, fmt, layer=name)
+    return export_bytes(frame, fmt, layer=name, rfc7946=True)  # display geometry already is
 
 
 def _flat(row: dict, meta: dict) -> dict:
