@@ -22,7 +22,18 @@ from typing import Any
 
 from bench.common import machine
 
-SECTIONS = ("seed", "geo", "ingest", "api", "cube", "export", "browser", "alerts", "load")
+SECTIONS = (
+    "seed",
+    "geo",
+    "ingest",
+    "api",
+    "cube",
+    "export",
+    "writers",
+    "browser",
+    "alerts",
+    "load",
+)
 HERE = Path(__file__).parent
 DEFAULT_METRO_URL = "postgresql://postgres@127.0.0.1:5432/zhili_metro"
 
