@@ -7,13 +7,7 @@ figures, breakdowns, rankings, time series and choropleth tables for a typed
 domain.
 """
 
-from api.engine.choropleth import (
-    ChoroplethTable,
-    LayerKey,
-    choropleth_table,
-    feature_collection,
-    spliced_collection,
-)
+from api.engine.choropleth import ChoroplethTable, choropleth_table, feature_collection
 from api.engine.domain import (
     Current,
     Dimension,
@@ -63,7 +57,6 @@ __all__ = [
     "Distribution",
     "Event",
     "FactDomain",
-    "LayerKey",
     "MapQuery",
     "Metric",
     "MetricQuery",
@@ -98,7 +91,6 @@ __all__ = [
     "rebuild_rollups",
     "register_domain",
     "score_components",
-    "spliced_collection",
     "timeseries",
     "unit_summary",
     "unit_values",

@@ -1,10 +1,9 @@
 """Choropleth: the units of a level under a parent with a metric, its count, previous value,
-change, low-count flag and class, as GeoJSON (pre-serialised display geometry spliced in
-with orjson, never re-serialised per request) or as CSV / GeoPackage for download."""
+change, low-count flag and class, as GeoJSON (pre-serialised display geometry embedded by
+orjson, never re-serialised per request) or as CSV / GeoPackage for download."""
 
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass, replace
 
@@ -20,17 +19,9 @@ from api.engine.query import (
     check_classes,
 )
 from api.engine.service import figure_columns, rows_of
-from api.engine.spliced import (
-    DECIMALS,
-    FeatureOpenings,
-    collection_head,
-    splice,
-    splice_gzip,
-    splice_zlib,
-    tails_of,
-)
 from api.engine.state import State, engine_state
 from api.engine.units import UnderKey
+from geo.geojson import DECIMALS
 
 
 def class_breaks(
@@ -180,7 +171,7 @@ def choropleth_table(session: Session, map_query: MapQuery, query: MetricQuery) 
     under = UnderKey(parent, level)
     shown = u.under(under)
     columns = figure_columns(state, q, shown, u.index[parent], under)
-    for name, column in columns.items():  # as the GeoJSON writes them (see spliced)
+    for name, column in columns.items():  # as every file of the map says them
         if column.dtype.kind == "f":
             columns[name] = np.round(column, DECIMALS)
     fixed = list(map_query.breaks) if map_query.breaks else None
@@ -193,58 +184,11 @@ def choropleth_table(session: Session, map_query: MapQuery, query: MetricQuery) 
 
 # ---------------------------------------------------------------- GeoJSON
 
-SPLICERS = {None: splice, "gzip": splice_gzip, "deflate": splice_zlib}
-OPENINGS_LAYERS = 128  # display layers whose feature openings are kept (least recent dropped)
-
-
-@dataclass(frozen=True)
-class LayerKey:
-    """What fixes a display layer's feature openings: the database, its boundaries
-    version, the level and parent of the units shown, and the layer's ETag (its
-    simplified geometry)."""
-
-    database: str
-    boundaries: int
-    level: str
-    parent: str
-    etag: str
-
-
-class _Openings:
-    """A layer's feature openings, built on first use."""
-
-    built: FeatureOpenings | None = None
-
-
-@functools.lru_cache(maxsize=OPENINGS_LAYERS)
-def _openings_of(key: LayerKey) -> _Openings:
-    """The openings of the layer ``key``: the one bounded cache of them (LRU)."""
-    return _Openings()
-
-
-def spliced_collection(
-    table: ChoroplethTable,
-    layer: LayerKey,
-    fragments: dict[str, bytes],
-    encoding: str | None = None,
-) -> bytes:
-    """``feature_collection`` of the table's rows, spliced from feature openings built once
-    per display layer (``layer``), in the ``Content-Encoding`` asked: None (plain),
-    ``gzip`` or ``deflate`` (zlib, the cheapest)."""
-    slot = _openings_of(layer)
-    openings = slot.built
-    if openings is None:  # the key fixes the units shown: (boundaries, level, parent)
-        units = table.state.units
-        static = {units.codes[i]: units.summaries[i].as_dict() for i in table.shown}
-        openings = slot.built = FeatureOpenings(static, fragments)
-    if len(openings.codes) != len(table.shown):
-        raise RuntimeError(f"the openings of {layer} do not match the units shown")
-    tails = tails_of(list(table.columns), list(table.columns.values()))
-    return SPLICERS[encoding](collection_head(table.meta()), openings, tails)
-
 
 def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:
-    """GeoJSON bytes: each row's properties with its pre-serialised geometry spliced in."""
+    """GeoJSON bytes: each row's properties with its pre-serialised geometry (display
+    geometry, RFC 7946) embedded as it is, never parsed again. Every grid of a metro city
+    (8,820 features, 6.6 MB) takes about 20 ms; compression is the app's middleware's."""
     features = [
         {
             "type": "Feature",
@@ -262,10 +206,8 @@ def feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict
 
 __all__ = [
     "ChoroplethTable",
-    "LayerKey",
     "choropleth_table",
     "class_breaks",
     "class_indexes",
     "feature_collection",
-    "spliced_collection",
 ]

@@ -2,13 +2,13 @@
 
 The engine answers from an in-memory cube of cumulative sums (``cube``), percentiles from
 summed histograms with compiled passes (``histogram``, ``stats.counted_quantile``) and a
-spliced, pre-compressed GeoJSON writer (``spliced``). This module answers the same
+plain GeoJSON writer (``choropleth.feature_collection``). This module answers the same
 questions the slow, obvious way, so that anyone can check it in a minute: the cases are
 read from table ``case`` (and the grid network from ``admin_unit``, ``grid_worker`` and
 ``facility``), joined to ``unit_ancestry`` and counted with pandas. From the engine it
 takes only the metric declarations (``registry``) and the plain GeoJSON writer
 (``choropleth.feature_collection``); nothing from the cube, the histograms, the
-compiled statistics or the spliced writer. tests/engine/test_reference.py asks the API
+compiled statistics. tests/engine/test_reference.py asks the API
 every query shape and compares its answers with these.
 
 The definitions (see ``api.engine.rollup`` and ``api.engine.registry``):
@@ -364,7 +364,7 @@ def figure_of(metric: Metric, row: pd.Series) -> Figure:
 def plain_feature_collection(rows: list[dict], fragments: dict[str, bytes], meta: dict) -> bytes:
     """The plain GeoJSON writer (``api.engine.choropleth.feature_collection``): each row
     as a feature, its properties the row, its geometry the display fragment of its code,
-    written by one ``orjson.dumps``; what the spliced writer must equal once decoded."""
+    written by one ``orjson.dumps``; what the API's body must equal once decoded."""
     return feature_collection(rows, fragments, meta)
 
 

@@ -16,21 +16,6 @@ from api.services.scope import check_scope
 router = APIRouter(tags=["maps"])
 
 
-def _content_encoding(request: Request) -> str | None:
-    """``deflate`` if the client takes it (browsers, curl, GDAL, QGIS: the cheapest body to
-    splice, see ``api.engine.spliced``), else ``gzip`` if it takes that, else None."""
-    accepted = set()
-    for coding in request.headers.get("accept-encoding", "").split(","):
-        name, _, weight = coding.partition(";")
-        try:
-            quality = float(weight.partition("=")[2]) if weight.strip() else 1.0
-        except ValueError:
-            continue
-        if quality > 0:
-            accepted.add(name.strip().lower())
-    return next((c for c in ("deflate", "gzip") if c in accepted), None)
-
-
 @router.get("/choropleth")
 def choropleth(
     request: Request,
@@ -51,12 +36,9 @@ def choropleth(
         query,
         format,
         cache_dir=request.app.state.settings.cache_dir,
-        encoding=_content_encoding(request) if format == "geojson" else None,
     )
     session.commit()  # the audit entry
-    headers = {"Vary": "Accept-Encoding"}
-    if exported.encoding:  # spliced from pre-compressed pieces: the middleware leaves it
-        headers["Content-Encoding"] = exported.encoding
+    headers = {}
     if format != "geojson":
         headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
     return Response(exported.body, media_type=exported.media_type, headers=headers)

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from sqlalchemy.orm import Session
 
-from api.engine import LayerKey, MapQuery, MetricQuery, choropleth_table, spliced_collection
+from api.engine import MapQuery, MetricQuery, choropleth_table, feature_collection
 from api.principal import Principal
 from api.services.audit import audit_export
 
@@ -31,7 +31,6 @@ class MapFile:
     media_type: str
     filename: str
     rows: int
-    encoding: str | None = None  # the body's Content-Encoding (gzip, deflate) if any
 
 
 def export_map(
@@ -41,12 +40,10 @@ def export_map(
     query: MetricQuery,
     fmt: Format,
     cache_dir: Path | None = None,
-    encoding: str | None = None,
 ) -> MapFile:
     """The map ``map_query`` (its parent already checked to be in the caller's scope;
-    ``principal`` None is the command line) with the metric of ``query``. ``encoding``:
-    the Content-Encoding the client takes for a GeoJSON body (gzip or deflate; None:
-    plain). Raises the engine's MetricsError on a bad request."""
+    ``principal`` None is the command line) with the metric of ``query``. Raises the
+    engine's MetricsError on a bad request."""
     from api.services.display import display_layer
 
     table = choropleth_table(session, map_query, query)
@@ -58,11 +55,8 @@ def export_map(
     # rows lie strictly below ``parent``, which is in the caller's scope: no row is the
     # caller's home unit, the one row whose parent_code could name a unit outside it
     if fmt == "geojson":
-        database = session.get_bind().url.render_as_string(hide_password=True)
-        key = LayerKey(database, boundaries, level, parent, layer.etag)
-        body = spliced_collection(table, key, layer.fragments, encoding)
+        body = feature_collection(table.rows(), layer.fragments, meta)
     else:
-        encoding = None
         body = _table_file(table.rows(), layer.fragments, meta, fmt, name)
     audit_export(
         session,
@@ -76,7 +70,7 @@ def export_map(
         rows=len(table.shown),
         via=principal.via if principal else "cli",
     )
-    return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(table.shown), encoding)
+    return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(table.shown))
 
 
 def _table_file(rows: list[dict], fragments: dict, meta: dict, fmt: Format, name: str) -> bytes:

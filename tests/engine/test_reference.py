@@ -1,5 +1,5 @@
 """The fast paths beside their references: every query shape asked through the HTTP API
-(the cube, the summed histograms, the spliced GeoJSON writer) and recounted the plain way
+(the cube, the summed histograms, the compressed GeoJSON) and recounted the plain way
 (``api.engine.reference``, straight from table ``case``), on SQLite and PostGIS, before
 and after intake changes. The two must agree.
 
@@ -246,7 +246,7 @@ MAPS = [  # metric, parent (None: the city), level, Accept-Encoding
 def test_choropleth_body_is_the_plain_writers(
     served: Served, metric: str, parent: str | None, level: str, encoding: str
 ) -> None:
-    """The spliced (and compressed) GeoJSON, decoded, is what the plain writer makes of
+    """The (compressed) GeoJSON, decoded, is what the plain writer makes of
     the same rows with the display geometry of ``/boundaries``: the same features, ids,
     properties and geometry, and the same metadata."""
     w = served.world
@@ -268,7 +268,7 @@ def test_choropleth_body_is_the_plain_writers(
     rows = [f["properties"] for f in body["features"]]
     meta = {k: v for k, v in body.items() if k not in ("type", "features")}
     plain = reference.plain_feature_collection(rows, fragments, meta)
-    assert orjson.loads(plain) == body  # the spliced body pads numbers with blanks
+    assert orjson.loads(plain) == body
     assert [f["id"] for f in body["features"]] == [r["code"] for r in rows]
     assert all(f["geometry"] is not None for f in body["features"])
 
