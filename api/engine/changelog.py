@@ -17,9 +17,10 @@ per frame, zlib-compressed. Days count from 1970-01-01; a text value is its inde
 header's codes for its column. Float columns (``close_days_sum``, which the cube does not
 read) are left out.
 
-The log keeps the newest changes up to ``LOG_ROWS`` delta rows and ``LOG_VERSIONS``
-versions (pruned every ``PRUNE_EVERY`` versions): more than a cube applies before it
-reloads anyway, and enough to cover a reload at metro scale under a bulk import.
+The log keeps the newest changes up to ``log_rows`` delta rows and ``log_versions``
+versions (pruned every ``prune_every`` versions; ``api.engine.tuning``): more than a cube
+applies before it reloads anyway, and enough to cover a reload at metro scale under a bulk
+import.
 ``rebuild_rollups`` clears the log and leaves a row without deltas: a cube built before
 it reloads, one built after it catches up from there.
 """
@@ -38,11 +39,9 @@ from sqlalchemy import case, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import RollupChange
+from api.engine.tuning import engine_settings
 
 FORMAT = 1
-LOG_ROWS = 2_000_000
-LOG_VERSIONS = 20_000
-PRUNE_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def _insert(session: Session, version: int, deltas: bytes | None, rows: int) -> 
 def record(session: Session, version: int, deltas: bytes, rows: int) -> None:
     """Write the change of ``version`` (in the caller's transaction, after its bump)."""
     _insert(session, version, deltas, rows)
-    if version % PRUNE_EVERY == 0:
+    if version % engine_settings().prune_every == 0:
         prune(session, version)
 
 
@@ -130,9 +129,11 @@ def record_reset(session: Session, version: int) -> None:
 
 
 def prune(session: Session, newest: int) -> None:
-    """Keep the newest changes up to LOG_VERSIONS versions and LOG_ROWS delta rows (the
+    """Keep the newest changes up to ``log_versions`` versions and ``log_rows`` delta rows (the
     newest change always)."""
-    session.execute(delete(RollupChange).where(RollupChange.version <= newest - LOG_VERSIONS))
+    tuning = engine_settings()
+    oldest = newest - tuning.log_versions
+    session.execute(delete(RollupChange).where(RollupChange.version <= oldest))
     session.execute(
         text(
             """DELETE FROM rollup_change WHERE version < (
@@ -141,7 +142,7 @@ def prune(session: Session, newest: int) -> None:
                     FROM rollup_change
                 ) AS log WHERE newer < :limit)"""
         ),
-        {"limit": LOG_ROWS},
+        {"limit": tuning.log_rows},
     )
 
 

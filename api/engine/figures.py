@@ -18,11 +18,8 @@ from api.engine.periods import Period
 from api.engine.registry import MEASURES, distribution_domain
 from api.engine.state import State
 from api.engine.stats import BinCounts, counted_quantile, poisson_rate_interval, wilson
+from api.engine.tuning import engine_settings
 from api.engine.units import UnderKey
-
-# a percentile's histogram is summed from the cells of a ``SummedHistogram`` when the
-# period has at least this many rows per cell, else from the rows
-ROWS_PER_CELL = 1
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ class Frame:
         for g in self.groups(name):
             summed = summed_histogram(self.state, name, self._class_depth(g.level_number))
             span = summed.span(first, last) if summed is not None else None
-            if span is None or len(rows[0]) < ROWS_PER_CELL * summed.cells:
+            if span is None or len(rows[0]) < engine_settings().rows_per_cell * summed.cells:
                 parts.append(BinCounts(g.position, *rows))
             else:  # the cells between two checkpoints, give or take the days at the edges
                 m1, m2, edges = span

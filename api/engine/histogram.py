@@ -17,19 +17,14 @@ import numpy as np
 
 from api.engine.state import State
 from api.engine.stats import GROUP_SHIFT
-
-# the most a ``SummedHistogram``'s running counts take: their days apart follow from it (a
-# day or two for the upper levels, whose cells are few; 17 days for a metro city's grids)
-SUMMED_HISTOGRAM_BYTES = 48 * 2**20
-# running counts are kept in 16 bits when every group cell's total is below this (a metro
-# city's villages and grids), else in 32
-NARROW_COUNTS_BELOW = 2**16
+from api.engine.tuning import engine_settings
 
 
 class SummedHistogram:
     """The cube's histogram rows summed per cell and per group cell, as running counts
-    every ``step`` days (as many as fit in ``SUMMED_HISTOGRAM_BYTES``): the count of a cell
-    between two checkpoints is one subtraction, whatever the number of cases between them.
+    every ``step`` days (as many as fit in ``summed_histogram_bytes``, ``api.engine.tuning``):
+    the count of a cell between two checkpoints is one subtraction, whatever the number of
+    cases between them.
     A period is taken between the checkpoints nearest its ends, the days in excess or
     missing read from the rows (``span``)."""
 
@@ -58,9 +53,11 @@ class SummedHistogram:
 
         totals = np.bincount(cell_of_row, weights=cube.hist_n, minlength=len(cells))
         group_totals = np.add.reduceat(totals, starts) if len(starts) else totals
-        counts = np.uint16 if group_totals.max(initial=0) < NARROW_COUNTS_BELOW else np.int32
+        tuning = engine_settings()
+        narrow = group_totals.max(initial=0) < tuning.narrow_counts_below
+        counts = np.uint16 if narrow else np.int32
         per_day = (len(cells) + len(starts)) * np.dtype(counts).itemsize
-        self.step = max(1, -(-per_day * cube.ndays // SUMMED_HISTOGRAM_BYTES))
+        self.step = max(1, -(-per_day * cube.ndays // tuning.summed_histogram_bytes))
         self.count = -(-cube.ndays // self.step)  # checkpoints after day 0
         at = np.arange(self.count + 1) * self.step
         row_at = np.searchsorted(cube.hist_day, at.astype(cube.hist_day.dtype))

@@ -5,10 +5,10 @@ Each request compares the dataset versions (one small query). When only facts mo
 cube catches up: from the change log in milliseconds (a domain with rollup tables), or read
 again (a small domain read from its source). When the log cannot bring a big cube up to
 date (the rollups rebuilt, the log pruned past it, a boundaries change), or past
-``EXTRA_ROWS`` extra rows, the cube is read again from the rollup tables in a background
-thread while the previous state keeps answering; a small one at once. A big cube is also
-written to disk (``snapshot``): a restarted process starts from it in seconds and catches
-up from the log.
+``extra_rows`` extra rows (``api.engine.tuning``), the cube is read again from the rollup
+tables in a background thread while the previous state keeps answering; a small one at
+once. A big cube is also written to disk (``snapshot``): a restarted process starts from it
+in seconds and catches up from the log.
 """
 
 from __future__ import annotations
@@ -33,18 +33,10 @@ from api.engine.domain import Current, FactDomain
 from api.engine.leaves import Leaves
 from api.engine.network import Network, NetworkVersion, load_network
 from api.engine.registry import MEASURES, dated_domains
+from api.engine.tuning import engine_settings
 from api.engine.units import UnitIndex, load_units
 
 log = logging.getLogger("zhili")
-
-# A cube over fewer rows is rebuilt inline (read-your-writes); a bigger one is refreshed in
-# the background while readers keep the previous state. 188k rows (the small preset) take
-# ~2 s to rebuild: inline, 8 intake clients writing made every read wait behind the lock
-# (bench_load: read p50 12.8 s).
-SYNC_ROWS = 50_000
-# Past this many extra rows (changes applied since the arrays were read), the cube is read
-# again in the background: each query scans the extra rows of its range.
-EXTRA_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -111,7 +103,7 @@ def _snapshot_session(session: Session) -> Iterator[Session]:
 
 
 def _big(cube: Cube) -> bool:
-    return cube.domain.tables is not None and cube.rows > SYNC_ROWS
+    return cube.domain.tables is not None and cube.rows > engine_settings().sync_rows
 
 
 def _snapshot_key(key: str, domain: FactDomain) -> str:
@@ -264,14 +256,14 @@ def engine_state(session: Session) -> State:
             state = _states[key] = _build(session, key, versions, state)
     if _stale(state, _versions(session)):  # served from an older snapshot: catch up behind it
         _refresh_in_background(session, key)
-    elif state.extra_rows > EXTRA_ROWS:
+    elif state.extra_rows > engine_settings().extra_rows:
         _refresh_in_background(session, key, reload=True)
     return state
 
 
 def _catch_up(session: Session, key: str) -> State | None:
     """The state with its cubes caught up (and installed), or None when one cannot.
-    Past EXTRA_ROWS extra rows, a reload starts behind it."""
+    Past ``extra_rows`` extra rows, a reload starts behind it."""
     with _lock:
         state = _states.get(key)
         if state is None:
@@ -283,7 +275,7 @@ def _catch_up(session: Session, key: str) -> State | None:
             if caught is not cube:
                 state = state.with_cube(caught)
         _states[key] = state
-    if state.extra_rows > EXTRA_ROWS:
+    if state.extra_rows > engine_settings().extra_rows:
         _refresh_in_background(session, key, reload=True)
     return state
 

@@ -3,6 +3,7 @@ rebuilt, and an admin client. ``expected`` computes answers straight from the ca
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import pytest
 from api.db.session import session_scope
 from api.engine import forget_states
 from api.engine.rollup import CaseSnapshot, apply_case_changes
+from api.engine.tuning import tuned
 from tests.engine.cases import insert_cases, leaf_ids, random_cases
 
 
@@ -34,3 +36,10 @@ def cased(db_url: str, world) -> CasedWorld:
         rows = insert_cases(session, leaves, cases)
         apply_case_changes(session, [(None, CaseSnapshot.of(r)) for r in rows])
     return CasedWorld(world, cases, leaves)
+
+
+@pytest.fixture
+def tune():
+    """Tune the engine for one test: ``tune(extra_rows=3)``; back to its defaults after."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **changes: stack.enter_context(tuned(**changes))

@@ -329,9 +329,9 @@ def test_a_pruned_log_reads_the_cube_again(db_url, world, started) -> None:
     assert state_module.loads[key] == loads + 1
 
 
-def test_many_extra_rows_read_the_cube_again_behind_it(db_url, world, started, monkeypatch):
+def test_many_extra_rows_read_the_cube_again_behind_it(db_url, world, started, tune):
     leaves, _, key = started
-    monkeypatch.setattr(state_module, "EXTRA_ROWS", 3)
+    tune(extra_rows=3)
     loads = state_module.loads[key]
     _one_more_case(db_url, leaves, 7)
     _one_more_case(db_url, leaves, 8)
@@ -380,14 +380,13 @@ def test_days_pass_without_a_rebuild(db_url, world, started, monkeypatch) -> Non
     assert_same(incremental, answers(db_url, state_of(db_url).cubes["cases"]))
 
 
-def test_the_log_keeps_the_newest_changes(db_url, world, started, monkeypatch) -> None:
-    """Pruned to the newest changes up to LOG_ROWS delta rows (the newest always), and to
-    LOG_VERSIONS versions."""
-    from api.engine import changelog
+def test_the_log_keeps_the_newest_changes(db_url, world, started, tune) -> None:
+    """Pruned to the newest changes up to log_rows delta rows (the newest always), and to
+    log_versions versions."""
 
     leaves, _, _ = started
-    monkeypatch.setattr(changelog, "PRUNE_EVERY", 1)
-    monkeypatch.setattr(changelog, "LOG_ROWS", 5)  # a new case is 2-3 delta rows
+    tune(prune_every=1)
+    tune(log_rows=5)  # a new case is 2-3 delta rows
     for seed in range(10, 14):
         _one_more_case(db_url, leaves, seed)
     with session_scope(db_url) as session:
@@ -395,14 +394,13 @@ def test_the_log_keeps_the_newest_changes(db_url, world, started, monkeypatch) -
         kept = session.execute(select(RollupChange.version, RollupChange.rows)).all()
     kept.sort()
     assert kept[-1][0] == newest
-    assert sum(r for _, r in kept[1:]) < 5  # fewer than LOG_ROWS rows newer than the oldest
+    assert sum(r for _, r in kept[1:]) < 5  # fewer than log_rows rows newer than the oldest
     assert sum(r for _, r in kept) >= 5  # and 5 or more newer than the one before it
-    monkeypatch.setattr(changelog, "LOG_ROWS", 1)  # even a big change stays, alone
+    tune(log_rows=1)  # even a big change stays, alone
     _one_more_case(db_url, leaves, 20)
     with session_scope(db_url) as session:
         assert session.scalars(select(RollupChange.version)).all() == [newest + 1]
-    monkeypatch.setattr(changelog, "LOG_ROWS", 10**6)
-    monkeypatch.setattr(changelog, "LOG_VERSIONS", 2)
+    tune(log_rows=10**6, log_versions=2)
     for seed in range(21, 24):
         _one_more_case(db_url, leaves, seed)
     with session_scope(db_url) as session:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.db.session import session_scope
-from api.engine import engine_state, figures, forget_states, histogram
+from api.engine import engine_state, forget_states
 from api.engine.domains.cases import MAX_CLOSE_DAYS
 from api.engine.histogram import SummedHistogram
 from api.engine.stats import BinCounts, counted_quantile, histogram_quantile
@@ -31,14 +31,14 @@ def api(app, db_url, cased):
 
 
 @pytest.fixture(params=["one day apart", "weeks apart", "weeks apart, 32-bit"])
-def checkpoints(request, monkeypatch) -> Iterator[str]:
+def checkpoints(request, tune) -> Iterator[str]:
     """Running counts every day (what a small world's cells afford), or, with little room
     for them, weeks apart (as for the grids of a metro city: periods then have edge days),
     in 16 bits (a small world's counts fit) or 32 (as a metro city's upper levels)."""
     if request.param.startswith("weeks apart"):
-        monkeypatch.setattr(histogram, "SUMMED_HISTOGRAM_BYTES", 40_000)
+        tune(summed_histogram_bytes=40_000)
     if request.param.endswith("32-bit"):
-        monkeypatch.setattr(histogram, "NARROW_COUNTS_BELOW", 0)
+        tune(narrow_counts_below=0)
     forget_states()  # no summed histogram kept from a test with other settings
     yield request.param
     forget_states()
@@ -98,12 +98,10 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpo
             assert np.array_equal(got, rows_histogram(unit_of_leaf, first, last)), (first, last)
 
 
-def test_percentiles_from_summed_histograms_match_the_cases(
-    api, cased, monkeypatch, checkpoints
-) -> None:
+def test_percentiles_from_summed_histograms_match_the_cases(api, cased, tune, checkpoints) -> None:
     """Children's median and 90th percentile days to close, with the summed histograms
     always taken (a small world would scan its few rows), equal those of the raw cases."""
-    monkeypatch.setattr(figures, "ROWS_PER_CELL", 0)
+    tune(rows_per_cell=0)
     w = cased.world
     rng = random.Random(8)
     for parent in [w.city, *w.towns[:2], *w.villages[:2]]:

@@ -21,8 +21,8 @@ QUESTION = {"metric": "caseload", "start": "2023-01-01", "end": "2026-06-30"}
 
 
 @pytest.fixture
-def snapshots(tmp_path, monkeypatch):
-    monkeypatch.setattr(cube, "SYNC_ROWS", 0)  # snapshot even this tiny cube
+def snapshots(tmp_path, tune):
+    tune(sync_rows=0)  # snapshot even this tiny cube
     snapshot.enable(tmp_path)
     yield tmp_path / "cube"
     snapshot.enable(None)
