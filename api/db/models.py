@@ -281,9 +281,9 @@ class DatasetVersion(Base):
 
 
 class RollupChange(Base):
-    """What one ingest transaction changed in the rollup tables, tagged with the 'cases'
-    version that transaction made: the in-memory cube catches up from these rows instead of
-    reading the rollup tables again (``api.engine.changelog``).
+    """What one ingest transaction changed in a fact domain's rollup tables, tagged with
+    the domain and the version of it that transaction made: the in-memory cube catches up
+    from these rows instead of reading the rollup tables again (``api.engine.changelog``).
 
     ``deltas`` holds the summed deltas (compressed, see the changelog module); NULL marks a
     rebuild of the rollups, across which no cube catches up. ``token`` is random: it tells
@@ -293,6 +293,7 @@ class RollupChange(Base):
 
     __tablename__ = "rollup_change"
 
+    domain: Mapped[str] = mapped_column(String(32), primary_key=True, server_default="cases")
     version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     token: Mapped[int] = mapped_column(BigInteger)
     rows: Mapped[int] = mapped_column(Integer)

@@ -1,19 +1,20 @@
-"""The rollup change log: what each ingest transaction changed in the rollup tables, so that
-the in-memory cube (``api.engine.cube``) catches up by applying only that, in milliseconds,
-instead of reading every rollup row again.
+"""The rollup change log: what each ingest transaction changed in a fact domain's rollup
+tables, so that the domain's in-memory cube (``api.engine.cube``) catches up by applying
+only that, in milliseconds, instead of reading every rollup row again.
 
-``apply_case_changes`` writes one ``rollup_change`` row per transaction, in that
-transaction, under the 'cases' version its ``bump_version`` returned. The bump locks the
-version row until commit, so versions commit in order: once version N is visible, every
-change up to N is visible too. A reader applies the changes after its cube's version only
-when every version in between is there and the row of its own version carries the token it
-saw when it was built; anything else (the rollups rebuilt, a pruned log, another database
-under the same URL, a rolled-back transaction's version reused) sends it to a full reload.
+``api.engine.rollup.apply_changes`` writes one ``rollup_change`` row per transaction, in
+that transaction, under the domain's name and the version its ``bump_version`` returned.
+The bump locks the version row until commit, so versions commit in order: once version N
+is visible, every change up to N is visible too. A reader applies the changes after its
+cube's version only when every version in between is there and the row of its own version
+carries the token it saw when it was built; anything else (the rollups rebuilt, a pruned
+log, another database under the same URL, a rolled-back transaction's version reused)
+sends it to a full reload.
 
-A change holds the three delta frames of ``apply_case_changes`` (rollup, flow and
-histogram rows keyed like their tables), self-described: a JSON header names each frame's
-columns and lists the codes of its text columns (category, channel), then one int64 matrix
-per frame, zlib-compressed. Days count from 1970-01-01; a text value is its index in the
+A change holds the delta frames of ``apply_changes`` (rollup, flow and histogram rows
+keyed like their tables), self-described: a JSON header names each frame's columns and
+lists the codes of its text columns (category, channel), then one int64 matrix per frame,
+zlib-compressed. Days count from 1970-01-01; a text value is its index in the
 header's codes for its column. Float columns (``close_days_sum``, which the cube does not
 read) are left out.
 
@@ -103,9 +104,10 @@ def decode(version: int, token: int, blob: bytes) -> Change:
     return Change(version, token, frames, header["codes"])
 
 
-def _insert(session: Session, version: int, deltas: bytes | None, rows: int) -> None:
+def _insert(session: Session, domain: str, version: int, deltas: bytes | None, rows: int) -> None:
     session.execute(
         insert(RollupChange).values(
+            domain=domain,
             version=version,
             token=secrets.randbits(62),
             rows=rows,
@@ -115,46 +117,56 @@ def _insert(session: Session, version: int, deltas: bytes | None, rows: int) -> 
     )
 
 
-def record(session: Session, version: int, deltas: bytes, rows: int) -> None:
-    """Write the change of ``version`` (in the caller's transaction, after its bump)."""
-    _insert(session, version, deltas, rows)
+def record(session: Session, domain: str, version: int, deltas: bytes, rows: int) -> None:
+    """Write ``domain``'s change of ``version`` (in the caller's transaction, after its
+    bump)."""
+    _insert(session, domain, version, deltas, rows)
     if version % engine_settings().prune_every == 0:
-        prune(session, version)
+        prune(session, domain, version)
 
 
-def record_reset(session: Session, version: int) -> None:
-    """The rollups were rebuilt at ``version``: no cube catches up across it."""
-    session.execute(delete(RollupChange))
-    _insert(session, version, None, 0)
+def record_reset(session: Session, domain: str, version: int) -> None:
+    """``domain``'s rollups were rebuilt at ``version``: no cube catches up across it."""
+    session.execute(delete(RollupChange).where(RollupChange.domain == domain))
+    _insert(session, domain, version, None, 0)
 
 
-def prune(session: Session, newest: int) -> None:
-    """Keep the newest changes up to ``log_versions`` versions and ``log_rows`` delta rows (the
-    newest change always)."""
+def prune(session: Session, domain: str, newest: int) -> None:
+    """Keep ``domain``'s newest changes up to ``log_versions`` versions and ``log_rows``
+    delta rows (the newest change always)."""
     tuning = engine_settings()
-    oldest = newest - tuning.log_versions
-    session.execute(delete(RollupChange).where(RollupChange.version <= oldest))
+    mine = RollupChange.domain == domain
+    session.execute(
+        delete(RollupChange).where(mine, RollupChange.version <= newest - tuning.log_versions)
+    )
     session.execute(
         text(
-            """DELETE FROM rollup_change WHERE version < (
+            """DELETE FROM rollup_change WHERE domain = :domain AND version < (
                 SELECT MIN(version) FROM (
                     SELECT version, SUM(rows) OVER (ORDER BY version DESC) - rows AS newer
-                    FROM rollup_change
+                    FROM rollup_change WHERE domain = :domain
                 ) AS log WHERE newer < :limit)"""
         ),
-        {"limit": tuning.log_rows},
+        {"limit": tuning.log_rows, "domain": domain},
     )
 
 
-def token_at(session: Session, version: int) -> int | None:
-    """The token of ``version``'s row (None: no row, as after a change the log lost)."""
-    return session.scalar(select(RollupChange.token).where(RollupChange.version == version))
+def token_at(session: Session, domain: str, version: int) -> int | None:
+    """The token of ``domain``'s ``version`` row (None: no row, as after a change the log
+    lost)."""
+    return session.scalar(
+        select(RollupChange.token).where(
+            RollupChange.domain == domain, RollupChange.version == version
+        )
+    )
 
 
-def read(session: Session, since: int, token: int | None, upto: int) -> list[Change] | None:
-    """The changes after ``since`` up to ``upto``, in order; None when they cannot bring a
-    cube built at (``since``, ``token``) up to ``upto``: a version missing, a rebuild in
-    between, or ``since``'s row not the one the cube saw."""
+def read(
+    session: Session, domain: str, since: int, token: int | None, upto: int
+) -> list[Change] | None:
+    """``domain``'s changes after ``since`` up to ``upto``, in order; None when they cannot
+    bring a cube built at (``since``, ``token``) up to ``upto``: a version missing, a
+    rebuild in between, or ``since``'s row not the one the cube saw."""
     if token is None or upto < since:
         return None
     if upto == since:
@@ -165,6 +177,7 @@ def read(session: Session, since: int, token: int | None, upto: int) -> list[Cha
             RollupChange.token,
             case((RollupChange.version > since, RollupChange.deltas), else_=None),
         )
+        .where(RollupChange.domain == domain)
         .where(RollupChange.version >= since, RollupChange.version <= upto)
         .order_by(RollupChange.version)
     ).all()

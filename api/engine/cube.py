@@ -410,7 +410,7 @@ def load_cube(session: Session, domain: FactDomain) -> Cube:
     after the last day (deadlines ahead) as extra rows. ``session`` should see one
     snapshot of the database (``api.engine.state``)."""
     version = get_version(session, domain.name)
-    token = changelog.token_at(session, version) if domain.tables else None
+    token = changelog.token_at(session, domain.name, version) if domain.tables else None
     d = SqlDialect.of(session.get_bind().dialect.name)
     ndims, tallies = len(domain.dimensions), domain.read_tallies
     binds = None if domain.tables else d.binds

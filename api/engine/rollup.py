@@ -214,7 +214,7 @@ def apply_changes(
         _delete_empty(session, table, frame, measures, empty)
     deltas, rows = changelog.encode(frames)
     # last: the bump locks the version row until commit (concurrent writers wait here)
-    changelog.record(session, bump_version(session, domain.name), deltas, rows)
+    changelog.record(session, domain.name, bump_version(session, domain.name), deltas, rows)
 
 
 def _upsert_add(
@@ -386,7 +386,7 @@ def rebuild(session: Session, domain: FactDomain) -> None:
             ) AS measured
             GROUP BY leaf, d, b"""
         )
-    changelog.record_reset(session, bump_version(session, domain.name))
+    changelog.record_reset(session, domain.name, bump_version(session, domain.name))
 
 
 def _list(*items: str) -> str:

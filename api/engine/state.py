@@ -129,7 +129,7 @@ def _caught_up(session: Session, cube: Cube) -> Cube | None:
         return cube
     if cube.domain.tables is None:
         return load_cube(session, cube.domain)
-    changes = changelog.read(session, cube.version, cube.token, target)
+    changes = changelog.read(session, cube.domain.name, cube.version, cube.token, target)
     return None if changes is None else cube.with_changes(changes)
 
 
