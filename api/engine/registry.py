@@ -35,7 +35,14 @@ DOMAINS: dict[str, FactDomain] = {}  # domain name → declaration
 
 def register_domain(domain: FactDomain) -> FactDomain:
     """Add a fact domain with its measures and metrics (one of the same name is replaced):
-    they are served from the next request on."""
+    they are served from the next request on. A domain whose metrics read measures that no
+    domain declares is refused whole."""
+    known = {n for n, ref in MEASURES.items() if ref.domain.name != domain.name}
+    known |= {m.name for m in domain.measures}
+    for metric in domain.metrics:
+        unknown = [m for m in metric.measures() if m not in known]
+        if unknown:
+            raise ValueError(f"metric {metric.id!r} reads undeclared measures {unknown}")
     _add_measures(domain)
     for metric in domain.metrics:
         register(metric)
