@@ -28,17 +28,20 @@ HERE = Path(__file__).resolve().parent.parent
 
 
 def _maps(root: str, start: str, end: str) -> dict[str, tuple[str, dict]]:
+    """label → (path, params) of each request alternated: choropleth GeoJSON downloads, then
+    the numbers the dashboard reads over HTTP (children/metrics)."""
     year = {"start": start, "end": end, "compare": "yoy"}
     choropleth = "/api/v1/choropleth"
+    children = f"/api/v1/units/{root}/children/metrics"
     return {
-        "every grid, median": (choropleth, {"parent": root, "level": "grid",
-                                            "metric": "median_days_to_close", **year}),
-        "every grid, caseload": (choropleth, {"parent": root, "level": "grid",
-                                              "metric": "caseload_per_10k", **year}),
-        "villages, median": (choropleth, {"parent": root, "level": "village",
-                                          "metric": "median_days_to_close", **year}),
-        "children, resolution": (f"/api/v1/units/{root}/children/metrics",
-                                 {"metric": "resolution_rate", **year}),
+        "every grid, median (GeoJSON)": (choropleth, {"parent": root, "level": "grid",
+                                                      "metric": "median_days_to_close", **year}),
+        "every grid, caseload (GeoJSON)": (choropleth, {"parent": root, "level": "grid",
+                                                        "metric": "caseload_per_10k", **year}),
+        "villages, median (GeoJSON)": (choropleth, {"parent": root, "level": "village",
+                                                    "metric": "median_days_to_close", **year}),
+        "children, resolution": (children, {"metric": "resolution_rate", **year}),
+        "children, median": (children, {"metric": "median_days_to_close", **year}),
     }  # fmt: skip
 
 
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             client.get(f"/api/v1/units/{units['root']}").raise_for_status()  # loads the cube
             clients.append(client)
-        print(f"{'request':<24}{args.commit + ' ms':>14}{'working tree ms':>17}{'ratio':>8}")
+        print(f"{'request':<32}{args.commit + ' ms':>14}{'working tree ms':>17}{'ratio':>8}")
         for name, (path, params) in _maps(units["root"], args.start, args.end).items():
             samples: list[list[float]] = [[], []]
             for client in clients:
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                             pass
                     times.append(_server_ms(response))
             before, after = (statistics.median(t) for t in samples)
-            print(f"{name:<24}{before:>14.1f}{after:>17.1f}{after / before:>7.2f}×")
+            print(f"{name:<32}{before:>14.1f}{after:>17.1f}{after / before:>7.2f}×")
     return 0
 
 

@@ -66,6 +66,8 @@ def test_bench_runs_at_the_small_preset(small_postgis_url: str, tmp_path: Path) 
         assert "error" not in section, (name, section)
     api = figures["sections"]["api"]
     assert api["children_metrics"] and all(r["median_ms"] > 0 for r in api["children_metrics"])
+    assert api["map_numbers"] and all(r["median_ms"] > 0 for r in api["map_numbers"])
+    assert isinstance(api["downloads_within_target"], bool)
     cube = figures["sections"]["cube"]
     assert cube["equal_to_a_full_read"] and cube["full_reads_while_catching_up"] == 0
     assert cube["extra_rows"] > 0
