@@ -19,7 +19,8 @@ sent.
   of the map without geometry, caseload_per_10k for the same levels, parents and periods
   as the choropleth rows, timed in this process as ``dashboard/client.py::choropleth`` does
   it (a session, ``choropleth_table(session, MapQuery(parent, level), MetricQuery(...))``,
-  ``.rows()``). Target ≤ 20 ms median, ≤ 50 ms p95.
+  read column by column into figures, ``dashboard.client.map_figures``).
+  Target ≤ 20 ms median, ≤ 50 ms p95.
 - choropleth: the GeoJSON of a level under a parent (``GET /api/v1/choropleth``) is a
   download, a file an analyst opens (each writes its audit entry, as in production).
   Target ≤ 1000 ms median, ≤ 2000 ms p95 server-side; ``bench_writers`` sets the city's
@@ -50,6 +51,7 @@ from api.db.models import AdminUnit
 from api.db.session import dispose_engines, session_factory, session_scope
 from api.engine import MapQuery, MetricQuery, choropleth_table
 from bench.common import free_port, http_server, ratio, rss_mb, summarize, timed
+from dashboard.client import map_figures
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhili_metro"
 REPEAT = 30
@@ -124,7 +126,7 @@ def _time_numbers(url: str, shown: MapQuery, query: MetricQuery, repeat: int) ->
 
     def numbers() -> list[dict]:
         with session_factory(url)() as session:
-            return choropleth_table(session, shown, query).rows()
+            return map_figures(choropleth_table(session, shown, query))
 
     return timed(numbers, repeat, warmup=2), len(numbers())
 

@@ -18,7 +18,7 @@ from api.engine.query import (
     ResolvedQuery,
     check_classes,
 )
-from api.engine.service import figure_columns, rows_of
+from api.engine.service import figure_columns, python_values, rows_of
 from api.engine.state import State, engine_state
 from api.engine.units import UnderKey
 from geo.geojson import DECIMALS
@@ -126,8 +126,21 @@ class ChoroplethTable:
 
     def rows(self) -> list[dict]:
         """One dict per unit: its summary, then the columns (classes as integers)."""
-        classes = [None if np.isnan(c) else int(c) for c in self.columns["class"].tolist()]
-        return rows_of(self.state, self.shown, {**self.columns, "class": classes})
+        return rows_of(self.state, self.shown, {**self.columns, "class": self.column("class")})
+
+    def column(self, name: str) -> list:
+        """One column in the order of ``shown``, as Python values (None: no value; classes
+        as integers): what a map reads without a dict per unit."""
+        if name == "class":
+            classes = self.columns["class"]
+            out = np.full(len(classes), None, dtype=object)
+            have = ~np.isnan(classes)
+            out[have] = classes[have].astype(np.int64).tolist()
+            return out.tolist()
+        if name in ("code", "name"):
+            found = self.state.units.codes if name == "code" else self.state.units.name
+            return [found[i] for i in self.shown]
+        return python_values(self.columns[name])
 
     def meta(self) -> dict:
         """What the map's file says of itself: parent, level, metric, period, comparison,

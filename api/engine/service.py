@@ -79,7 +79,7 @@ def rows_of(state: State, shown: list[int], columns: dict[str, np.ndarray | list
     """One dict per unit shown: its summary, then its value in each column (NaN → None)."""
     summaries = state.units.summaries
     names = list(columns)
-    values = [_python_values(column) for column in columns.values()]
+    values = [python_values(column) for column in columns.values()]
     return [
         {**summaries[i].as_dict(), **dict(zip(names, row, strict=True))}
         for i, row in zip(shown, zip(*values, strict=True), strict=True)
@@ -139,7 +139,7 @@ def _column(values: np.ndarray | None, n: int) -> np.ndarray:
     return arr
 
 
-def _python_values(column: np.ndarray | list) -> list:
+def python_values(column: np.ndarray | list) -> list:
     """A column as Python values: floats with None for NaN, booleans, ints."""
     if not isinstance(column, np.ndarray):
         return list(column)
