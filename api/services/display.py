@@ -130,8 +130,7 @@ def display_layer(
     lack; their ``level`` property says so."""
     if version is None:
         version = get_version(session, "boundaries")
-    db_key = _database_key(session)
-    key = LayerKey(db_key, version, level, parent_code)
+    key = LayerKey(_database_key(session), version, level, parent_code)
     layer = _recall(_layers, key)
     if layer is not None:
         return layer
