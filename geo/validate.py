@@ -89,6 +89,12 @@ class AreaFrame:
         )
 
 
+def graded(share: float, warning: float, error: float) -> str:
+    """The severity of a problem that covers ``share``: an error above ``error``, a
+    warning above ``warning``, else info."""
+    return ERROR if share > error else WARNING if share > warning else INFO
+
+
 def located(problem: Problem, frame: AreaFrame, spot_m: BaseGeometry) -> Problem:
     """Give ``problem`` the WGS84 shape and a point inside ``spot_m`` (in metres)."""
     spot = frame.unproject(spot_m)
@@ -128,9 +134,7 @@ def hierarchy_problems(
         share = float(outside.area / areas[i])
         if share <= t.outside_info:
             continue
-        severity = (
-            ERROR if share > t.outside_error else WARNING if share > t.outside_warning else INFO
-        )
+        severity = graded(share, t.outside_warning, t.outside_error)
         problems.append(
             located(
                 Problem(
@@ -158,9 +162,7 @@ def hierarchy_problems(
         if inter.area < t.min_area_m2:
             continue
         share = float(inter.area / min(areas[a], areas[b]))
-        severity = (
-            ERROR if share > t.overlap_error else WARNING if share > t.overlap_warning else INFO
-        )
+        severity = graded(share, t.overlap_warning, t.overlap_error)
         problems.append(
             located(
                 Problem(

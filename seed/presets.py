@@ -58,16 +58,6 @@ class Preset:
         return self.end - dt.timedelta(days=self.days - 1)
 
 
-def _scaled(n: int, of: int, total: int) -> int:
-    return round(total * n / of)
-
-
-def _stations(villages: int) -> tuple[int, int, int]:
-    built = _scaled(villages, 2236, 1803)
-    required = _scaled(villages, 2236, 3)
-    return built, villages - built - required, required
-
-
 METRO = Preset(
     name="metro",
     city_code="329900",
@@ -97,6 +87,19 @@ METRO = Preset(
     sub_centers=9,
 )
 
+
+def _scaled(n: int, of: int, total: int) -> int:
+    return round(total * n / of)
+
+
+def _stations(villages: int) -> tuple[int, int, int]:
+    """Village stations (built, under construction, required) in the metro preset's
+    proportions."""
+    built = _scaled(villages, METRO.villages, METRO.village_stations[0])
+    required = _scaled(villages, METRO.villages, METRO.village_stations[2])
+    return built, villages - built - required, required
+
+
 SMALL = Preset(
     name="small",
     city_code="320599",
@@ -111,9 +114,9 @@ SMALL = Preset(
     cases=60_000,
     days=365,
     spacing_km=0.04,
-    leaders=_scaled(900, 8820, 9604),
-    full_time=_scaled(900, 8820, 9316),
-    part_time=_scaled(900, 8820, 63563),
+    leaders=_scaled(900, METRO.grids, METRO.leaders),
+    full_time=_scaled(900, METRO.grids, METRO.full_time),
+    part_time=_scaled(900, METRO.grids, METRO.part_time),
     unstaffed_share=0.01,
     town_centers=(8, 0, 0),  # all 8 towns linked to the city's video network
     village_stations=_stations(120),
@@ -140,9 +143,9 @@ TINY = Preset(
     cases=2_000,
     days=61,
     spacing_km=0.08,
-    leaders=_scaled(60, 8820, 9604),
-    full_time=_scaled(60, 8820, 9316),
-    part_time=_scaled(60, 8820, 63563),
+    leaders=_scaled(60, METRO.grids, METRO.leaders),
+    full_time=_scaled(60, METRO.grids, METRO.full_time),
+    part_time=_scaled(60, METRO.grids, METRO.part_time),
     unstaffed_share=0.02,
     town_centers=(2, 1, 0),
     village_stations=_stations(12),

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import Admin, SessionDep
 from api.services.audit import list_audit
@@ -15,6 +15,8 @@ router = APIRouter(tags=["audit"])
 
 
 class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     at: dt.datetime
     user_name: str | None
@@ -61,17 +63,6 @@ def read_audit(
     more = len(entries) > limit
     entries = entries[:limit]
     return AuditPage(
-        items=[
-            AuditEntry(
-                id=e.id,
-                at=e.at,
-                user_name=e.user_name,
-                unit_code=e.unit_code,
-                action=e.action,
-                target=e.target,
-                detail=e.detail,
-            )
-            for e in entries
-        ],
+        items=[AuditEntry.model_validate(e) for e in entries],
         next_cursor=entries[-1].id if more else None,
     )

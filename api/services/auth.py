@@ -214,20 +214,27 @@ class LoginRefused(Exception):
         self.reason = reason
 
 
+def _refused(
+    session: Session, name: str, user: User | None, reason: str, client: str | None
+) -> LoginRefused:
+    """A refused login for ``reason``, audited as ``login.failure`` (raise it)."""
+    audit(
+        session,
+        name[:64],
+        user.unit_code if user else None,
+        "login.failure",
+        target=name[:128],
+        detail={"reason": reason, "client": client},
+    )
+    return LoginRefused(reason)
+
+
 def authenticate(session: Session, name: str, password: str, client: str | None = None) -> User:
     """The active user with ``name`` and ``password``, or ``LoginRefused``; both outcomes are
     audited in the caller's transaction (commit it in either case)."""
     user = find_user(session, name) if name else None
     if recent_failed_logins(session, name) >= MAX_FAILED_LOGINS:
-        audit(
-            session,
-            name[:64],
-            user.unit_code if user else None,
-            "login.failure",
-            target=name[:128],
-            detail={"reason": "locked", "client": client},
-        )
-        raise LoginRefused("locked")
+        raise _refused(session, name, user, "locked", client)
     ok = False
     try:
         ok = _hasher.verify(
@@ -236,15 +243,7 @@ def authenticate(session: Session, name: str, password: str, client: str | None 
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or not user.password_hash or not user.active:
-        audit(
-            session,
-            name[:64],
-            user.unit_code if user else None,
-            "login.failure",
-            target=name[:128],
-            detail={"reason": "invalid", "client": client},
-        )
-        raise LoginRefused("invalid")
+        raise _refused(session, name, user, "invalid", client)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     audit(

@@ -105,6 +105,18 @@ _layers: LRUCache = LRUCache(64)
 _lock = threading.Lock()
 
 
+def _recall(cache: LRUCache, key: object) -> object | None:
+    """What ``cache`` keeps under ``key`` (None: nothing), read under the lock."""
+    with _lock:
+        return cache.get(key)
+
+
+def _keep(cache: LRUCache, key: object, value: object) -> None:
+    """Keep ``value`` in ``cache`` under ``key``, under the lock."""
+    with _lock:
+        cache[key] = value
+
+
 def display_layer(
     session: Session,
     level: str,
@@ -118,10 +130,8 @@ def display_layer(
     lack; their ``level`` property says so."""
     if version is None:
         version = get_version(session, "boundaries")
-    db_key = _database_key(session)
-    key = LayerKey(db_key, version, level, parent_code)
-    with _lock:
-        layer = _layers.get(key)
+    key = LayerKey(_database_key(session), version, level, parent_code)
+    layer = _recall(_layers, key)
     if layer is not None:
         return layer
     view = _parent_level(session, parent_code)
@@ -142,8 +152,7 @@ def display_layer(
             if u.code in under
         ]
     layer = DisplayLayer(level, parent_code, version, tolerance, units)
-    with _lock:
-        _layers[key] = layer
+    _keep(_layers, key, layer)
     return layer
 
 
@@ -197,8 +206,7 @@ def simplified_level(
     version = get_version(session, "boundaries")
     db_key = _database_key(session)
     key = SimplifiedKey(db_key, version, level, view)
-    with _lock:
-        cached = _levels.get(key)
+    cached = _recall(_levels, key)
     if cached is not None:
         return cached
     folder = Path(cache_dir or get_settings().cache_dir)
@@ -212,8 +220,7 @@ def simplified_level(
             tolerance = _level_width(session, view) / SCREEN_PIXELS
             result = tolerance, _simplify_members(session, level)(tolerance)
         _write_disk(path, result)
-    with _lock:
-        _levels[key] = result
+    _keep(_levels, key, result)
     return result
 
 
@@ -271,8 +278,7 @@ def _level_width(session: Session, level: str) -> float | None:
             select(AdminUnit.geom).where(AdminUnit.valid_to.is_(None), AdminUnit.level == level)
         ).all()
     )
-    with _lock:
-        _widths[key] = width
+    _keep(_widths, key, width)
     return width
 
 

@@ -106,25 +106,16 @@ def map_figure(
     scale, zmin, zmax = colorscale(k, higher_is_better)
     line = "#1b2330" if dark else "#ffffff"
     placed = [points.get(i.code, (None, None, False)) for i in items]
+    border = {"color": line, "width": 1}
     if tile_url:
+        areas = _areas_trace("choroplethmap", geojson_url, items, lang, scale, (zmin, zmax))
+        areas["marker"] = {"line": border, "opacity": 0.75}
         view = map_view(extent or _extent(placed))
-        figure = {"scale": scale, "zmin": zmin, "zmax": zmax, "line": line, "view": view}
-        return _tiled_figure(geojson_url, items, placed, lang, tile_url, figure)
+        return _tiled_figure(geojson_url, areas, placed, tile_url, view)
+    areas = _areas_trace("choropleth", geojson_url, items, lang, scale, (zmin, zmax))
+    areas["marker"] = {"line": border}
     data = [
-        {
-            "type": "choropleth",
-            "geojson": geojson_url,
-            "featureidkey": "properties.code",
-            "locations": [i.code for i in items],
-            "z": [i.klass for i in items],
-            "zmin": zmin,
-            "zmax": zmax,
-            "colorscale": scale,
-            "showscale": False,
-            "customdata": _customdata(items),
-            "hovertemplate": _hover_template(lang),
-            "marker": {"line": {"color": line, "width": 1}},
-        },
+        areas,
         {
             "type": "scattergeo",
             "mode": "text",
@@ -180,23 +171,34 @@ def map_view(
     return {"center": centre, "zoom": round(max(0.0, min(zoom, 18.0)), 2)}
 
 
-def _tiled_figure(geojson_url, items, placed, lang, tile_url, figure: dict) -> dict:
-    scale, zmin, zmax, line = figure["scale"], figure["zmin"], figure["zmax"], figure["line"]
+def _areas_trace(
+    kind: str,
+    geojson_url: str,
+    items: list[MapItem],
+    lang: str,
+    scale: list,
+    z_range: tuple[int, int],
+) -> dict:
+    """The units' areas coloured by class, the map's first trace (``map_patch`` writes its
+    numbers): ``kind`` is ``choropleth`` on the plain map, ``choroplethmap`` on tiles."""
+    return {
+        "type": kind,
+        "geojson": geojson_url,
+        "featureidkey": "properties.code",
+        "locations": [i.code for i in items],
+        "z": [i.klass for i in items],
+        "zmin": z_range[0],
+        "zmax": z_range[1],
+        "colorscale": scale,
+        "showscale": False,
+        "customdata": _customdata(items),
+        "hovertemplate": _hover_template(lang),
+    }
+
+
+def _tiled_figure(geojson_url: str, areas: dict, placed: list, tile_url: str, view: dict) -> dict:
     data = [
-        {
-            "type": "choroplethmap",
-            "geojson": geojson_url,
-            "featureidkey": "properties.code",
-            "locations": [i.code for i in items],
-            "z": [i.klass for i in items],
-            "zmin": zmin,
-            "zmax": zmax,
-            "colorscale": scale,
-            "showscale": False,
-            "customdata": _customdata(items),
-            "hovertemplate": _hover_template(lang),
-            "marker": {"line": {"color": line, "width": 1}, "opacity": 0.75},
-        },
+        areas,
         {  # the label trace's place (``map_patch`` writes to it): invisible points
             "type": "scattermap",
             "mode": "markers",
@@ -214,7 +216,7 @@ def _tiled_figure(geojson_url, items, placed, lang, tile_url, figure: dict) -> d
         "layers": [{"id": "intranet", "type": "raster", "source": "intranet"}],
     }
     layout = {
-        "map": {"style": style, **figure["view"]},
+        "map": {"style": style, **view},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "showlegend": False,

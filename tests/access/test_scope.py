@@ -34,6 +34,7 @@ from api.db.models import Alert, Case
 from api.db.session import session_scope
 from api.principal import ROLES
 from tests.conftest import token_for
+from tests.utils.callbacks import callback_body
 
 CODE_RE = re.compile(rb"(?<![0-9])[0-9]{6,15}(?![0-9])")
 UNIT_WORDS = ("code", "unit", "parent", "feature", "item")
@@ -375,24 +376,6 @@ def components(tree) -> dict[str, dict]:
                 found[props["id"]] = props
             stack.extend(node.values())
     return found
-
-
-def callback_body(dep: dict, values: dict[str, object]) -> dict:
-    """The body Dash's renderer posts to ``_dash-update-component`` for ``dep``."""
-    text = dep["output"]
-    parts = text[2:-2].split("...") if text.startswith("..") else [text]
-    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True)) for p in parts]
-
-    def fed(items):
-        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
-
-    return {
-        "output": text,
-        "outputs": outputs if len(outputs) > 1 else outputs[0],
-        "inputs": fed(dep["inputs"]),
-        "state": fed(dep["state"]),
-        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
-    }
 
 
 def dashboard_requests(flask_app, deps, caller: Caller):

@@ -12,26 +12,9 @@ from fastapi.testclient import TestClient
 
 from api.settings import Settings
 from tests.dashboard.conftest import login_cookie
+from tests.utils.callbacks import callback_body
 
 on_sqlite = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
-
-
-def _body(dep: dict, values: dict[str, object]) -> dict:
-    """What Dash's renderer posts to ``_dash-update-component`` for ``dep``."""
-    text = dep["output"]
-    parts = text[2:-2].split("...") if text.startswith("..") else [text]
-    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True)) for p in parts]
-
-    def fed(items: list[dict]) -> list[dict]:
-        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
-
-    return {
-        "output": text,
-        "outputs": outputs if len(outputs) > 1 else outputs[0],
-        "inputs": fed(dep["inputs"]),
-        "state": fed(dep["state"]),
-        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
-    }
 
 
 def _calls(http: TestClient, world) -> dict[str, tuple[str, str, dict | None]]:
@@ -61,7 +44,7 @@ def _calls(http: TestClient, world) -> dict[str, tuple[str, str, dict | None]]:
         calls["router" if router else dep["output"]] = (
             "POST",
             "/dashboard/_dash-update-component",
-            _body(dep, fed),
+            callback_body(dep, fed),
         )
     return calls
 

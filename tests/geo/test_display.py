@@ -10,11 +10,11 @@ import numpy as np
 import orjson
 import pytest
 import shapely
-from shapely.geometry import MultiPolygon, box, shape
+from shapely.geometry import shape
 
 from api.db.session import session_scope
 from api.services.display import display_layer
-from api.services.units import UnitRecord, add_units
+from api.services.units import add_units
 from geo.display import simplify_coverage
 from tests.conftest import token_for
 
@@ -106,18 +106,7 @@ def test_display_cache_follows_the_boundaries_version(db_url, world, tmp_path):
         before = display_layer(session, "town", cache_dir=tmp_path)
     assert list(tmp_path.glob("display-*-town.json"))
     with session_scope(db_url) as session:
-        add_units(
-            session,
-            [
-                UnitRecord(
-                    "320583009",
-                    "新区",
-                    "town",
-                    world.city,
-                    MultiPolygon([box(121.3, 31.4, 121.4, 31.6)]),
-                )
-            ],
-        )
+        add_units(session, [world.new_town((121.3, 31.4, 121.4, 31.6))])
     with session_scope(db_url) as session:
         after = display_layer(session, "town", cache_dir=tmp_path)
     assert before.etag != after.etag

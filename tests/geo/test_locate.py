@@ -14,7 +14,7 @@ from sqlalchemy import select
 from api.db.models import AdminUnit
 from api.db.session import session_scope
 from api.services.locate import point_locator
-from api.services.units import UnitRecord, add_units
+from api.services.units import add_units
 from geo.locate import PointLocator, gcj02_to_wgs84, wgs84_to_gcj02
 
 # Published test vectors of the reference implementation (eviltransform): WGS84 → GCJ-02.
@@ -74,19 +74,7 @@ def test_locator_follows_boundary_versions_and_dates(db_url, world):
     with session_scope(db_url) as session:
         before = point_locator(session).locate(np.array([far[0]]), np.array([far[1]]))
         assert before.leaf_unit_id[0] == -1
-        add_units(
-            session,
-            [
-                UnitRecord(
-                    "320583009",
-                    "新区",
-                    "town",
-                    world.city,
-                    MultiPolygon([box(121.8, 31.8, 122.0, 32.0)]),
-                    valid_from=dt.date(2030, 1, 1),
-                )
-            ],
-        )
+        add_units(session, [world.new_town((121.8, 31.8, 122.0, 32.0), dt.date(2030, 1, 1))])
     with session_scope(db_url) as session:
         now = point_locator(session).locate(np.array([far[0]]), np.array([far[1]]))
         assert now.leaf_code[0] == "320583009"

@@ -10,6 +10,7 @@ easy to reason about in tests.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from shapely.geometry import MultiPolygon, box
@@ -41,6 +42,16 @@ class TinyWorld:
     def leaf_village(self) -> str:
         """The village with no grids."""
         return self.villages[2]
+
+    def new_town(
+        self, bounds: tuple[float, float, float, float], valid_from: dt.date | None = None
+    ) -> UnitRecord:
+        """A fourth town, 320583009 新区, under the city within ``bounds`` (lon/lat min,
+        max): what a test adds to see the boundaries change."""
+        town = UnitRecord("320583009", "新区", "town", self.city, mbox(*bounds))
+        if valid_from is not None:
+            town.valid_from = valid_from
+        return town
 
 
 def build_tiny_world(session: Session) -> TinyWorld:
