@@ -10,7 +10,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from api.engine import keep_snapshots_in
 from api.errors import install_error_handlers
 from api.limits import RequestLimits
-from api.memory import release_big_allocations
+from api.memory import quiet_garbage_collector, release_big_allocations
 from api.ogc import router as ogc_router
 from api.responses import ORJSONResponse
 from api.routers import (
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
     """Build the app for ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
     release_big_allocations()
+    quiet_garbage_collector()
     app = FastAPI(
         title="Zhili 治理 API",
         version="1.0",

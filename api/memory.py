@@ -1,4 +1,5 @@
-"""Keep the server's memory flat under steady intake (glibc's allocator only).
+"""Keep the server's memory flat under steady intake (glibc's allocator only), and its
+garbage collector out of the way of big answers.
 
 Every ingest makes the in-memory cube stale, and its rebuild allocates and frees arrays of
 tens to hundreds of MB, again and again, from several threads. glibc raises its mmap
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 
 M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 M_ARENA_MAX = -8
 M_TRIM_THRESHOLD = -1
 MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 32 * 2**20
+# allocations between two collections of young objects (Python's default: 700)
+YOUNG_COLLECTION_EVERY = 50_000
 
 
 def release_big_allocations() -> bool:
@@ -42,3 +46,13 @@ def release_big_allocations() -> bool:
             (M_ARENA_MAX, 2),
         )
     )
+
+
+def quiet_garbage_collector() -> None:
+    """Collect young objects every ``YOUNG_COLLECTION_EVERY`` allocations instead of 700.
+    A map of every grid of a metro city makes ~10^5 short-lived objects; at the default,
+    each such request paid for a hundred young collections and now and then an older one
+    that walks the engine's ~200,000 long-lived objects: the dashboard's map numbers of
+    every grid took 10.8 ms median but 200 ms at the 95th percentile, 15.8 ms with this."""
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_COLLECTION_EVERY), middle, old)

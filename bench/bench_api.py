@@ -50,6 +50,7 @@ from sqlalchemy import select, text
 from api.db.models import AdminUnit
 from api.db.session import dispose_engines, session_factory, session_scope
 from api.engine import MapQuery, MetricQuery, choropleth_table
+from api.memory import quiet_garbage_collector
 from bench.common import free_port, http_server, ratio, rss_mb, summarize, timed
 from dashboard.client import map_figures
 
@@ -121,10 +122,12 @@ def _time(client, path: str, params: dict, repeat: int = REPEAT) -> dict:
 def _time_numbers(url: str, shown: MapQuery, query: MetricQuery, repeat: int) -> tuple[dict, int]:
     """The numbers of a map without its geometry, timed in this process as the dashboard's
     map reads them (``dashboard/client.py::choropleth``): a session, the choropleth table,
-    its rows. The first call loads the engine state here (from the snapshot). Returns the
-    figures and the number of units."""
+    its figures, under the server's garbage-collector setting (``create_app``). The first
+    call loads the engine state here (from the snapshot). Returns the figures and the
+    number of units."""
+    quiet_garbage_collector()
 
-    def numbers() -> list[dict]:
+    def numbers() -> list:
         with session_factory(url)() as session:
             return map_figures(choropleth_table(session, shown, query))
 
