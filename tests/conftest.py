@@ -7,6 +7,7 @@ fail instead, so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -67,6 +68,7 @@ class PostgisServer:
             except Exception as exc:
                 if "being accessed by other users" not in str(exc) or attempt == 49:
                     raise
+                gc.collect()  # a connection to the template may wait for the collector
                 time.sleep(0.1)
         self.created.append(name)
         if not template:

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from api.db.models import RollupChange
 from api.engine.tuning import engine_settings
 
-FORMAT = 1
+FORMAT = 2  # 2: frames named by the domain (a distribution's after it)
 
 
 @dataclass(frozen=True)
@@ -185,4 +185,7 @@ def read(
         return None
     if any(r[2] is None for r in rows[1:]):
         return None
-    return [decode(version, token, bytes(blob)) for version, token, blob in rows[1:]]
+    try:
+        return [decode(version, token, bytes(blob)) for version, token, blob in rows[1:]]
+    except ValueError:  # written by another version of this code: read the tables again
+        return None

@@ -5,8 +5,8 @@ period measure of the domain, cumulative sums over days: any date range is
 ``cum[end + 1] − cum[start]``, then one ``np.bincount`` over the leaves' ancestor at the
 level shown. Cost grows with the number of leaves and units shown, never with facts.
 Stocks are cumulative event sums read at the period's end. Percentiles read the day-sorted
-histogram rows. The daily rows themselves are kept, sorted by day, for breakdowns by a
-dimension. Every measure is addressed by its name in the domain's declaration.
+histogram rows of a distribution. The daily rows themselves are kept, sorted by day, for
+breakdowns by a dimension. Every measure is addressed by its name in the domain's declaration.
 
 A cube is never written. The changes logged since it was read (``api.engine.changelog``)
 become extra rows beside the dense arrays (``Extra``), summed in at query time:
@@ -44,6 +44,41 @@ def _no_rows(width: int | None = None) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Histogram:
+    """The histogram rows of one distribution: per row its day index, leaf position, value
+    (a whole number, the bin) and count. A cube's own rows are sorted by day."""
+
+    day: np.ndarray
+    leaf: np.ndarray
+    bin: np.ndarray
+    n: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Histogram:
+        return cls(*(_no_rows() for _ in range(4)))
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+    def plus(self, other: Histogram) -> Histogram:
+        return Histogram(
+            *(np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self))
+        )
+
+    def sorted_between(self, first: int, last: int) -> tuple[np.ndarray, ...]:
+        """(leaf, bin, n) of the rows of days ``first``..``last`` (views; rows sorted)."""
+        a, b = _rows_between(self.day, first, last)
+        return self.leaf[a:b], self.bin[a:b], self.n[a:b]
+
+    def between(self, first: int, last: int) -> tuple[np.ndarray, ...] | None:
+        """(leaf, bin, n) of the rows of days ``first``..``last`` (any order); None: none."""
+        inside = (self.day >= first) & (self.day <= last)
+        if not inside.any():
+            return None
+        return self.leaf[inside], self.bin[inside], self.n[inside]
+
+
+@dataclass(frozen=True)
 class Extra:
     """Daily rows kept beside a cube's dense arrays and summed in at query time: the
     changes applied since the arrays were built (on any day, even outside the arrays' days;
@@ -58,10 +93,10 @@ class Extra:
     flow_day: np.ndarray
     flow_leaf: np.ndarray
     flow_stock: np.ndarray  # (rows, stocks)
-    hist_day: np.ndarray
-    hist_leaf: np.ndarray
-    hist_bin: np.ndarray
-    hist_n: np.ndarray
+    histograms: dict[str, Histogram]  # per distribution
+
+    ROWS = ("row_day", "row_leaf", "row_keys", "row_measures", "flow_day", "flow_leaf",
+            "flow_stock")  # fmt: skip
 
     @classmethod
     def empty(cls, domain: FactDomain) -> Extra:
@@ -70,19 +105,19 @@ class Extra:
             "row_measures": len(domain.period_measures),
             "flow_stock": len(domain.stocks),
         }
-        return cls(**{f.name: _no_rows(widths.get(f.name)) for f in fields(cls)})
+        rows = {name: _no_rows(widths.get(name)) for name in cls.ROWS}
+        return cls(**rows, histograms={d.name: Histogram.empty() for d in domain.distributions})
 
     @property
     def rows(self) -> int:
-        return len(self.row_day) + len(self.flow_day) + len(self.hist_day)
+        return len(self.row_day) + len(self.flow_day) + sum(map(len, self.histograms.values()))
 
     def plus(self, other: Extra) -> Extra:
-        return Extra(
-            **{
-                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
-                for f in fields(self)
-            }
-        )
+        rows = {
+            name: np.concatenate([getattr(self, name), getattr(other, name)]) for name in self.ROWS
+        }
+        hists = {name: h.plus(other.histograms[name]) for name, h in self.histograms.items()}
+        return Extra(**rows, histograms=hists)
 
 
 def _rows_between(days: np.ndarray, first: int, last: int) -> tuple[int, int]:
@@ -109,10 +144,7 @@ class Cube:
     leaf_ids: np.ndarray  # int64: the arrays' leaves, sorted, then leaves first seen since
     period_cum: np.ndarray  # (ndays + 1, period measures, leaves) int32 (or int64)
     stock_cum: np.ndarray  # (ndays + 1, stocks, leaves)
-    hist_day: np.ndarray  # sorted day index of each histogram row
-    hist_leaf: np.ndarray  # leaf position
-    hist_bin: np.ndarray
-    hist_n: np.ndarray
+    histograms: dict[str, Histogram]  # per distribution, rows sorted by day
     last_fact_day: dt.date | None
     # the daily rows themselves, sorted by day, for breakdowns by a dimension
     row_day: np.ndarray  # day index (int32)
@@ -136,11 +168,6 @@ class Cube:
     @cached_property
     def stock_index(self) -> dict[str, int]:
         return {s.name: i for i, s in enumerate(self.domain.stocks)}
-
-    @property
-    def nbins(self) -> int:
-        """Histogram bins: 0 .. the distribution's cap."""
-        return self.domain.distribution.most + 1 if self.domain.distribution else 1
 
     def day_index(self, day: dt.date) -> int:
         return (day - self.day0).days
@@ -225,26 +252,24 @@ class Cube:
                 out[:, j] += np.bincount(slot, weights=values[rows, m], minlength=ncodes + 1)
         return out
 
-    def histogram(self, start: dt.date, end: dt.date) -> list[tuple[np.ndarray, ...]]:
-        """The histogram rows of the facts dated in the inclusive range of days, as parts
-        of (leaf position, bin, count) columns (the arrays' rows, then any extra rows: kept
-        apart, not copied into one)."""
-        base = self.histogram_rows(self.day_index(start), self.day_index(end))
-        return [base, *self.extra_histogram(start, end)]
-
-    def histogram_rows(self, first: int, last: int) -> tuple[np.ndarray, ...]:
-        """The arrays' histogram rows of the day indexes ``first``..``last`` (views)."""
-        a, b = _rows_between(self.hist_day, first, last)
-        return self.hist_leaf[a:b], self.hist_bin[a:b], self.hist_n[a:b]
-
-    def extra_histogram(self, start: dt.date, end: dt.date) -> list[tuple[np.ndarray, ...]]:
-        """The extra rows' part of ``histogram`` (none, or one part)."""
+    def histogram(
+        self, distribution: str, start: dt.date, end: dt.date
+    ) -> list[tuple[np.ndarray, ...]]:
+        """The rows of ``distribution`` of the facts dated in the inclusive range of days, as
+        parts of (leaf position, bin, count) columns (the arrays' rows, then any extra rows:
+        kept apart, not copied into one)."""
         first, last = self.day_index(start), self.day_index(end)
-        e = self.extra
-        inside = (e.hist_day >= first) & (e.hist_day <= last)
-        if not inside.any():
-            return []
-        return [(e.hist_leaf[inside], e.hist_bin[inside], e.hist_n[inside])]
+        base = self.histograms[distribution].sorted_between(first, last)
+        return [base, *self.extra_histogram(distribution, start, end)]
+
+    def extra_histogram(
+        self, distribution: str, start: dt.date, end: dt.date
+    ) -> list[tuple[np.ndarray, ...]]:
+        """The extra rows' part of ``histogram`` (none, or one part)."""
+        found = self.extra.histograms[distribution].between(
+            self.day_index(start), self.day_index(end)
+        )
+        return [] if found is None else [found]
 
     # ------------------------------------------------------------ changes
 
@@ -259,7 +284,8 @@ class Cube:
         def column(frame: str, name: str) -> np.ndarray:
             return np.concatenate([c.frames[frame][name] for c in changes]).astype(np.int64)
 
-        frames = [f for f in ("rollup", "flow", "hist") if f in changes[0].frames]
+        flows = ["flow"] if domain.tables.flow else []
+        frames = ["rollup", *flows, *(d.name for d in domain.distributions)]
         leaf_ids, positions = self._positions(
             np.concatenate([column(f, "leaf_unit_id") for f in frames])
         )
@@ -300,14 +326,16 @@ class Cube:
                 "flow_leaf": leaf_of["flow"][moved],
                 "flow_stock": stock[moved],
             }
-        if "hist" in leaf_of:
-            parts |= {
-                "hist_day": column("hist", "day") - shift,
-                "hist_leaf": leaf_of["hist"],
-                "hist_bin": column("hist", "days"),
-                "hist_n": column("hist", "n"),
-            }
-        delta = replace(Extra.empty(domain), **parts)
+        hists = {
+            d.name: Histogram(
+                day=column(d.name, "day") - shift,
+                leaf=leaf_of[d.name],
+                bin=column(d.name, "days"),
+                n=column(d.name, "n"),
+            )
+            for d in domain.distributions
+        }
+        delta = replace(Extra.empty(domain), **parts, histograms=hists)
         extra = self.extra.plus(delta)
         return replace(
             self,
@@ -421,11 +449,11 @@ def load_cube(session: Session, domain: FactDomain) -> Cube:
         moves = ", ".join(f"{s.up} - {s.down}" for s in stocks)
         sql = f"SELECT leaf_unit_id, {d.day_number('day')}, {moves} FROM {tables.flow}"
         flow = fetch_ints(session, sql, 2 + len(stocks))  # summed per leaf and day below
-    hist = _no_rows(4)
-    if domain.distribution is not None:
-        sql = f"SELECT leaf_unit_id, {d.day_number('day')}, days, n FROM {tables.histogram}"
-        hist = fetch_ints(session, sql, 4)
-    hist = hist[np.argsort(hist[:, 1], kind="stable")]
+    hists = {}
+    for dist in domain.distributions:
+        sql = f"SELECT leaf_unit_id, {d.day_number('day')}, days, n FROM {dist.table}"
+        rows = fetch_ints(session, sql, 4)
+        hists[dist.name] = rows[np.argsort(rows[:, 1], kind="stable")]
     raw = raw[np.argsort(raw[:, 1], kind="stable")]
     keys = raw[:, 2 : 2 + ndims]
     codes = [dim.codes for dim in domain.dimensions]
@@ -438,7 +466,8 @@ def load_cube(session: Session, domain: FactDomain) -> Cube:
     first = min([int(a[:, 1].min()) for a in (raw, flow) if len(a)] or [now])
     last = max(now, int(raw[-1, 1]) if len(raw) else now)
     ndays = last - first + 1
-    leaf_ids = np.unique(np.concatenate([raw[:, 0], flow[:, 0], hist[:, 0]]))
+    hist_leaves = [h[:, 0] for h in hists.values()]
+    leaf_ids = np.unique(np.concatenate([raw[:, 0], flow[:, 0], *hist_leaves]))
 
     def cumulative(leaf: np.ndarray, days: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Dense (ndays + 1, measures, leaves) cumulative sums of per-row values."""
@@ -467,16 +496,21 @@ def load_cube(session: Session, domain: FactDomain) -> Cube:
     return Cube(
         domain=domain,
         version=version,
-        rows=len(raw) + len(flow) + len(hist),
+        rows=len(raw) + len(flow) + sum(map(len, hists.values())),
         day0=EPOCH + dt.timedelta(days=first),
         ndays=ndays,
         leaf_ids=leaf_ids,
         period_cum=cumulative(raw[:, 0], raw[:, 1], row_measures),
         stock_cum=cumulative(flow[:, 0], flow[:, 1], flow[:, 2:]),
-        hist_day=(hist[:, 1] - first).astype(np.int32),
-        hist_leaf=np.searchsorted(leaf_ids, hist[:, 0]).astype(np.int32),
-        hist_bin=hist[:, 2].astype(np.int32),
-        hist_n=hist[:, 3].astype(np.int64),
+        histograms={
+            name: Histogram(
+                day=(h[:, 1] - first).astype(np.int32),
+                leaf=np.searchsorted(leaf_ids, h[:, 0]).astype(np.int32),
+                bin=h[:, 2].astype(np.int32),
+                n=h[:, 3].astype(np.int64),
+            )
+            for name, h in hists.items()
+        },
         last_fact_day=EPOCH + dt.timedelta(days=last_fact) if last_fact is not None else None,
         row_day=(raw[:, 1] - first).astype(np.int32),
         row_leaf=np.searchsorted(leaf_ids, raw[:, 0]).astype(np.int32),

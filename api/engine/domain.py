@@ -20,8 +20,8 @@ Measures come in five kinds:
 ``Event``         something that happens to a fact on a day of its own (closed on the day it
                   was handled), a column of the daily flow table; not a measure by itself:
 ``Stock``         a measure at the period's end: Σ ``up`` events − Σ ``down`` events so far;
-``Distribution``  a whole number per fact (days to close), kept as a histogram per day, for
-                  percentile metrics;
+``Distribution``  a whole number per fact (days to close), kept as a histogram per day in a
+                  table of its own, for percentile metrics (a domain may keep several);
 ``Current``       the state now (the grid network), per unit and summed to every ancestor.
 
 A domain with ``tables`` keeps rollup tables current on every ingest (cases). A small domain
@@ -106,14 +106,21 @@ class Stock:
 @dataclass(frozen=True)
 class Distribution:
     """A whole number per fact where ``when`` holds, capped at ``most``, kept per day as a
-    histogram (percentile metrics read it)."""
+    histogram in ``table`` (keys leaf_unit_id, day, days; count n): percentile metrics
+    read it."""
 
     name: str
+    table: str
     value_sql: Sql
     value_rows: Rows
     when_sql: Sql
     when_rows: Rows
     most: int
+
+    @property
+    def bins(self) -> int:
+        """Whole values 0 .. ``most``."""
+        return self.most + 1
 
 
 @dataclass(frozen=True)
@@ -181,12 +188,11 @@ class Source:
 @dataclass(frozen=True)
 class RollupTables:
     """The daily tables kept from a domain's facts (keys: leaf_unit_id, day, then the
-    dimensions; the histogram's: leaf_unit_id, day, days, n)."""
+    dimensions); each distribution names its own histogram table."""
 
     daily: str
     flow: str | None = None
     flow_dimensions: tuple[str, ...] = ()
-    histogram: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,22 +204,20 @@ class FactDomain:
     dimensions: tuple[Dimension, ...] = ()
     measures: tuple[Tally | Share | Stock | Current, ...] = ()
     events: tuple[Event, ...] = ()
-    distribution: Distribution | None = None
+    distributions: tuple[Distribution, ...] = ()
     tables: RollupTables | None = None  # None: read from ``source`` with a GROUP BY
     facts: Callable[[Mapping[str, np.ndarray]], Any] | None = None  # columns → what rows read
     metrics: tuple[Metric, ...] = ()
 
     def __post_init__(self) -> None:
-        names = [m.name for m in self.measures]
-        if self.distribution is not None:
-            names.append(self.distribution.name)
+        names = [m.name for m in self.measures] + [d.name for d in self.distributions]
         events = [e.name for e in self.events]  # columns of the flow table, not measures
         doubled = {n for n in names if names.count(n) > 1} | {
             n for n in events if events.count(n) > 1
         }
         if doubled:
             raise ValueError(f"domain {self.name!r} declares {sorted(doubled)} twice")
-        if self.tables is None and (self.events or self.distribution):
+        if self.tables is None and (self.events or self.distributions):
             raise ValueError(f"domain {self.name!r}: events and distributions need tables")
         tallies = {t.name for t in self.tallies}
         dimensions = {d.column for d in self.dimensions}
@@ -260,6 +264,13 @@ class FactDomain:
     def dated(self) -> bool:
         """True when the domain has facts in time (False: only the state now)."""
         return self.source is not None
+
+    def distribution(self, name: str) -> Distribution:
+        """The distribution ``name``; KeyError when the domain keeps none such."""
+        for d in self.distributions:
+            if d.name == name:
+                return d
+        raise KeyError(name)
 
     def dimension(self, column: str) -> Dimension:
         """The dimension ``column``; KeyError when the domain has none such."""

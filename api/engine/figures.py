@@ -116,10 +116,12 @@ class Frame:
             return []
         start, end = self.period.start, self.period.end
         first, last = cube.day_index(start), cube.day_index(end)
-        rows = cube.histogram_rows(first, last)
+        hist = cube.histograms[distribution]
+        rows = hist.sorted_between(first, last)
         parts: list[BinCounts | CellCounts] = []
         for g in self.groups(name):
-            summed = summed_histogram(self.state, name, self._class_depth(g.level_number))
+            depth = self._class_depth(g.level_number)
+            summed = summed_histogram(self.state, name, distribution, depth)
             span = summed.span(first, last) if summed is not None else None
             if span is None or len(rows[0]) < engine_settings().rows_per_cell * summed.cells:
                 parts.append(BinCounts(g.position, *rows))
@@ -127,8 +129,8 @@ class Frame:
                 m1, m2, edges = span
                 parts.append(CellCounts(summed, g.position[summed.class_leaf], m1, m2))
                 for a, b, sign in edges:
-                    parts.append(BinCounts(g.position, *cube.histogram_rows(a, b), sign=sign))
-            for leaf, bins, n in cube.extra_histogram(start, end):
+                    parts.append(BinCounts(g.position, *hist.sorted_between(a, b), sign=sign))
+            for leaf, bins, n in cube.extra_histogram(distribution, start, end):
                 parts.append(BinCounts(g.position, leaf, bins, n))
         return parts
 
@@ -180,7 +182,7 @@ def evaluate(metric: Metric, frame: Frame, intervals: bool = True) -> Figures:
         return Figures(values, values, None, np.asarray(counts, dtype=float))
     if metric.kind == "percentile":
         parts = frame.counts_of(metric.distribution)
-        nbins = distribution_domain(metric.distribution).distribution.most + 1
+        nbins = distribution_domain(metric.distribution).distribution(metric.distribution).bins
         value, n = counted_quantile(parts, frame.n, metric.quantile or 0.5, nbins)
         return Figures(value, n, None, n)
     num = frame[metric.numerator]

@@ -28,9 +28,10 @@ class SummedHistogram:
     A period is taken between the checkpoints nearest its ends, the days in excess or
     missing read from the rows (``span``)."""
 
-    def __init__(self, state: State, domain: str, depth: int) -> None:
+    def __init__(self, state: State, domain: str, distribution: str, depth: int) -> None:
         cube, units, leaves = state.cubes[domain], state.units, state.leaves[domain]
-        nbins = cube.nbins
+        hist = cube.histograms[distribution]
+        nbins = cube.domain.distribution(distribution).bins
         chain = [lv for lv in units.levels if units.depth[lv] <= depth]
         ancestors = np.stack([leaves.ancestor_at(lv) for lv in chain], axis=1)
         _, leaf_class = np.unique(ancestors, axis=0, return_inverse=True)
@@ -39,7 +40,7 @@ class SummedHistogram:
         self.class_leaf = np.zeros(classes, dtype=np.int64)
         self.class_leaf[leaf_class] = np.arange(len(leaf_class))  # one leaf of each class
         cells, cell_of_row = np.unique(
-            leaf_class[cube.hist_leaf] * nbins + cube.hist_bin, return_inverse=True
+            leaf_class[hist.leaf] * nbins + hist.bin, return_inverse=True
         )
         self.cell_class = (cells // nbins).astype(np.int32)
         self.cell_bin = (cells % nbins).astype(np.int16)
@@ -51,7 +52,7 @@ class SummedHistogram:
         self.group_of = (self.cell_bin[starts] >> GROUP_SHIFT).astype(np.int16)
         self.class_first = np.searchsorted(self.group_class, np.arange(classes + 1))
 
-        totals = np.bincount(cell_of_row, weights=cube.hist_n, minlength=len(cells))
+        totals = np.bincount(cell_of_row, weights=hist.n, minlength=len(cells))
         group_totals = np.add.reduceat(totals, starts) if len(starts) else totals
         tuning = engine_settings()
         narrow = group_totals.max(initial=0) < tuning.narrow_counts_below
@@ -60,13 +61,13 @@ class SummedHistogram:
         self.step = max(1, -(-per_day * cube.ndays // tuning.summed_histogram_bytes))
         self.count = -(-cube.ndays // self.step)  # checkpoints after day 0
         at = np.arange(self.count + 1) * self.step
-        row_at = np.searchsorted(cube.hist_day, at.astype(cube.hist_day.dtype))
+        row_at = np.searchsorted(hist.day, at.astype(hist.day.dtype))
         self.running = np.zeros((self.count + 1, len(cells)), dtype=counts)
         self.running_groups = np.zeros((self.count + 1, len(starts)), dtype=counts)
         total = np.zeros(len(cells))
         for m in range(self.count):
             rows = slice(row_at[m], row_at[m + 1])
-            total += np.bincount(cell_of_row[rows], weights=cube.hist_n[rows], minlength=len(cells))
+            total += np.bincount(cell_of_row[rows], weights=hist.n[rows], minlength=len(cells))
             self.running[m + 1] = total
             if len(starts):
                 self.running_groups[m + 1] = np.add.reduceat(total, starts)
@@ -148,20 +149,23 @@ def _add_cells_of_group(
 
 @dataclass(frozen=True)
 class SummedKey:
-    """A summed histogram of a cube: its classes go down to ``depth``."""
+    """A summed histogram of a cube: of one distribution, its classes down to ``depth``."""
 
+    distribution: str
     depth: int
 
 
-def summed_histogram(state: State, domain: str, depth: int) -> SummedHistogram | None:
-    """The ``SummedHistogram`` of ``domain``'s cube for classes down to ``depth`` (built on
-    first use, about a second at metro scale, and kept with the cube's arrays: cubes made
-    from it by changes share it); None when the cube has no histogram rows."""
+def summed_histogram(
+    state: State, domain: str, distribution: str, depth: int
+) -> SummedHistogram | None:
+    """The ``SummedHistogram`` of ``distribution`` in ``domain``'s cube for classes down to
+    ``depth`` (built on first use, about a second at metro scale, and kept with the cube's
+    arrays: cubes made from it by changes share it); None when it has no rows."""
     cube = state.cubes[domain]
-    if not len(cube.hist_n):
+    if not len(cube.histograms[distribution]):
         return None
-    key = SummedKey(depth)
+    key = SummedKey(distribution, depth)
     found = cube.derived.get(key)
     if found is None:
-        found = cube.derived[key] = SummedHistogram(state, domain, depth)
+        found = cube.derived[key] = SummedHistogram(state, domain, distribution, depth)
     return found

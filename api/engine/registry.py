@@ -95,7 +95,7 @@ def get_metric(metric_id: str) -> Metric:
 def distribution_domain(name: str) -> FactDomain:
     """The domain that keeps the distribution ``name``."""
     for domain in DOMAINS.values():
-        if domain.distribution is not None and domain.distribution.name == name:
+        if any(d.name == name for d in domain.distributions):
             return domain
     raise KeyError(f"no domain keeps a distribution {name!r}")
 

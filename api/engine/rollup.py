@@ -124,13 +124,20 @@ def rebuild_rollups(session: Session) -> None:
 
 
 def _keys(domain: FactDomain) -> dict[str, list[str]]:
-    """Each rollup table's key columns, by change-log frame name."""
+    """Each rollup table's key columns, by change-log frame name (a distribution's frame
+    is named after it)."""
     dims = [d.column for d in domain.dimensions]
     return {
         "rollup": ["leaf_unit_id", "day", *dims],
         "flow": ["leaf_unit_id", "day", *domain.tables.flow_dimensions],
-        "hist": ["leaf_unit_id", "day", "days"],
+        **{d.name: ["leaf_unit_id", "day", "days"] for d in domain.distributions},
     }
+
+
+def _tables(domain: FactDomain) -> dict[str, str]:
+    """Each change-log frame's table."""
+    names = {"rollup": domain.tables.daily, "flow": domain.tables.flow}
+    return names | {d.name: d.table for d in domain.distributions}
 
 
 def _deltas(domain: FactDomain, columns: Mapping[str, np.ndarray], sign: int):
@@ -163,13 +170,13 @@ def _deltas(domain: FactDomain, columns: Mapping[str, np.ndarray], sign: int):
                 pd.DataFrame({"leaf_unit_id": leaf[mask], "day": when, **flow_dims, **counts})
             )
         frames["flow"] = _summed(pd.concat(parts, ignore_index=True), keys["flow"])
-    if domain.distribution is not None:
-        dist = domain.distribution
+    for dist in domain.distributions:
         mask = dist.when_rows(facts)
         value = np.minimum(dist.most, dist.value_rows(facts)[mask])
         hist = {"leaf_unit_id": leaf[mask], "day": day[mask], "days": value}
-        frames["hist"] = _summed(
-            pd.DataFrame({**hist, "n": np.full(mask.sum(), sign, dtype=np.int64)}), keys["hist"]
+        frames[dist.name] = _summed(
+            pd.DataFrame({**hist, "n": np.full(mask.sum(), sign, dtype=np.int64)}),
+            keys[dist.name],
         )
     return frames
 
@@ -203,8 +210,7 @@ def apply_changes(
         else summed[0][name]
         for name in summed[0]
     }
-    tables = domain.tables
-    names = {"rollup": tables.daily, "flow": tables.flow, "hist": tables.histogram}
+    names = _tables(domain)
     for frame_name, frame in frames.items():
         table = Base.metadata.tables[names[frame_name]]
         measures = [c for c in frame.columns if c not in keys[frame_name]]
@@ -343,7 +349,7 @@ def rebuild(session: Session, domain: FactDomain) -> None:
     rebuild reloads)."""
     d = SqlDialect.of(session.get_bind().dialect.name)
     tables, source = domain.tables, domain.source
-    for name in (tables.daily, tables.flow, tables.histogram):
+    for name in _tables(domain).values():
         if name:
             session.execute(delete(Base.metadata.tables[name]))
 
@@ -375,11 +381,10 @@ def rebuild(session: Session, domain: FactDomain) -> None:
             FROM ({" UNION ALL ".join(selects)}) AS events
             GROUP BY {_list("leaf", "d", *flow_dims)}"""
         )
-    if domain.distribution is not None:
-        dist = domain.distribution
+    for dist in domain.distributions:
         value = d.least(str(dist.most), dist.value_sql(d))
         run(
-            f"""INSERT INTO {tables.histogram} (leaf_unit_id, day, days, n)
+            f"""INSERT INTO {dist.table} (leaf_unit_id, day, days, n)
             SELECT leaf, d, b, COUNT(*) FROM (
                 SELECT {source.leaf} AS leaf, {d.day(source.date)} AS d, {value} AS b
                 FROM "{source.table}" WHERE {dist.when_sql(d)}

@@ -19,8 +19,9 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ from api.db.models import DatasetVersion
 from api.db.session import session_factory
 from api.db.versions import get_version
 from api.engine import changelog, snapshot
-from api.engine.cube import Cube, Extra, load_cube
+from api.engine.cube import Cube, Extra, Histogram, load_cube
 from api.engine.domain import Current, FactDomain
 from api.engine.leaves import Leaves
 from api.engine.network import Network, NetworkVersion, load_network
@@ -168,9 +169,19 @@ def _build(
 
 
 _CUBE_ARRAYS = (
-    "leaf_ids", "period_cum", "stock_cum", "hist_day", "hist_leaf", "hist_bin", "hist_n",
-    "row_day", "row_leaf", "row_keys", "row_measures",
+    "leaf_ids", "period_cum", "stock_cum", "row_day", "row_leaf", "row_keys", "row_measures",
 )  # fmt: skip
+_HISTOGRAM = ("day", "leaf", "bin", "n")
+
+
+def _cube_arrays(cube: Cube) -> dict[str, np.ndarray]:
+    """Every array of a cube by a flat name (``hist.<distribution>.<part>``, ``extra.…``)."""
+    arrays = {name: getattr(cube, name) for name in _CUBE_ARRAYS}
+    arrays |= {f"extra.{name}": getattr(cube.extra, name) for name in Extra.ROWS}
+    for prefix, hists in (("hist", cube.histograms), ("extra.hist", cube.extra.histograms)):
+        for name, h in hists.items():
+            arrays |= {f"{prefix}.{name}.{part}": getattr(h, part) for part in _HISTOGRAM}
+    return arrays
 
 
 def _snapshot_cube(key: str, boundaries_version: int, cube: Cube) -> None:
@@ -184,10 +195,8 @@ def _snapshot_cube(key: str, boundaries_version: int, cube: Cube) -> None:
         "last_fact_day": cube.last_fact_day.isoformat() if cube.last_fact_day else None,
         "measures": [m.name for m in cube.domain.period_measures],
     }
-    arrays = {name: getattr(cube, name) for name in _CUBE_ARRAYS}
-    arrays |= {f"extra_{f.name}": getattr(cube.extra, f.name) for f in fields(Extra)}
     try:
-        snapshot.save(key, meta, arrays)
+        snapshot.save(key, meta, _cube_arrays(cube))
     except OSError as exc:  # a full or read-only disk costs the next restart only
         log.warning("cube snapshot not written: %s", exc)
 
@@ -197,13 +206,21 @@ def _cube_from_snapshot(key: str, boundaries_version: int, domain: FactDomain) -
     if found is None:
         return None
     meta, arrays = found
-    extra = {f.name: arrays.pop(f"extra_{f.name}", None) for f in fields(Extra)}
-    if (
-        set(arrays) != set(_CUBE_ARRAYS)
-        or any(a is None for a in extra.values())
-        or meta.get("measures") != [m.name for m in domain.period_measures]
-    ):
+    names = [d.name for d in domain.distributions]
+    expected = {*_CUBE_ARRAYS, *(f"extra.{n}" for n in Extra.ROWS)} | {
+        f"{prefix}.{name}.{part}"
+        for prefix in ("hist", "extra.hist")
+        for name in names
+        for part in _HISTOGRAM
+    }
+    if set(arrays) != expected or meta.get("measures") != [m.name for m in domain.period_measures]:
         return None  # written by another version of this code or declaration
+
+    def histograms(prefix: str) -> dict[str, Histogram]:
+        return {
+            n: Histogram(*(arrays[f"{prefix}.{n}.{part}"] for part in _HISTOGRAM)) for n in names
+        }
+
     last = meta["last_fact_day"]
     return Cube(
         domain=domain,
@@ -213,8 +230,12 @@ def _cube_from_snapshot(key: str, boundaries_version: int, domain: FactDomain) -
         day0=dt.date.fromisoformat(meta["day0"]),
         ndays=meta["ndays"],
         last_fact_day=dt.date.fromisoformat(last) if last else None,
-        extra=Extra(**extra),
-        **arrays,
+        histograms=histograms("hist"),
+        extra=Extra(
+            **{name: arrays[f"extra.{name}"] for name in Extra.ROWS},
+            histograms=histograms("extra.hist"),
+        ),
+        **{name: arrays[name] for name in _CUBE_ARRAYS},
     )
 
 

@@ -83,7 +83,7 @@ def answers(db_url: str, cube: Cube) -> dict:
             sums = cube.key_sums(day, day, every, by, measures)
             if sums.any():
                 keys[(day, by)] = sums.tolist()
-        for part in cube.histogram(day, day):
+        for part in cube.histogram("days_to_close", day, day):
             for p, b, k in zip(*(a.tolist() for a in part), strict=True):
                 hist[(day, int(cube.leaf_ids[p]), b)] += k
         day += dt.timedelta(days=1)
@@ -94,7 +94,7 @@ def answers(db_url: str, cube: Cube) -> dict:
                 sums = cube.key_sums(start, end, cube.leaf_ids == uid, by, measures)
                 if sums.any():
                     keys[(start.year, uid, by)] = sums.tolist()
-        for part in cube.histogram(start, end):
+        for part in cube.histogram("days_to_close", start, end):
             for p, b, k in zip(*(a.tolist() for a in part), strict=True):
                 hist[(start.year, int(cube.leaf_ids[p]), b)] += k
     return {

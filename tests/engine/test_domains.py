@@ -21,9 +21,9 @@ def test_every_table_backed_domain_matches_its_tables() -> None:
         if domain.tables.flow:
             flow = [*keys, *domain.tables.flow_dimensions, *(e.name for e in domain.events)]
             assert list(tables[domain.tables.flow].columns.keys()) == flow
-        if domain.distribution is not None:
+        for distribution in domain.distributions:
             histogram = [*keys, "days", "n"]
-            assert list(tables[domain.tables.histogram].columns.keys()) == histogram
+            assert list(tables[distribution.table].columns.keys()) == histogram
 
 
 def test_every_metric_reads_declared_measures_of_one_name_each() -> None:

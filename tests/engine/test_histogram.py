@@ -55,13 +55,14 @@ def test_summed_histogram_counts_what_the_rows_count(db_url: str, cased, checkpo
 
     def rows_histogram(unit_of_leaf: np.ndarray, first: int, last: int) -> np.ndarray:
         out = np.zeros((len(units.codes) + 1) * NBINS)
-        rows = (cube.hist_day >= first) & (cube.hist_day <= last)
-        row_unit = unit_of_leaf[cube.hist_leaf[rows]]
-        np.add.at(out, row_unit * NBINS + cube.hist_bin[rows], cube.hist_n[rows])
+        hist = cube.histograms["days_to_close"]
+        rows = (hist.day >= first) & (hist.day <= last)
+        row_unit = unit_of_leaf[hist.leaf[rows]]
+        np.add.at(out, row_unit * NBINS + hist.bin[rows], hist.n[rows])
         return out
 
     for depth in sorted(set(units.depth.values())):
-        summed = SummedHistogram(state, "cases", depth)
+        summed = SummedHistogram(state, "cases", "days_to_close", depth)
         k = summed.step
         assert (k > 1) == checkpoints.startswith("weeks apart")
         assert summed.running.dtype == (np.int32 if "32-bit" in checkpoints else np.uint16)

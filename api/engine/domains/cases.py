@@ -111,7 +111,7 @@ CASES = FactDomain(
                   {c.code: (c.name_zh, c.name_en) for c in CHANNELS}),
     ),
     tables=RollupTables("case_rollup_daily", flow="case_flow_daily",
-                        flow_dimensions=("category",), histogram="case_close_histogram"),
+                        flow_dimensions=("category",)),
     measures=(
         Tally("cases", lambda d: "1", lambda f: f.every),
         Tally("closed", lambda d: _when("handled_at IS NOT NULL"), lambda f: f.closed),
@@ -149,14 +149,15 @@ CASES = FactDomain(
               when_sql=lambda d: f"handled_at IS NOT NULL AND {d.after('handled_at', 'deadline')}",
               when_rows=lambda f: f.late),
     ),
-    distribution=Distribution(
+    distributions=(Distribution(
         "days_to_close",
+        "case_close_histogram",
         value_sql=lambda d: f"({d.seconds('reported_at', 'handled_at')}) / 86400",
         value_rows=lambda f: f.seconds_to_close // 86400,
         when_sql=lambda d: "handled_at IS NOT NULL",
         when_rows=lambda f: f.closed,
         most=MAX_CLOSE_DAYS,
-    ),
+    ),),
     metrics=(
         Metric("caseload", "案件量", "Caseload", "件", "cases", None, "integer", None,
                "caseload", "count", breakdowns=CAT_CHAN_STATUS),
