@@ -224,7 +224,7 @@ class PointLocator:
             hit = _pick(_hits(leaves, points, lon, lat), n, leaves.ids)
         by_tolerance = np.zeros(n, dtype=bool)
         if tolerance_m > 0 and len(leaves.ids):
-            missing = np.flatnonzero((hit < 0) & np.isfinite(lon) & np.isfinite(lat))
+            missing = np.flatnonzero((hit < 0) & _on_earth(lon, lat))
             if len(missing):
                 near, _ = _nearest(leaves, lon[missing], lat[missing], tolerance_m)
                 hit[missing] = near
@@ -259,7 +259,7 @@ class PointLocator:
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         out = np.full(len(lon), np.inf)
-        rows = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+        rows = np.flatnonzero(_on_earth(lon, lat))
         for units in (self._leaves, self._inner):
             if not len(units.ids) or not len(rows):
                 continue
@@ -272,6 +272,12 @@ class PointLocator:
             _, metres = _nearest(units, x, y, bound * (1 + 1e-9) + 1e-6)
             out[rows] = np.minimum(out[rows], metres)
         return out
+
+
+def _on_earth(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Finite coordinates in range (a swapped pair's latitude of 121 is not)."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
 
 
 def _metres_per_degree(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
