@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,9 @@ from api.engine import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
 from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import subtree_unit_ids
+
+if TYPE_CHECKING:
+    from geo.locate import PointLocator
 
 MAX_DESCRIPTION = 2000
 EARLIEST = dt.date(1990, 1, 1)
@@ -339,7 +343,12 @@ def _how_far(metres: float) -> str:
 
 
 def _refuse_outside(
-    locator, rows: np.ndarray, lon: np.ndarray, lat: np.ndarray, n: int, r: _Reasons
+    locator: PointLocator,
+    rows: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    n: int,
+    r: _Reasons,
 ) -> None:
     """Reject the rows whose point lies outside every unit (beyond the tolerance), named
     as swapped when (lat, lon) lies in the city, else told how far the nearest unit is."""
