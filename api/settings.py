@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     session_secret: str = Field("", description="Secret for dashboard session cookies")
     tile_url: str | None = Field(None, description="Optional intranet XYZ tile URL for the map")
     wall_refresh_seconds: int = Field(60, ge=1, description="Wall display refresh interval")
+    locate_tolerance_m: float = Field(
+        50.0,
+        ge=0,
+        le=1000,
+        description="A case point in no leaf unit but this close to one (metres on the "
+        "ground) goes to the nearest leaf, flagged placed_by_tolerance; 0 turns it off",
+    )
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body")
 
 

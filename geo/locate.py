@@ -2,9 +2,16 @@
 
 A leaf is the deepest unit that contains the point: a grid; a village without grids; a
 town (街道) without villages — ragged hierarchies are leaves of their own. Points on a
-border shared by two units go to the one with the smallest unit id, every time. Points in
-no leaf fall back to the deepest non-leaf unit that contains them (a gap between grids
-inside a village goes to the village); points outside every unit get -1, never dropped.
+border shared by two units go to the one with the smallest unit id, every time.
+
+A point in no leaf, in this order:
+
+1. within ``tolerance_m`` metres on the ground of a leaf goes to the nearest leaf, and is
+   flagged ``by_tolerance``: boundary sets leave hairline gaps and slivers between
+   neighbours, and a case reported there belongs to the unit next to it;
+2. else falls back to the deepest non-leaf unit that contains it (a gap between grids
+   inside a village, wider than the tolerance, goes to the village);
+3. else gets -1 (outside every unit), never dropped.
 
 The locator is built from plain unit rows (``PointLocator.from_units``); the one built from
 the database, cached per boundaries version, is ``api.services.locate.point_locator``.
@@ -23,6 +30,8 @@ import numpy as np
 import shapely
 
 BIG_BATCH = 20_000  # from this many points on, the owned-cells raster pays for itself
+_WGS84_A = 6_378_137.0  # semi-major axis, metres
+_WGS84_E2 = 0.00669437999014  # first eccentricity squared
 VILLAGE_LEVEL = "village"
 GRID_LEVEL = "grid"
 
@@ -35,6 +44,7 @@ class LocateResult:
     leaf_code: np.ndarray  # object, None where outside
     village_code: np.ndarray  # object, None where the leaf is not in (or is not) a village
     grid_code: np.ndarray  # object, None where the leaf is not a grid
+    by_tolerance: np.ndarray  # bool, True where the point lies outside its leaf, near it
 
     @property
     def outside(self) -> np.ndarray:
@@ -166,13 +176,22 @@ class _CellIndex:
 
 
 class PointLocator:
-    """Bulk point-in-polygon over the leaf units valid on one date."""
+    """Bulk point-in-polygon over the leaf units valid on one date.
+
+    Safe to share between threads (the import's writers, the server's request threads):
+    the tests against its prepared polygons run one thread at a time. GEOS prepared
+    geometries are not thread-safe (libgeos/geos#825): two threads testing points against
+    the same freshly prepared polygons at once corrupt the heap, even after a warm-up —
+    the import's "tcache_thread_shutdown(): unaligned tcache chunk detected" abort. The
+    tests take about 30 ms per 10,000 points (small preset), against a second or more of
+    database work per chunk of the import; the rest runs in parallel.
+    """
 
     def __init__(self, leaves: _Units, inner: _Units) -> None:
         self._leaves = leaves
         self._inner = inner
         self._cells: _CellIndex | None = None  # built for the first big batch
-        self._cells_lock = threading.Lock()
+        self._prepared_lock = threading.Lock()  # held by every use of the prepared polygons
 
     @classmethod
     def from_units(cls, rows, depths: dict[str, int]) -> PointLocator:
@@ -189,27 +208,37 @@ class PointLocator:
         )
 
     def _cell_index(self) -> _CellIndex:
-        with self._cells_lock:
-            if self._cells is None:
-                self._cells = _CellIndex(self._leaves)
-            return self._cells
+        """The raster of big batches (built on first use; the caller holds the lock)."""
+        if self._cells is None:
+            self._cells = _CellIndex(self._leaves)
+        return self._cells
 
     @property
     def leaf_count(self) -> int:
         """How many leaf units the locator holds."""
         return len(self._leaves.ids)
 
-    def locate(self, lon: np.ndarray, lat: np.ndarray) -> LocateResult:
-        """The leaf unit, village and grid of each WGS84 point (NaN coordinates: outside)."""
+    def locate(self, lon: np.ndarray, lat: np.ndarray, tolerance_m: float = 0.0) -> LocateResult:
+        """The leaf unit, village and grid of each WGS84 point (NaN coordinates: outside).
+        A point in no leaf but within ``tolerance_m`` metres of one goes to the nearest
+        (``by_tolerance``)."""
         lon = np.asarray(lon, dtype=np.float64)
         lat = np.asarray(lat, dtype=np.float64)
         n = len(lon)
         leaves, inner = self._leaves, self._inner
-        if n >= BIG_BATCH:  # the raster pays for itself
-            hit = self._cell_index().locate(leaves, lon, lat)
-        else:
-            points = shapely.points(lon, lat)
-            hit = _pick(_hits(leaves, points, lon, lat), n, leaves.ids)
+        with self._prepared_lock:
+            if n >= BIG_BATCH:  # the raster pays for itself
+                hit = self._cell_index().locate(leaves, lon, lat)
+            else:
+                points = shapely.points(lon, lat)
+                hit = _pick(_hits(leaves, points, lon, lat), n, leaves.ids)
+        by_tolerance = np.zeros(n, dtype=bool)
+        if tolerance_m > 0 and len(leaves.ids):
+            missing = np.flatnonzero((hit < 0) & _on_earth(lon, lat))
+            if len(missing):
+                near, _ = _nearest(leaves, lon[missing], lat[missing], tolerance_m)
+                hit[missing] = near
+                by_tolerance[missing] = near >= 0
         unit_id = np.full(n, -1, dtype=np.int64)
         code = np.full(n, None, dtype=object)
         village = np.full(n, None, dtype=object)
@@ -224,7 +253,8 @@ class PointLocator:
             # deepest first, then the smallest id
             rank = np.lexsort((inner.ids, -inner.depth)).argsort()
             points = shapely.points(lon[missing], lat[missing])
-            pairs = _hits(inner, points, lon[missing], lat[missing])
+            with self._prepared_lock:
+                pairs = _hits(inner, points, lon[missing], lat[missing])
             back = _pick(pairs, len(missing), rank)
             ok = back >= 0
             rows = missing[ok]
@@ -232,7 +262,99 @@ class PointLocator:
             code[rows] = inner.codes[back[ok]]
             village[rows] = inner.village[back[ok]]
             grid[rows] = inner.grid[back[ok]]
-        return LocateResult(unit_id, code, village, grid)
+        return LocateResult(unit_id, code, village, grid, by_tolerance)
+
+    def distance_to_units_m(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Metres on the ground from each point to the nearest unit of any level (0 inside
+        one; inf without units or coordinates): what a refused point is told."""
+        lon = np.asarray(lon, dtype=np.float64)
+        lat = np.asarray(lat, dtype=np.float64)
+        out = np.full(len(lon), np.inf)
+        rows = np.flatnonzero(_on_earth(lon, lat))
+        for units in (self._leaves, self._inner):
+            if not len(units.ids) or not len(rows):
+                continue
+            x, y = lon[rows], lat[rows]
+            # the nearest in degrees bounds the nearest on the ground, which is then sought
+            point_idx, unit_idx = units.tree.query_nearest(shapely.points(x, y))
+            bound = np.full(len(rows), np.inf)
+            ground = _ground_distance_m(units.geoms[unit_idx], x[point_idx], y[point_idx])
+            np.minimum.at(bound, point_idx, ground)
+            _, metres = _nearest(units, x, y, bound * (1 + 1e-9) + 1e-6)
+            out[rows] = np.minimum(out[rows], metres)
+        return out
+
+
+def _on_earth(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Finite coordinates in range (a swapped pair's latitude of 121 is not)."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+
+
+def _metres_per_degree(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Metres on the WGS84 ellipsoid per degree of longitude and of latitude at ``lat``
+    (the prime-vertical and meridional radii of curvature)."""
+    sin = np.sin(np.radians(lat))
+    w = np.sqrt(1.0 - _WGS84_E2 * sin * sin)
+    per_radian = np.pi / 180
+    along = _WGS84_A / w * np.cos(np.radians(lat)) * per_radian
+    across = _WGS84_A * (1.0 - _WGS84_E2) / w**3 * per_radian
+    return along, across
+
+
+def _reach_degrees(lat: np.ndarray, metres: np.ndarray) -> np.ndarray:
+    """A radius in degrees that holds every point within ``metres`` on the ground of a
+    point at latitude ``lat``: a metre is the most degrees along the shorter degree."""
+    along, across = _metres_per_degree(lat)
+    return metres / np.maximum(np.minimum(along, across), 1e-3) * (1 + 1e-6)
+
+
+def _ground_distance_m(geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Metres on the ground from each point to its geometry (pairs aligned), vectorised:
+    each geometry is drawn in a plane tangent at its point (metres east and north, from
+    the ellipsoid's radii there: within a millimetre at the tolerance's scale, a rough
+    figure over tens of kilometres), then one planar distance."""
+    counts = shapely.get_num_coordinates(geoms)
+    along, across = _metres_per_degree(lat)
+    x0, y0 = np.repeat(lon, counts), np.repeat(lat, counts)
+    kx, ky = np.repeat(along, counts), np.repeat(across, counts)
+
+    def to_metres(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([(xy[:, 0] - x0) * kx, (xy[:, 1] - y0) * ky])
+
+    local = shapely.transform(geoms, to_metres)
+    return shapely.distance(local, shapely.points(np.zeros(len(lon)), np.zeros(len(lon))))
+
+
+def _nearest(
+    units: _Units, lon: np.ndarray, lat: np.ndarray, reach_m: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """For finite points and reaches: the index of the nearest unit within ``reach_m``
+    metres on the ground (the smallest id among equals; -1 beyond) and that distance
+    (inf beyond).
+
+    Candidates by the tree within a radius in degrees taken at the point's latitude, then
+    the exact distance on the ground of each (the nearest in degrees is not always the
+    nearest on the ground: a degree of longitude is shorter than one of latitude)."""
+    n = len(lon)
+    index = np.full(n, -1, dtype=np.int64)
+    metres = np.full(n, np.inf)
+    reach_m = np.broadcast_to(np.asarray(reach_m, dtype=np.float64), (n,))
+    points = shapely.points(lon, lat)
+    point_idx, unit_idx = units.tree.query(
+        points, predicate="dwithin", distance=_reach_degrees(lat, reach_m)
+    )
+    if not len(point_idx):
+        return index, metres
+    dist = _ground_distance_m(units.geoms[unit_idx], lon[point_idx], lat[point_idx])
+    close = dist <= reach_m[point_idx]
+    point_idx, unit_idx, dist = point_idx[close], unit_idx[close], dist[close]
+    order = np.lexsort((units.ids[unit_idx], dist, point_idx))
+    point_idx, unit_idx, dist = point_idx[order], unit_idx[order], dist[order]
+    first = np.r_[True, point_idx[1:] != point_idx[:-1]] if len(point_idx) else np.zeros(0, bool)
+    index[point_idx[first]] = unit_idx[first]
+    metres[point_idx[first]] = dist[first]
+    return index, metres
 
 
 # ---------------------------------------------------------------- GCJ-02

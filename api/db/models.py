@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -173,6 +174,11 @@ class Case(Base):
     leaf_unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"))
     village_code: Mapped[str | None] = mapped_column(String(32))
     grid_code: Mapped[str | None] = mapped_column(String(32))
+    # the point lies in no leaf but within ZHILI_LOCATE_TOLERANCE_M of this one (a gap or
+    # sliver between units): placed in the nearest leaf, and said so
+    placed_by_tolerance: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     status: Mapped[str] = mapped_column(String(16), default="received")
     received_at: Mapped[dt.datetime | None] = mapped_column()
     scheduled_at: Mapped[dt.datetime | None] = mapped_column()

@@ -144,6 +144,10 @@ class CaseOut(BaseModel):
     unit_code: str
     village_code: str | None
     grid_code: str | None
+    placed_by_tolerance: bool = Field(
+        description="The point lies in no leaf unit but within the locate tolerance "
+        "(ZHILI_LOCATE_TOLERANCE_M) of this one, the nearest: placed in it."
+    )
     status: str
     received_at: dt.datetime | None
     scheduled_at: dt.datetime | None

@@ -53,6 +53,7 @@ def case_dict(case: Case, unit_code: str, now: dt.datetime) -> dict:
         "unit_code": unit_code,
         "village_code": case.village_code,
         "grid_code": case.grid_code,
+        "placed_by_tolerance": case.placed_by_tolerance,
         "status": case.status,
         "received_at": case.received_at,
         "scheduled_at": case.scheduled_at,

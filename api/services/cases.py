@@ -7,7 +7,10 @@ or a bulk file — validate → locate → dedupe → store → rollups, in one 
   description at most 2,000 characters after trimming, deadline not before the report.
 - **Locate**: ``unit_code`` (a current village, grid or other leaf unit; retired codes are
   refused) or the point (GCJ-02 converted to WGS84) through
-  ``api.services.locate.point_locator``. A writer may only file cases inside its own subtree.
+  ``api.services.locate.point_locator``. A point in a gap or sliver between units, within
+  ``ZHILI_LOCATE_TOLERANCE_M`` (50 m) of a leaf, goes to the nearest leaf and the case is
+  flagged ``placed_by_tolerance``; a point farther from every unit is refused, told how
+  far it is. A writer may only file cases inside its own subtree.
 - **Dedupe**: within a batch the first valid item of a (source, external_id) wins, later
   ones are rejected and name it; against the table, (source, external_id) is unique.
 - **Store**: new cases are inserted with ``ON CONFLICT DO NOTHING`` (on PostgreSQL COPYed
@@ -28,6 +31,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,6 +45,9 @@ from api.engine import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
 from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import subtree_unit_ids
+
+if TYPE_CHECKING:
+    from geo.locate import PointLocator
 
 MAX_DESCRIPTION = 2000
 EARLIEST = dt.date(1990, 1, 1)
@@ -56,6 +63,7 @@ INTAKE_FIELDS = (
     "leaf_unit_id",
     "village_code",
     "grid_code",
+    "placed_by_tolerance",
     "deadline",
 )
 FRAME_COLUMNS = (
@@ -278,13 +286,15 @@ def validate(frame: pd.DataFrame, now: dt.datetime, r: _Reasons) -> pd.DataFrame
 
 
 def locate(session: Session, frame: pd.DataFrame, r: _Reasons, scope_code: str | None) -> None:
-    """Fill ``leaf_unit_id``, ``village_code``, ``grid_code`` of each row still valid: from
-    its unit code, else from its point. Rows outside the city (or outside ``scope_code``'s
-    subtree, the writer's) are rejected."""
+    """Fill ``leaf_unit_id``, ``village_code``, ``grid_code`` and ``placed_by_tolerance`` of
+    each row still valid: from its unit code, else from its point (within the locate
+    tolerance of a leaf: the nearest leaf). Rows outside the city (or outside
+    ``scope_code``'s subtree, the writer's) are rejected."""
     n = len(frame)
     leaf = np.full(n, -1, dtype=np.int64)
     village = np.full(n, None, dtype=object)
     grid = np.full(n, None, dtype=object)
+    by_tolerance = np.zeros(n, dtype=bool)
     has_code = frame["has_code"].to_numpy()
 
     by_code = np.flatnonzero(has_code & r.ok)
@@ -300,36 +310,20 @@ def locate(session: Session, frame: pd.DataFrame, r: _Reasons, scope_code: str |
 
     by_point = np.flatnonzero(~has_code & r.ok)
     if len(by_point):
-        from api.services.locate import point_locator
+        from api.services.locate import locate_tolerance_m, point_locator
 
         locator = point_locator(session)
+        tolerance = locate_tolerance_m()
         lon = frame["lon"].to_numpy(dtype=np.float64)[by_point]
         lat = frame["lat"].to_numpy(dtype=np.float64)[by_point]
-        found = locator.locate(lon, lat)
+        found = locator.locate(lon, lat, tolerance)
         leaf[by_point] = found.leaf_unit_id
         village[by_point] = found.village_code
         grid[by_point] = found.grid_code
+        by_tolerance[by_point] = found.by_tolerance
         outside = found.outside
         if outside.any():
-            swapped = locator.locate(lat[outside], lon[outside])
-            mask = np.zeros(n, bool)
-            rows = by_point[outside]
-            mask[rows[~swapped.outside]] = True
-            r.fail(
-                mask, "lon and lat are swapped: (lat, lon) lies in the city, (lon, lat) does not"
-            )
-            mask[:] = False
-            mask[rows] = True
-            pts = np.array(
-                [f"({x:.6f}, {y:.6f})" for x, y in zip(lon, lat, strict=True)], dtype=object
-            )
-            full = np.full(n, None, dtype=object)
-            full[by_point] = pts
-            r.fail(
-                mask,
-                lambda v: f"point {v} lies outside every unit of the city (check lon/lat and crs)",
-                full,
-            )
+            _refuse_outside(locator, by_point[outside], lon[outside], lat[outside], n, r)
 
     if scope_code is not None:
         allowed = set(session.scalars(subtree_unit_ids(scope_code)))
@@ -338,6 +332,40 @@ def locate(session: Session, frame: pd.DataFrame, r: _Reasons, scope_code: str |
     frame["leaf_unit_id"] = leaf
     frame["village_code"] = village
     frame["grid_code"] = grid
+    frame["placed_by_tolerance"] = by_tolerance
+
+
+def _how_far(metres: float) -> str:
+    """A distance as a person reads it: 730 m, 12.4 km."""
+    if not np.isfinite(metres):
+        return "far"
+    return f"{metres:,.0f} m" if metres < 10_000 else f"{metres / 1000:,.1f} km"
+
+
+def _refuse_outside(
+    locator: PointLocator,
+    rows: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    n: int,
+    r: _Reasons,
+) -> None:
+    """Reject the rows whose point lies outside every unit (beyond the tolerance), named
+    as swapped when (lat, lon) lies in the city, else told how far the nearest unit is."""
+    swapped = locator.locate(lat, lon)
+    mask = np.zeros(n, bool)
+    mask[rows[~swapped.outside]] = True
+    r.fail(mask, "lon and lat are swapped: (lat, lon) lies in the city, (lon, lat) does not")
+    away = locator.distance_to_units_m(lon, lat)
+    told = np.full(n, None, dtype=object)
+    told[rows] = [
+        f"point ({x:.6f}, {y:.6f}) lies outside every unit of the city, {_how_far(d)} from "
+        "the nearest (check lon/lat and crs)"
+        for x, y, d in zip(lon, lat, away, strict=True)
+    ]
+    mask[:] = False
+    mask[rows] = True
+    r.fail(mask, lambda v: v, told)
 
 
 def _units_by_code(session: Session, codes: set[str]) -> dict[str, tuple | str]:
@@ -411,6 +439,7 @@ def _case_values(row: dict, now: dt.datetime) -> dict:
         "leaf_unit_id": row["leaf_unit_id"],
         "village_code": row["village_code"],
         "grid_code": row["grid_code"],
+        "placed_by_tolerance": row["placed_by_tolerance"],
         "status": "received",
         "received_at": row["reported_at"],
         "deadline": row["deadline"],
@@ -442,6 +471,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         "leaf_unit_id": frame["leaf_unit_id"].astype("int64").tolist(),
         "village_code": objects("village_code"),
         "grid_code": objects("grid_code"),
+        "placed_by_tolerance": frame["placed_by_tolerance"].astype(bool).tolist(),
     }
     keys = list(cols)
     return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
@@ -568,6 +598,8 @@ def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) 
             if c in ("lon", "lat")
             else frame[c].to_numpy(np.int64)
             if c == "leaf_unit_id"
+            else frame[c].to_numpy(bool)
+            if c == "placed_by_tolerance"
             else np.array(
                 [None if v is None or v is pd.NA or v != v else v for v in frame[c].tolist()],
                 dtype=object,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.db.models import AdminUnit
 from api.db.versions import get_version
 from api.services.units import level_depths
+from api.settings import get_settings
 from geo.locate import PointLocator
 
 CACHED_LOCATORS = 8
@@ -51,3 +52,9 @@ def point_locator(session: Session, on: dt.date | None = None) -> PointLocator:
         while len(_cache) > CACHED_LOCATORS:
             _cache.popitem(last=False)
     return locator
+
+
+def locate_tolerance_m() -> float:
+    """How far (metres on the ground) a case point outside every leaf unit may lie from one
+    to be placed in it: ``ZHILI_LOCATE_TOLERANCE_M``."""
+    return get_settings().locate_tolerance_m

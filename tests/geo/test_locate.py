@@ -169,3 +169,77 @@ def test_big_batches_agree_with_a_brute_force_oracle(small_city):
     city = next(r.geom for r in rows if r.level == "city")
     assert not shapely.intersects_xy(city, lon[~in_grid], lat[~in_grid]).any()
     assert (result.leaf_unit_id[~in_grid] == -1).all()
+
+
+def _metres_to_degrees(lat: float) -> tuple[float, float]:
+    """Degrees of longitude and latitude per metre at ``lat`` (pyproj's geodesic)."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    x, _, _ = geod.fwd(121.0, lat, 90, 1000)
+    _, y, _ = geod.fwd(121.0, lat, 0, 1000)
+    return (x - 121.0) / 1000, (y - lat) / 1000
+
+
+def test_the_tolerance_is_metres_on_the_ground_to_the_nearest_leaf():
+    dx, dy = _metres_to_degrees(31.5)
+    p = (121.0, 31.5)
+    rows = [  # a grid 40 m north of the point, another 36 m east: nearer in degrees, farther
+        SimpleNamespace(  # on the ground, the northern one
+            id=1,
+            code="N",
+            level="grid",
+            parent_code=None,
+            geom=mbox(120.99, 31.5 + 40 * dy, 121.0, 31.6),
+        ),
+        SimpleNamespace(
+            id=2,
+            code="E",
+            level="grid",
+            parent_code=None,
+            geom=mbox(121.0 + 36 * dx, 31.5 - 10 * dy, 121.1, 31.5),
+        ),
+    ]
+    locator = PointLocator.from_units(rows, {"grid": 0})
+    assert 40 * dy < 36 * dx  # the trap: in degrees the northern grid is the nearer
+    lon = np.array([p[0], p[0], 121.05, np.nan, 200.0])
+    lat = np.array([p[1], p[1] - 60 * dy, 31.5 + 20 * dy, 31.5, 31.5])
+    found = locator.locate(lon, lat, tolerance_m=50)
+    assert list(found.leaf_code) == ["E", None, "E", None, None]  # 60 m south: 61.6 m to E
+    assert list(found.by_tolerance) == [True, False, True, False, False]
+    assert found.outside.tolist() == [False, True, False, True, True]
+    within = locator.locate(lon, lat, tolerance_m=62)
+    assert within.leaf_code[1] == "E"
+    assert locator.locate(lon, lat).outside[:3].tolist() == [True, True, True]
+    away = locator.distance_to_units_m(lon, lat)
+    assert away[0] == pytest.approx(36, abs=0.01)
+    assert away[1] == pytest.approx(np.hypot(50, 36), abs=0.01)
+    assert away[3] == np.inf
+
+
+def test_big_batches_place_near_points_as_small_batches_do(small_city):
+    from geo.locate import BIG_BATCH
+
+    rows = [
+        SimpleNamespace(
+            id=i + 1, code=u.code, level=u.level, parent_code=u.parent_code, geom=u.geom
+        )
+        for i, u in enumerate(small_city)
+        if u.level == "grid"  # the grids alone: their outer edge is the city's
+    ]
+    locator = PointLocator.from_units(rows, {"grid": 0})
+    x0, y0, x1, y1 = shapely.total_bounds(np.array([r.geom for r in rows]))
+    rng = np.random.default_rng(5)
+    n = BIG_BATCH + 1000
+    pad = 0.002  # about 200 m beyond the city's box
+    lon = rng.uniform(x0 - pad, x1 + pad, n)
+    lat = rng.uniform(y0 - pad, y1 + pad, n)
+    big = locator.locate(lon, lat, tolerance_m=50)
+    small = [locator.locate(lon[i : i + 5000], lat[i : i + 5000], 50) for i in range(0, n, 5000)]
+    assert np.array_equal(big.leaf_unit_id, np.concatenate([s.leaf_unit_id for s in small]))
+    assert np.array_equal(big.by_tolerance, np.concatenate([s.by_tolerance for s in small]))
+    assert big.by_tolerance.sum() > 0 and big.outside.sum() > 0
+    # placed: within 50 m of its leaf; refused: farther than 50 m from every leaf
+    away = locator.distance_to_units_m(lon, lat)
+    assert (away[big.by_tolerance] <= 50).all() and (away[big.by_tolerance] > 0).all()
+    assert (away[big.outside] > 50).all()

@@ -136,3 +136,92 @@ def build_tiny_world(session: Session) -> TinyWorld:
         )
     session.flush()
     return w
+
+
+# ---------------------------------------------------------------- a world with gaps
+
+
+def east(lon: float, lat: float, metres: float) -> float:
+    """The longitude ``metres`` east (west if negative) of a point, along the ground."""
+    from pyproj import Geod
+
+    x, _, _ = Geod(ellps="WGS84").fwd(lon, lat, 90 if metres >= 0 else 270, abs(metres))
+    return float(x)
+
+
+def north(lon: float, lat: float, metres: float) -> float:
+    """The latitude ``metres`` north (south if negative) of a point, along the ground."""
+    from pyproj import Geod
+
+    _, y, _ = Geod(ellps="WGS84").fwd(lon, lat, 0 if metres >= 0 else 180, abs(metres))
+    return float(y)
+
+
+@dataclass(frozen=True)
+class GapWorld:
+    """One town of two villages of two grids each, with a gap and a sliver made on purpose
+    (as boundary sets leave them), at lat 31.5:
+
+        city 320584 = town 320584001       121.000 → x_end  × 31.500-31.510
+          village …001: grids …001001 (121.000-121.005) | hairline gap (~9 cm) | …001002
+          a sliver 150 m wide inside the town, in no village
+          village …002: grids …002001 | …002002 (each 0.005° wide), from x_sliver_end
+    """
+
+    city: str
+    town: str
+    villages: tuple[str, str]
+    grids: tuple[str, str, str, str]
+    hairline_west: float  # the gap inside village 1: the east edge of grid 1 ...
+    hairline_east: float  # ... and the west edge of grid 2
+    sliver_west: float  # the east edge of village 1 (grid 2)
+    sliver_east: float  # the west edge of village 2 (grid 3)
+    east_edge: float
+    south: float = 31.5
+    north: float = 31.51
+    mid_lat: float = 31.505
+    west_edge: float = 121.0
+
+
+def build_gap_world(session: Session, sliver_m: float = 150.0) -> GapWorld:
+    """Write the world of ``GapWorld`` (levels, units, ancestry)."""
+    ensure_levels(session, CITY_TOWN_VILLAGE_GRID)
+    city, town = "320584", "320584001"
+    villages = (f"{town}001", f"{town}002")
+    grids = (f"{villages[0]}001", f"{villages[0]}002", f"{villages[1]}001", f"{villages[1]}002")
+    s, n = 31.5, 31.51
+    hairline = 1e-6  # degrees: about 9.5 cm of longitude here
+    sliver_west = 121.01
+    sliver_east = east(sliver_west, (s + n) / 2, sliver_m)
+    east_edge = sliver_east + 0.01
+    records = [
+        UnitRecord(city, "缝隙市", "city", None, mbox(121.0, s, east_edge, n)),
+        UnitRecord(town, "缝隙镇", "town", city, mbox(121.0, s, east_edge, n)),
+        UnitRecord(villages[0], "西村", "village", town, mbox(121.0, s, sliver_west, n)),
+        UnitRecord(villages[1], "东村", "village", town, mbox(sliver_east, s, east_edge, n)),
+        UnitRecord(grids[0], "第1网格", "grid", villages[0], mbox(121.0, s, 121.005, n)),
+        UnitRecord(
+            grids[1], "第2网格", "grid", villages[0], mbox(121.005 + hairline, s, sliver_west, n)
+        ),
+        UnitRecord(
+            grids[2], "第1网格", "grid", villages[1], mbox(sliver_east, s, sliver_east + 0.005, n)
+        ),
+        UnitRecord(
+            grids[3], "第2网格", "grid", villages[1], mbox(sliver_east + 0.005, s, east_edge, n)
+        ),
+    ]
+    for r in records:
+        r.population = 1000
+    add_units(session, records)
+    session.flush()
+    return GapWorld(
+        city=city,
+        town=town,
+        villages=villages,
+        grids=grids,
+        hairline_west=121.005,
+        hairline_east=121.005 + hairline,
+        sliver_west=sliver_west,
+        sliver_east=sliver_east,
+        east_edge=east_edge,
+    )
