@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from pyproj import Transformer
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from api.db.models import AdminUnit
 from api.engine.domain import Current, FactDomain, Metric
 
 CURRENT = "u.valid_to IS NULL"
@@ -63,8 +64,6 @@ def _leaf_areas(where: str):
     """Leaves' area in km²: as recorded, else measured on their geometry."""
 
     def read(session: Session, deepest: str) -> list[tuple[str, float]]:
-        from api.db.models import AdminUnit
-
         rows = session.execute(
             text(f"SELECT u.code, u.area_km2, u.id FROM admin_unit u WHERE {where}"),
             {"deepest": deepest} if ":deepest" in where else {},
@@ -72,10 +71,8 @@ def _leaf_areas(where: str):
         missing = [r.id for r in rows if r.area_km2 is None]
         geoms = {}
         if missing:
-            for uid, geom in session.query(AdminUnit.id, AdminUnit.geom).filter(
-                AdminUnit.id.in_(missing)
-            ):
-                geoms[uid] = geom
+            found = select(AdminUnit.id, AdminUnit.geom).where(AdminUnit.id.in_(missing))
+            geoms = dict(session.execute(found).all())
         computed = dict(zip(missing, _areas_km2([geoms.get(i) for i in missing]), strict=True))
         return [(r.code, r.area_km2 if r.area_km2 is not None else computed[r.id]) for r in rows]
 
