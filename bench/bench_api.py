@@ -38,6 +38,7 @@ shown (joined through unit_ancestry), for count and closed count.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import statistics
 import sys
 import time
@@ -125,13 +126,17 @@ def _time_numbers(url: str, shown: MapQuery, query: MetricQuery, repeat: int) ->
     its figures, under the server's garbage-collector setting (``create_app``). The first
     call loads the engine state here (from the snapshot). Returns the figures and the
     number of units."""
-    quiet_garbage_collector()
 
     def numbers() -> list:
         with session_factory(url)() as session:
             return map_figures(choropleth_table(session, shown, query))
 
-    return timed(numbers, repeat, warmup=2), len(numbers())
+    before = quiet_garbage_collector()
+    try:
+        return timed(numbers, repeat, warmup=2), len(numbers())
+    finally:  # the rest of this process (other sections) as it was, its garbage gone
+        gc.set_threshold(*before)
+        gc.collect()
 
 
 _baselines: dict[tuple, dict] = {}

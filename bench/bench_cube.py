@@ -17,6 +17,7 @@ the caught-up cube answers as the cube read anew.
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import statistics
 import tempfile
@@ -59,6 +60,7 @@ def _copy(url: str, folder: Path) -> str:
                 except Exception as exc:
                     if "being accessed by other users" not in str(exc) or attempt == 59:
                         raise
+                    gc.collect()  # a connection of this process may wait for the collector
                     time.sleep(5)  # a copy needs the original to itself for ~40 s
         admin.dispose()
         copy = parsed.set(database=name).render_as_string(hide_password=False)
