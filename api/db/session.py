@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -61,10 +60,10 @@ def get_engine(url: str | None = None) -> Engine:
 
 def dispose_engines() -> None:
     """Close every pooled connection of every engine (before copying or dropping a database,
-    or after a fork). Garbage is collected first: a connection still held by an object in a
-    reference cycle goes back to its pool only when the collector frees that object, and
-    the server collects young objects seldom (``api.memory.quiet_garbage_collector``)."""
-    gc.collect()
+    or after a fork). A connection still held by an object in a reference cycle goes back to
+    its pool only when the collector frees that object, and the server collects young
+    objects seldom (``api.memory.quiet_garbage_collector``): before copying a database,
+    ``gc.collect()`` first."""
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
