@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = ("admin", "official", "village_worker", "analyst", "display", "intake")
-READ_ROLES = frozenset({"admin", "official", "village_worker", "analyst", "display"})
+ROLES = ("admin", "official", "village_worker", "department", "analyst", "display", "intake")
+READ_ROLES = frozenset({"admin", "official", "village_worker", "department", "analyst", "display"})
 WRITE_ROLES = frozenset({"admin", "intake"})
 # A wall display shows figures and maps, never lists of cases.
 CASE_LIST_ROLES = READ_ROLES - {"display"}

@@ -190,9 +190,20 @@ class Case(Base):
     satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[dt.datetime] = mapped_column()
     updated_at: Mapped[dt.datetime] = mapped_column()
+    # 分级分流 (api.services.desk): who handles the case now — a unit at any level and maybe
+    # one of its departments, set by the routing rules at creation, moved by the actions;
+    # ``version`` counts changes (a stale one is a 409); ``handler_since`` when the current
+    # handler got it, ``accepted_at`` when it accepted it (受理), NULL until it does
+    handling_unit_code: Mapped[str | None] = mapped_column(String(32))
+    department_id: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    handler_since: Mapped[dt.datetime | None] = mapped_column()
+    accepted_at: Mapped[dt.datetime | None] = mapped_column()
 
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_case_source_external_id"),
+        Index("ix_case_handling_unit_status", "handling_unit_code", "status"),
+        Index("ix_case_department_status", "department_id", "status"),
         Index("ix_case_leaf_reported_status", "leaf_unit_id", "reported_at", "status"),
         Index("ix_case_reported_at", "reported_at"),
         Index("ix_case_village_code", "village_code"),
@@ -322,7 +333,8 @@ class User(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "role in ('admin', 'official', 'village_worker', 'analyst', 'display', 'intake')",
+            "role in ('admin', 'official', 'village_worker', 'department', 'analyst', "
+            "'display', 'intake')",
             name="ck_app_user_role",
         ),
     )
