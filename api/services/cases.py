@@ -44,6 +44,7 @@ from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNELS
 from api.engine import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
 from api.services.local_time import CLOCK_SKEW, local_zone
+from api.services.routing import ROUTE_FIELDS, route_frame
 from api.services.scope import subtree_unit_ids
 
 if TYPE_CHECKING:
@@ -442,6 +443,13 @@ def _case_values(row: dict, now: dt.datetime) -> dict:
         "placed_by_tolerance": row["placed_by_tolerance"],
         "status": "received",
         "received_at": row["reported_at"],
+        "handling_unit_code": row.get("handling_unit_code"),
+        "department_id": (
+            None
+            if row.get("department_id") is None or row["department_id"] < 0
+            else int(row["department_id"])
+        ),
+        "handler_since": row["reported_at"],
         "deadline": row["deadline"],
         "created_at": now,
         "updated_at": now,
@@ -473,6 +481,9 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         "grid_code": objects("grid_code"),
         "placed_by_tolerance": frame["placed_by_tolerance"].astype(bool).tolist(),
     }
+    for col in ROUTE_FIELDS:  # set by api.services.routing on the batch's valid rows
+        if col in frame:
+            cols[col] = objects(col)
     keys = list(cols)
     return [dict(zip(keys, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
 
@@ -567,7 +578,7 @@ def _insert_new(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict
     return written
 
 
-_STAGED = ("source", "external_id", *INTAKE_FIELDS)
+_STAGED = ("source", "external_id", *INTAKE_FIELDS, *ROUTE_FIELDS)
 
 
 def _utc_column(values: pd.Series) -> np.ndarray:
@@ -600,6 +611,8 @@ def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) 
             if c == "leaf_unit_id"
             else frame[c].to_numpy(bool)
             if c == "placed_by_tolerance"
+            else np.ma.masked_less(frame[c].to_numpy(np.int64), 0)
+            if c == "department_id"
             else np.array(
                 [None if v is None or v is pd.NA or v != v else v for v in frame[c].tolist()],
                 dtype=object,
@@ -610,8 +623,9 @@ def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) 
     copy_columns(session, table_clause("intake_case_stage"), columns)
     rows = session.execute(
         text(
-            f'INSERT INTO "case" ({cols}, status, received_at, created_at, updated_at) '
-            f"SELECT {cols}, 'received', reported_at, :now, :now FROM intake_case_stage "
+            f'INSERT INTO "case" ({cols}, status, received_at, handler_since, created_at, '
+            f"updated_at) SELECT {cols}, 'received', reported_at, reported_at, :now, :now "
+            "FROM intake_case_stage "
             "ORDER BY source, external_id "
             "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id"
         ),
@@ -770,6 +784,7 @@ def ingest_frame(
     locate(session, frame, r, scope_code)
     dedupe(frame, r, index_label)
     good = frame[r.ok].reset_index(drop=True)
+    route_frame(session, good)
     rejected = [
         Outcome(index=int(i), status="rejected", source=_text(s), external_id=_text(e), reason=why)
         for i, s, e, why in zip(
