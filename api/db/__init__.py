@@ -1,4 +1,4 @@
 """Database layer: typed models, portable types, engines, migrations."""
 
 # the case desk's tables join Base.metadata wherever the models are imported
-import api.db.desk  # noqa: E402, F401
+import api.db.desk  # noqa: F401

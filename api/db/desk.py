@@ -16,8 +16,8 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
-    Float,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,

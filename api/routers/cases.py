@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import CaseReader, CaseWriter, SessionDep
+from api.deps import CaseReader, CaseWriter, CurrentUser, SessionDep
 from api.errors import ApiError
 from api.schemas.cases import (
     MAX_BATCH,
     BatchError,
+    CaseActionIn,
     CaseAdvance,
     CaseIn,
     CaseOut,
@@ -21,6 +22,8 @@ from api.schemas.cases import (
 )
 from api.services.case_workflow import advance_case, list_cases
 from api.services.cases import frame_from_items, ingest_frame
+from api.services.desk import ActionRequest, act
+from api.services.desk_queue import case_detail, work_queue
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -104,8 +107,18 @@ def get_cases(
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
+    queue: Annotated[
+        Literal["mine"] | None, Query(description="mine: your work queue, most urgent first")
+    ] = None,
+    show: Annotated[
+        str | None, Query(max_length=16, description="with queue: open|overdue|due_soon|awaiting")
+    ] = None,
 ) -> dict:
-    """Cases in your jurisdiction (or in ``unit``'s subtree), newest first, cursor-paged."""
+    """Cases in your jurisdiction (or in ``unit``'s subtree), newest first, cursor-paged;
+    with ``queue=mine``, your work queue (cases your unit or department handles, open or
+    awaiting 访/评), most urgent first, filtered by ``show`` and ``category``."""
+    if queue == "mine":
+        return work_queue(session, user, show=show, category=category, limit=limit)
     return list_cases(
         session,
         user,
@@ -134,3 +147,17 @@ def patch_case(session: SessionDep, user: CaseWriter, case_id: int, move: CaseAd
         outcome=move.outcome,
         satisfaction=move.satisfaction,
     )
+
+
+@router.get("/{case_id}")
+def get_case(session: SessionDep, user: CaseReader, case_id: int) -> dict:
+    """One case in your jurisdiction: its state, its timeline (who did what, when, from
+    whom to whom, why) and the actions you may take on it now."""
+    return case_detail(session, user, case_id)
+
+
+@router.post("/{case_id}/actions")
+def post_action(session: SessionDep, user: CurrentUser, case_id: int, body: CaseActionIn) -> dict:
+    """Act on a case (受理 下派 上报 转办 退回 约 办 访 评, notes): 409 with the case's
+    current state on a stale ``version``; a ``key`` sent again returns what it did."""
+    return act(session, user, case_id, ActionRequest(**body.model_dump()))

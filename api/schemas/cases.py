@@ -158,6 +158,15 @@ class CaseOut(BaseModel):
     satisfaction: int | None
     deadline: dt.datetime
     overdue: bool
+    handling_unit_code: str | None = Field(
+        None, description="分级分流: the unit (any level) handling the case now"
+    )
+    department_id: int | None = Field(None, description="the department handling it, if any")
+    version: int = Field(1, description="send it back with an action; a stale one is a 409")
+    # in a work queue (queue=mine) only
+    accepted: bool | None = Field(None, description="受理: its handler accepted it")
+    due_soon: bool | None = Field(None, description="open, deadline within 2 days")
+    awaiting: str | None = Field(None, description="visit or evaluate: the follow-up due")
 
 
 class CasePage(BaseModel):
@@ -223,3 +232,21 @@ def parse_batch(body: bytes) -> tuple[list[tuple[int, CaseIn]], dict[int, str], 
         except ValidationError as exc:
             bad[i] = _describe(exc)
     return good, bad, is_list
+
+
+class CaseActionIn(BaseModel):
+    """One action on a case (分级分流): 受理 accept, 下派 dispatch, 上报 escalate, 转办
+    transfer, 退回 return, the steps schedule/handle/visit/evaluate, or a note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(max_length=16)
+    version: int = Field(description="the case's version as you read it (409 if stale)")
+    key: str | None = Field(
+        None, max_length=64, description="your unique key: an action sent twice is done once"
+    )
+    to_unit: str | None = Field(None, max_length=32)
+    department: int | None = None
+    reason: str | None = Field(None, max_length=2000)
+    outcome: str | None = Field(None, max_length=24)
+    satisfaction: int | None = Field(None, ge=1, le=5)

@@ -25,6 +25,7 @@ from api.principal import Principal
 from api.services.audit import audit
 from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import in_scope, subtree_unit_ids
+from api.services.timeline import ACTION_OF_STEP, record_action, seconds_between
 from api.services.units import get_unit
 
 MAX_PAGE = 1000
@@ -64,6 +65,9 @@ def case_dict(case: Case, unit_code: str, now: dt.datetime) -> dict:
         "satisfaction": case.satisfaction,
         "deadline": case.deadline,
         "overdue": (case.handled_at or now) > case.deadline,  # 超期: open or handled late
+        "handling_unit_code": case.handling_unit_code,
+        "department_id": case.department_id,
+        "version": case.version,
     }
 
 
@@ -98,6 +102,56 @@ def advance_case(
     ):
         session.rollback()
         raise ApiError(404, f"no case {case_id} in your jurisdiction")
+    handler = case.handling_unit_code or case.village_code
+    held = seconds_between(now, case.handler_since or case.received_at or case.reported_at)
+    previous = apply_step(session, case, step, at, outcome, satisfaction, now)
+    case.version = (case.version or 1) + 1
+    level = session.scalar(
+        select(AdminUnit.level).where(AdminUnit.code == handler).where(AdminUnit.valid_to.is_(None))
+    )
+    record_action(
+        session,
+        case,
+        ACTION_OF_STEP[step],
+        at=getattr(case, f"{step}_at"),
+        user_name=user.name,
+        role=user.role,
+        from_unit=(handler, level, case.department_id),
+        held_seconds=held if step == "handled" else None,
+    )
+    audit(
+        session,
+        user.name,
+        user.unit_code,
+        "case.advance",
+        target=f"case:{case_id}",
+        detail={
+            "step": step,
+            "at": getattr(case, f"{step}_at").isoformat(),
+            "outcome": outcome,
+            "satisfaction": satisfaction,
+            "from": previous,
+        },
+    )
+    unit_code = session.scalar(select(AdminUnit.code).where(AdminUnit.id == case.leaf_unit_id))
+    out = case_dict(case, unit_code, now)
+    session.commit()
+    return out
+
+
+def apply_step(
+    session: Session,
+    case: Case,
+    step: str,
+    at: dt.datetime | None,
+    outcome: str | None,
+    satisfaction: int | None,
+    now: dt.datetime,
+) -> str:
+    """Move ``case`` (locked by the caller) to ``step``, the next one, and its rollups with
+    it; returns the step it was at. On an illegal move the session is rolled back and an
+    ``ApiError`` raised (409: back, skip, before the previous step; 422: unknown step, a
+    time in the future). Neither commits nor audits: the caller does."""
     if step not in STEPS[1:]:
         raise ApiError(422, f"unknown step {step!r}: use one of {', '.join(STEPS[1:])}")
     current = STEPS.index(case.status)
@@ -106,14 +160,14 @@ def advance_case(
         session.rollback()
         raise ApiError(
             409,
-            f"case {case_id} is already at {_step(case.status)}: a step cannot be taken "
+            f"case {case.id} is already at {_step(case.status)}: a step cannot be taken "
             "again or back",
         )
     if target > current + 1:
         session.rollback()
         raise ApiError(
             409,
-            f"case {case_id} is at {_step(case.status)}: the next step is "
+            f"case {case.id} is at {_step(case.status)}: the next step is "
             f"{_step(STEPS[current + 1])}, not {_step(step)}",
         )
     at = _local(at) if at is not None else now
@@ -138,24 +192,7 @@ def advance_case(
     case.updated_at = now
     session.flush()
     apply_case_changes(session, [(old, CaseSnapshot.of(case))])
-    audit(
-        session,
-        user.name,
-        user.unit_code,
-        "case.advance",
-        target=f"case:{case_id}",
-        detail={
-            "step": step,
-            "at": at.isoformat(),
-            "outcome": outcome,
-            "satisfaction": satisfaction,
-            "from": STEPS[current],
-        },
-    )
-    unit_code = session.scalar(select(AdminUnit.code).where(AdminUnit.id == case.leaf_unit_id))
-    out = case_dict(case, unit_code, now)
-    session.commit()
-    return out
+    return STEPS[current]
 
 
 # ---------------------------------------------------------------- list

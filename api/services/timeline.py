@@ -1,0 +1,98 @@
+"""A case's timeline (table ``case_action``): one row per action, written in the caller's
+transaction with the ``desk`` dataset version bumped (its fact domain reads the table).
+
+The vocabulary is here, one source of truth for the desk, the figures and the dashboard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from api.db.desk import CaseAction
+from api.db.models import Case
+from api.db.versions import bump_version
+
+# action code → (zh, en)
+ACTIONS: dict[str, tuple[str, str]] = {
+    "accept": ("受理", "Accept"),
+    "dispatch": ("下派", "Dispatch"),
+    "escalate": ("上报", "Escalate"),
+    "transfer": ("转办", "Transfer"),
+    "return": ("退回", "Return"),
+    "schedule": ("约", "Schedule"),
+    "handle": ("办", "Handle"),
+    "visit": ("访", "Visit"),
+    "evaluate": ("评", "Evaluate"),
+    "note": ("备注", "Note"),
+}
+MOVES = frozenset({"dispatch", "escalate", "transfer", "return"})  # change the handler
+STEP_OF = {
+    "schedule": "scheduled",
+    "handle": "handled",
+    "visit": "visited",
+    "evaluate": "evaluated",
+}
+ACTION_OF_STEP = {step: action for action, step in STEP_OF.items()}
+DESK_DATASET = "desk"
+
+
+def seconds_between(later: dt.datetime, earlier: dt.datetime | None) -> float | None:
+    """Whole seconds from ``earlier`` to ``later`` (None when unknown), never negative."""
+    if earlier is None:
+        return None
+    return max(0.0, float(round((later - earlier).total_seconds())))
+
+
+def record_action(
+    session: Session,
+    case: Case,
+    action: str,
+    *,
+    at: dt.datetime,
+    user_name: str | None,
+    role: str | None,
+    from_unit: tuple[str | None, str | None, int | None],
+    to_unit: tuple[str | None, str | None, int | None] | None = None,
+    reason: str | None = None,
+    held_seconds: float | None = None,
+    wait_seconds: float | None = None,
+    key: str | None = None,
+) -> None:
+    """Append one action to ``case``'s timeline (``from_unit``/``to_unit``: unit code,
+    level, department id) and bump the ``desk`` dataset version."""
+    to_unit = to_unit or from_unit
+    session.execute(
+        insert(CaseAction),
+        {
+            "case_id": case.id,
+            "leaf_unit_id": case.leaf_unit_id,
+            "at": at,
+            "action": action,
+            "user_name": user_name,
+            "role": role,
+            "from_unit": from_unit[0],
+            "from_level": from_unit[1],
+            "from_department_id": from_unit[2],
+            "to_unit": to_unit[0],
+            "to_level": to_unit[1],
+            "to_department_id": to_unit[2],
+            "reason": reason,
+            "held_seconds": held_seconds,
+            "wait_seconds": wait_seconds,
+            "version": case.version,
+            "key": key,
+        },
+    )
+    bump_version(session, DESK_DATASET)
+
+
+def timeline(session: Session, case_id: int) -> list[CaseAction]:
+    """The actions of a case, oldest first."""
+    return list(
+        session.scalars(
+            select(CaseAction).where(CaseAction.case_id == case_id).order_by(CaseAction.id)
+        )
+    )
