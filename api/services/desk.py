@@ -216,12 +216,22 @@ def in_jurisdiction(session: Session, user: Principal, case: Case) -> bool:
     )
 
 
-def case_state(session: Session, case: Case, now: dt.datetime) -> dict:
+def visible(session: Session, user: Principal | None, code: str | None) -> str | None:
+    """``code`` when it lies in ``user``'s subtree, else None: an answer never names a
+    unit above the caller (a case escalated past a town shows the level, not the code)."""
+    if code is None or user is None or code == user.unit_code:
+        return code
+    return code if _below(session, code, user.unit_code) else None
+
+
+def case_state(
+    session: Session, case: Case, now: dt.datetime, user: Principal | None = None
+) -> dict:
     """A case as the desk shows it (the API's case plus its handler)."""
     code = session.scalar(select(AdminUnit.code).where(AdminUnit.id == case.leaf_unit_id))
     out = case_dict(case, code, now)
     handler = current_handler(session, case)
-    out["handling_unit_code"] = handler.unit_code
+    out["handling_unit_code"] = visible(session, user, handler.unit_code)
     out["handling_level"] = handler.level
     out["accepted_at"] = case.accepted_at
     return out
@@ -237,7 +247,11 @@ def _replay(session: Session, user: Principal, case_id: int, key: str, now: dt.d
             409, f"key {key!r} was already used for an action on another case: use a new key"
         )
     case = session.get(Case, case_id)
-    out = {"case": case_state(session, case, now), "action": done.action, "replayed": True}
+    out = {
+        "case": case_state(session, case, now, user),
+        "action": done.action,
+        "replayed": True,
+    }
     session.rollback()
     return out
 
@@ -289,12 +303,13 @@ def _act(
     if case is None or not in_jurisdiction(session, user, case):
         raise _refuse(session, 404, f"no case {case_id} in your jurisdiction")
     if req.version != case.version:
-        state = case_state(session, case, now)
+        state = case_state(session, case, now, user)
         session.rollback()
         raise ApiError(
             409,
             f"case {case_id} changed since you read it (version {req.version}, now "
-            f"{state['version']}, at {state['status']}, with {state['handling_unit_code']}): "
+            f"{state['version']}, at {state['status']}, with the "
+            f"{state['handling_level']} {state['handling_unit_code'] or 'above you'}): "
             "look at it again and repeat your action if it still applies",
             case=state,
         )
@@ -303,7 +318,7 @@ def _act(
     if user.role == "department" and department is None:
         raise _refuse(session, 403, f"user {user.name!r} belongs to no department")
     if req.action in HOLDER_ACTIONS and not holds(session, user, handler, department):
-        where = handler.unit_code + (
+        where = (visible(session, user, handler.unit_code) or f"the {handler.level} above") + (
             f" / department {handler.department_id}" if handler.department_id else ""
         )
         raise _refuse(
@@ -369,7 +384,11 @@ def _act(
         },
     )
     session.flush()
-    return {"case": case_state(session, case, now), "action": req.action, "replayed": False}
+    return {
+        "case": case_state(session, case, now, user),
+        "action": req.action,
+        "replayed": False,
+    }
 
 
 def _department(session: Session, department_id: int) -> Department:

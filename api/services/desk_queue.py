@@ -26,7 +26,13 @@ from api.domain import CATEGORY_BY_CODE
 from api.errors import ApiError
 from api.principal import Principal
 from api.services.case_workflow import case_dict
-from api.services.desk import allowed_actions, case_state, department_of, in_jurisdiction
+from api.services.desk import (
+    allowed_actions,
+    case_state,
+    department_of,
+    in_jurisdiction,
+    visible,
+)
 from api.services.scope import in_scope, subtree_codes, subtree_unit_ids
 from api.services.timeline import ACTIONS, timeline
 
@@ -93,9 +99,13 @@ def work_queue(
         base = base.where(Case.status.in_(AWAITING))
     limit = max(1, min(int(limit), 1000))
     rows = session.execute(base.order_by(Case.deadline, Case.id).limit(limit)).all()
-    items = []
+    items, shown = [], {}
     for case, code in rows:
         item = queue_item(case, code, now)
+        held = item["handling_unit_code"]
+        if held not in shown:
+            shown[held] = visible(session, user, held)
+        item["handling_unit_code"] = shown[held]
         items.append(item)
     return {"items": items, "next_cursor": None}
 
@@ -125,16 +135,18 @@ def case_detail(session: Session, user: Principal, case_id: int) -> dict:
             "label_zh": ACTIONS.get(a.action, (a.action,))[0],
             "user_name": a.user_name,
             "role": a.role,
-            "from_unit": a.from_unit,
+            "from_unit": visible(session, user, a.from_unit),
+            "from_level": a.from_level,
             "from_department": names.get(a.from_department_id),
-            "to_unit": a.to_unit,
+            "to_unit": visible(session, user, a.to_unit),
+            "to_level": a.to_level,
             "to_department": names.get(a.to_department_id),
             "reason": a.reason,
             "version": a.version,
         }
         for a in timeline(session, case_id)
     ]
-    state = case_state(session, case, now)
+    state = case_state(session, case, now, user)
     state["department_name"] = names.get(case.department_id)
     return {
         "case": state,
@@ -144,12 +156,7 @@ def case_detail(session: Session, user: Principal, case_id: int) -> dict:
 
 
 def _department_names(session: Session) -> dict[int | None, str]:
-    return {
-        id_: f"{name} ({unit})"
-        for id_, name, unit in session.execute(
-            select(Department.id, Department.name, Department.unit_code)
-        )
-    }
+    return {id_: name for id_, name in session.execute(select(Department.id, Department.name))}
 
 
 def list_departments(session: Session, user: Principal, unit_code: str | None) -> list[dict]:

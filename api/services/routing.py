@@ -222,7 +222,7 @@ def ensure_departments(
             .where(AdminUnit.valid_to.is_(None))
         ).all()
     )
-    have = set(session.execute(select(Department.unit_code, Department.kind)).tuples())
+    have = {tuple(r) for r in session.execute(select(Department.unit_code, Department.kind))}
     rows = [
         Department(
             unit_code=code,
