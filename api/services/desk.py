@@ -281,6 +281,8 @@ def act(
     try:
         out = _act(session, user, case_id, request, now)
         session.commit()
+    except _Replayed as done:
+        return done.answer
     except IntegrityError:  # the same key, sent twice at once: the other one did it
         session.rollback()
         if request.key:
@@ -289,6 +291,11 @@ def act(
                 return replayed
         raise
     return out
+
+
+class _Replayed(Exception):  # control flow: the key acted meanwhile
+    def __init__(self, answer: dict) -> None:
+        self.answer = answer
 
 
 def _refuse(session: Session, status: int, message: str) -> ApiError:
@@ -302,6 +309,10 @@ def _act(
     case = _lock(session, case_id)
     if case is None or not in_jurisdiction(session, user, case):
         raise _refuse(session, 404, f"no case {case_id} in your jurisdiction")
+    if req.key and session.scalar(select(CaseAction.id).where(CaseAction.key == req.key)):
+        # the same key acted while this one waited for the case's lock: say what it did
+        replayed = _replay(session, user, case_id, req.key, now)
+        raise _Replayed(replayed)
     if req.version != case.version:
         state = case_state(session, case, now, user)
         session.rollback()

@@ -25,8 +25,7 @@ depends_on: str | Sequence[str] | None = None
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 ROLES_BEFORE = "role in ('admin', 'official', 'village_worker', 'analyst', 'display', 'intake')"
 ROLES_AFTER = (
-    "role in ('admin', 'official', 'village_worker', 'department', 'analyst', "
-    "'display', 'intake')"
+    "role in ('admin', 'official', 'village_worker', 'department', 'analyst', 'display', 'intake')"
 )
 
 

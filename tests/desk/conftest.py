@@ -111,9 +111,7 @@ def desk(app, db_url: str, world):
             .where(Department.unit_code == east)
             .where(Department.kind == "mediation")
         )
-    clients = [
-        TestClient(app, headers={"Authorization": f"Bearer {t}"}) for t in tokens.values()
-    ]
+    clients = [TestClient(app, headers={"Authorization": f"Bearer {t}"}) for t in tokens.values()]
     for name, c in zip(tokens, clients, strict=True):
         c.__enter__()
         d.clients[name] = c
