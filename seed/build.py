@@ -35,6 +35,7 @@ from seed.geometry import WorldGeometry, build_geometry
 from seed.layout import Layout, make_layout
 from seed.network import facilities, grid_population, grid_workers
 from seed.presets import get_preset
+from seed.routing import SeedRouting
 
 CHUNK_DAYS = 31
 
@@ -169,7 +170,8 @@ def seed_database(
         model = build_model(
             layout, geometry.grids, grid_ids, population, planted, get_settings().timezone
         )
-        chunks = generate_cases(model, seed, CHUNK_DAYS)
+        routing = SeedRouting(session, layout, grid_ids, seed)  # 分级分流 by the rules
+        chunks = routing.route_chunks(generate_cases(model, seed, CHUNK_DAYS))
         with (
             tqdm(
                 total=spec.cases,
@@ -182,6 +184,9 @@ def seed_database(
         ):
             cases = copy_column_chunks(session, Case.__table__, chunks, on_chunk=bar.update)
         timings["cases_s"] = time.perf_counter() - started - sum(timings.values())
+        actions = routing.write_actions(session, cases)
+        bump_version(session, "desk")
+        timings["actions_s"] = time.perf_counter() - started - sum(timings.values())
         if session.get_bind().dialect.name == "postgresql":
             # millions of groups: let the aggregates hash in memory instead of spilling
             session.execute(text("SET LOCAL work_mem = '1GB'"))
@@ -200,6 +205,7 @@ def seed_database(
         grid_workers=workers,
         facilities=stations,
         cases=cases,
+        case_actions=actions,
         bursts=len(planted),
         population=int(population.sum()),
         seconds=round(time.perf_counter() - started, 1),

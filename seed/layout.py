@@ -25,7 +25,15 @@ from shapely.geometry import Polygon
 from seed.names import TOWN_POOL, VILLAGE_POOL, draw_names, grid_name
 from seed.presets import Preset, get_preset
 
-STREAMS = {"layout": 1, "warp": 2, "people": 3, "network": 4, "cases": 5, "bursts": 6}
+STREAMS = {
+    "layout": 1,
+    "warp": 2,
+    "people": 3,
+    "network": 4,
+    "cases": 5,
+    "bursts": 6,
+    "routing": 7,
+}
 STREET_SHARE = 0.35  # share of towns that are urban 街道 (the most urban ones)
 COMMUNITY_URBAN = 0.4  # villages more urban than this are 社区, the rest 村
 

@@ -58,7 +58,6 @@ DEFAULT_RULES: tuple[tuple[str | None, str | None, str, str | None], ...] = (
     ("safety_hazard", None, "grid", None),  # a hazard: the grid worker who found it
     ("labour", None, "town", "labour"),  # wage arrears: the town's 劳动保障所
     ("medical", None, "town", "mediation"),  # medical disputes: 医调委 at the 司法所
-    ("land_housing", None, "town", "housing"),
     ("environment", None, "town", "environment"),
     ("consumer", None, "town", "market"),
     ("petition", None, "city", "petition"),  # 信访: the city's petitions bureau
