@@ -341,9 +341,26 @@ def test_writers_cannot_touch_cases_outside_their_subtree(app, db_url, walked_wo
                 # the refusal names nothing of the other town but what the caller sent
                 seen = {m.decode() for m in CODE_RE.findall(posted.content)}
                 assert (seen & everyone) - east_side <= {where.get("unit_code")}, posted.text
+    # the case desk: no role of 东镇 acts on, or reads, a case of 西镇 (404; 403 for a role
+    # that never acts) — every action, with its case's real version
+    for role in ROLES:
+        token = token_for(db_url, role, east)
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+            seen = c.get(f"/api/v1/cases/{west_case}")
+            assert seen.status_code in (403, 404), (role, seen.text)
+            for action in ("accept", "escalate", "dispatch", "note", "visit"):
+                body = {"action": action, "version": 1, "reason": "x", "to_unit": west_grid}
+                acted = c.post(f"/api/v1/cases/{west_case}/actions", json=body)
+                want = 404 if role in ("admin", "official", "village_worker", "department") else 403
+                if role == "village_worker" and action == "dispatch":
+                    want = 403  # the role never dispatches
+                if role == "department" and action in ("escalate", "dispatch"):
+                    want = 403
+                assert acted.status_code == want, (role, action, acted.text)
     with session_scope(db_url) as session:
         case = session.get(Case, west_case)
         assert case.status == "received" and case.scheduled_at is None
+        assert case.version == 1
         assert not session.scalar(select(Case.id).where(Case.external_id == "west-by-east"))
 
 
