@@ -72,3 +72,19 @@ MEDIATION_OUTCOMES = frozenset({"mediated_success", "mediation_failed"})
 GRID_WORKER_ROLES: tuple[str, ...] = ("leader", "full_time", "part_time")
 FACILITY_KINDS: tuple[str, ...] = ("center", "linkage_station")
 FACILITY_STATUSES: tuple[str, ...] = ("required", "under_construction", "built")
+
+# The case desk's actions (分级分流) and the steps taken through it: code → (zh, en).
+DESK_ACTIONS: dict[str, tuple[str, str]] = {
+    "accept": ("受理", "Accept"),
+    "dispatch": ("下派", "Dispatch"),
+    "escalate": ("上报", "Escalate"),
+    "transfer": ("转办", "Transfer"),
+    "return": ("退回", "Return"),
+    "schedule": ("约", "Schedule"),
+    "handle": ("办", "Handle"),
+    "visit": ("访", "Visit"),
+    "evaluate": ("评", "Evaluate"),
+    "note": ("备注", "Note"),
+}
+# levels whose closes count as resolved locally (就地化解): the village and its grids
+LOCAL_LEVELS: tuple[str, ...] = ("village", "grid")

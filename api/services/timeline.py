@@ -14,20 +14,9 @@ from sqlalchemy.orm import Session
 from api.db.desk import CaseAction
 from api.db.models import Case
 from api.db.versions import bump_version
+from api.domain import DESK_ACTIONS
 
-# action code → (zh, en)
-ACTIONS: dict[str, tuple[str, str]] = {
-    "accept": ("受理", "Accept"),
-    "dispatch": ("下派", "Dispatch"),
-    "escalate": ("上报", "Escalate"),
-    "transfer": ("转办", "Transfer"),
-    "return": ("退回", "Return"),
-    "schedule": ("约", "Schedule"),
-    "handle": ("办", "Handle"),
-    "visit": ("访", "Visit"),
-    "evaluate": ("评", "Evaluate"),
-    "note": ("备注", "Note"),
-}
+ACTIONS = DESK_ACTIONS  # code → (zh, en)
 MOVES = frozenset({"dispatch", "escalate", "transfer", "return"})  # change the handler
 STEP_OF = {
     "schedule": "scheduled",
