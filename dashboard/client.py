@@ -477,3 +477,91 @@ def unit_pattern(who: Principal, code: str, category: str | None) -> dict:
 
     with db() as session:
         return service(session, _check(session, who, code), category)
+
+
+# ---------------------------------------------------------------- the case desk
+
+
+def desk_queue(who: Principal, show: str | None, category: str | None) -> list[dict]:
+    """``who``'s work queue (``GET /api/v1/cases?queue=mine``), most urgent first; empty
+    for a role without one."""
+    from api.errors import ApiError
+    from api.services.desk_queue import work_queue
+
+    with db() as session:
+        try:
+            return work_queue(session, who, show=show, category=category)["items"]
+        except ApiError:
+            return []
+
+
+def desk_open_below(who: Principal, limit: int = 200) -> list[dict]:
+    """Open cases of ``who``'s whole subtree, overdue first (a supervisor's view for
+    bulk reassignment)."""
+    from api.services.case_workflow import list_cases
+
+    with db() as session:
+        page = list_cases(session, who, status="open", limit=limit)
+    return sorted(page["items"], key=lambda c: (not c["overdue"], c["deadline"]))
+
+
+def desk_case(who: Principal, case_id: int) -> dict | None:
+    """One case with its timeline and the actions open to ``who``; None outside scope."""
+    from api.errors import ApiError
+    from api.services.desk_queue import case_detail
+    from api.services.units import get_unit
+
+    with db() as session:
+        try:
+            found = case_detail(session, who, case_id)
+        except ApiError:
+            return None
+        leaf = get_unit(session, found["case"]["unit_code"])
+    outline: list[tuple[float, float]] = []
+    if leaf is not None and leaf.geom is not None:  # the leaf's outline, for the small map
+        ring = max(leaf.geom.geoms, key=lambda p: p.area).exterior.simplify(1e-4)
+        outline = [(round(x, 5), round(y, 5)) for x, y in ring.coords]
+    return {**found, "outline": outline}
+
+
+def desk_act(who: Principal, case_id: int, **request: object) -> tuple[int, str, dict | None]:
+    """Take an action (``POST /api/v1/cases/{id}/actions``): (status, message, answer)."""
+    from api.errors import ApiError
+    from api.services.desk import ActionRequest, act
+
+    with db() as session:
+        try:
+            answer = act(session, who, case_id, ActionRequest(**request))
+        except ApiError as exc:
+            return exc.status, exc.message, exc.extra or None
+    return 200, "", answer
+
+
+def desk_targets(who: Principal, code: str | None) -> tuple[list[dict], list[dict]]:
+    """Where ``who`` may send a case held at ``code``: the units below it (children and
+    their children) and the departments of ``who``'s subtree at ``code`` or below."""
+    from api.services.desk_queue import list_departments
+
+    if code is None:
+        return [], []
+    with db() as session:
+        if unit_in_scope(session, who.unit_code, code) is None:
+            return [], []
+        units = []
+        for child in current_children(session, code):
+            units.append({"code": child.code, "name": child.name})
+            units += [
+                {"code": g.code, "name": g.name} for g in current_children(session, child.code)
+            ]
+        departments = list_departments(session, who, code)
+    return units, departments
+
+
+def desk_flow(who: Principal, code: str, start: dt.date, end: dt.date) -> dict | None:
+    """Where the cases of unit ``code`` went in the period (the flow chart's data)."""
+    from api.services.desk_flow import case_flow
+
+    with db() as session:
+        if unit_in_scope(session, who.unit_code, code) is None:
+            return None
+        return case_flow(session, code, start, end)

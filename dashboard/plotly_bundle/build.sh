@@ -16,5 +16,5 @@ npm install --no-audit --no-fund "plotly.js@$version" esbuild >/dev/null
 node_modules/.bin/esbuild entry.js --bundle --minify --format=iife --global-name=Plotly \
   --define:global=window --define:define.amd=false --define:process.env.NODE_DEBUG=false \
   --target=es2016 --alias:stream=stream-browserify --loader:.css=empty --legal-comments=none \
-  --banner:js="/*! plotly.js v$version (core, bar, scattergeo, choropleth) | MIT License | Copyright (c) Plotly, Inc. */" \
+  --banner:js="/*! plotly.js v$version (core, bar, scattergeo, choropleth, sankey) | MIT License | Copyright (c) Plotly, Inc. */" \
   --outfile="$here/../assets/vendor/plotly-zhili-$version.min.js"
