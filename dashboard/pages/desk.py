@@ -289,12 +289,11 @@ def show_case(store: dict):
         dcc.Graph(figure=_small_map(case, found.get("outline") or []), config={"staticPlot": True}),
         html.H3(w("timeline", lang)),
         html.Ol(timeline, id="desk-timeline"),
-        dcc.Dropdown(targets, None, id=TARGET, placeholder=w("target", lang)),
+        html.Label(w("target", lang)),
+        dcc.RadioItems(targets, None, id=TARGET, className="desk-targets"),
         dcc.Textarea(id=REASON, placeholder=w("reason", lang), maxLength=1000),
-        dcc.Dropdown(
-            [{"label": o, "value": o} for o in OUTCOMES], "resolved", id=OUTCOME, clearable=False
-        ),
-        dcc.Dropdown([{"label": str(s), "value": s} for s in range(5, 0, -1)], 5, id=SATISFACTION),
+        dcc.RadioItems(list(OUTCOMES), "resolved", id=OUTCOME, inline=True),
+        dcc.RadioItems(list(range(5, 0, -1)), 5, id=SATISFACTION, inline=True),
         html.Div(buttons, className="desk-actions"),
     ]
 
