@@ -125,8 +125,19 @@ def _below(session: Session, code: str, root: str, strictly: bool = False) -> bo
     return bool(session.scalar(select(stmt)))
 
 
-def holds(session: Session, user: Principal, handler: Handler, department: int | None) -> bool:
-    """Whether ``user`` is (or supervises) the case's current handler."""
+def holds(
+    session: Session,
+    user: Principal,
+    handler: Handler,
+    department: int | None,
+    action: str | None = None,
+) -> bool:
+    """Whether ``user`` is (or supervises) the case's current handler for ``action``: a
+    supervisor does not accept or schedule for a department (it moves it, or approves its
+    close)."""
+    for_department = user.role == "official" and handler.department_id is not None
+    if for_department and action in ("accept", "schedule"):
+        return False
     if user.role == "department":
         return department is not None and handler.department_id == department
     if user.role == "village_worker" and handler.department_id is not None:
@@ -140,12 +151,12 @@ def allowed_actions(session: Session, user: Principal, case: Case) -> list[str]:
     """The actions ``user`` may take on ``case`` now (for the desk's buttons)."""
     handler = current_handler(session, case)
     department = department_of(session, user)
-    mine = holds(session, user, handler, department)
+    mine = {a: holds(session, user, handler, department, a) for a in HOLDER_ACTIONS}
     out = []
     for action in ACTIONS:
         if action not in ROLE_ACTIONS.get(user.role, frozenset()):
             continue
-        if action in HOLDER_ACTIONS and not mine:
+        if action in HOLDER_ACTIONS and not mine[action]:
             continue
         if _step_problem(session, case, action, handler) is None:
             out.append(action)
@@ -328,7 +339,7 @@ def _act(
     department = department_of(session, user)
     if user.role == "department" and department is None:
         raise _refuse(session, 403, f"user {user.name!r} belongs to no department")
-    if req.action in HOLDER_ACTIONS and not holds(session, user, handler, department):
+    if req.action in HOLDER_ACTIONS and not holds(session, user, handler, department, req.action):
         where = (visible(session, user, handler.unit_code) or f"the {handler.level} above") + (
             f" / department {handler.department_id}" if handler.department_id else ""
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html
@@ -251,11 +252,12 @@ def show_case(store: dict):
     if found is None:
         return html.P(t("not_found", lang), className="message")
     case = found["case"]
+    zone = ZoneInfo(client.settings().timezone)
     held = case["handling_unit_code"] or pick("上级", "above", lang)
     held += f" · {case['department_name']}" if case.get("department_name") else ""
     timeline = [
         html.Li(
-            f"{e['at'].strftime('%m-%d %H:%M')} {e['user_name'] or ''} "
+            f"{e['at'].astimezone(zone).strftime('%m-%d %H:%M')} {e['user_name'] or ''} "
             f"{pick(*ACTION_NAMES.get(e['action'], (e['action'], e['action'])), lang)}"
             + (
                 f" → {e['to_department'] or e['to_unit'] or e['to_level']}"
@@ -389,6 +391,8 @@ def show_flow(store: dict):
         info = infos[metric]
         label = info.label(lang)
         value = format_value(figure.value, info.format, lang)
+        if figure.low_count and figure.value is not None:
+            value += f" ({t('low_count', lang)})"
         cards.append(
             html.Div(
                 [html.Span(label), html.B(value)], className="desk-card", id=f"desk-fig-{metric}"

@@ -244,6 +244,7 @@ def test_a_supervisor_dispatches_then_the_department_returns_it(desk) -> None:
     assert r.status_code == 200, r.text
     assert desk.act("department", case_id, "note", reason="x").status_code == 200  # scope
     assert desk.act("department", case_id, "schedule").status_code == 403  # not its own now
+    assert desk.act("official", case_id, "accept").status_code == 403  # its, not the town's
     r = desk.act("official", case_id, "return", reason="转回劳动保障所")
     assert r.status_code == 200, r.text
     assert r.json()["case"]["department_id"] == desk.departments["labour"]
