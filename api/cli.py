@@ -175,10 +175,21 @@ def user() -> None:
     default=None,
     help="Password for the dashboard login (at least 8 characters; '-' reads it from stdin).",
 )
+@click.option(
+    "--department",
+    "department_kind",
+    default=None,
+    help="With --role department: the kind of the unit's department (labour, mediation, ...).",
+)
 @database_option
 @friendly_errors
 def user_add(
-    name: str, role: str, unit_code: str, password: str | None, database_url: str | None
+    name: str,
+    role: str,
+    unit_code: str,
+    password: str | None,
+    database_url: str | None,
+    department_kind: str | None = None,
 ) -> None:
     """Create user NAME and print an API token for it."""
     from api.services.auth import create_user, find_user, hash_password, issue_token
@@ -195,7 +206,16 @@ def user_add(
             raise UsageProblem(f"no unit with code {unit_code!r}")
         if find_user(session, name) is not None:
             raise UsageProblem(f"user {name!r} exists already")
+        if (role == "department") != (department_kind is not None):
+            raise UsageProblem("--department goes with --role department, and only with it")
         account = create_user(session, name, role, unit_code, password_hash)
+        if department_kind is not None:
+            from api.services.routing import join_department
+
+            try:
+                join_department(session, account.id, unit_code, department_kind)
+            except LookupError as exc:
+                raise UsageProblem(str(exc)) from None
         token = issue_token(session, account, get_settings().token_ttl_days, label="cli")
     click.echo(token)
 

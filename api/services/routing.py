@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.desk import Department, RoutingRule
+from api.db.desk import Department, DepartmentMember, RoutingRule
 from api.db.models import AdminLevel, AdminUnit, UnitAncestry
 from api.domain import CATEGORY_BY_CODE
 
@@ -287,3 +287,22 @@ def route_frame(session: Session, frame) -> None:
     )
     frame["handling_unit_code"] = codes
     frame["department_id"] = departments
+
+
+def join_department(session: Session, user_id: int, unit_code: str, kind: str) -> int:
+    """Make user ``user_id`` a member of ``unit_code``'s department of ``kind``; its id.
+    LookupError (with the kinds there are) when the unit has none such."""
+    found = session.scalar(
+        select(Department.id).where(Department.unit_code == unit_code, Department.kind == kind)
+    )
+    if found is None:
+        kinds = session.scalars(
+            select(Department.kind).where(Department.unit_code == unit_code)
+        ).all()
+        raise LookupError(
+            f"unit {unit_code} has no {kind!r} department"
+            + (f": it has {', '.join(sorted(kinds))}" if kinds else ": it has none")
+        )
+    session.merge(DepartmentMember(user_id=user_id, department_id=found))
+    session.flush()
+    return found

@@ -248,3 +248,27 @@ def test_a_supervisor_dispatches_then_the_department_returns_it(desk) -> None:
     r = desk.act("official", case_id, "return", reason="转回劳动保障所")
     assert r.status_code == 200, r.text
     assert r.json()["case"]["department_id"] == desk.departments["labour"]
+
+
+@SQLITE_ONLY
+def test_a_department_user_from_the_command_line(desk) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    def zhili(*args: str):
+        return CliRunner().invoke(main, [*args, "--database-url", desk.db_url])
+
+    east = desk.world.towns[0]
+    made = zhili("user", "add", "labour-1", "--role", "department", "--unit", east,
+                 "--department", "labour")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    case_id = desk.post(category="labour")
+    headers = {"Authorization": f"Bearer {made.output.strip()}"}
+    queue = desk.clients["admin"].get("/api/v1/cases?queue=mine", headers=headers)
+    assert [i["id"] for i in queue.json()["items"]] == [case_id]
+    wrong = zhili("user", "add", "x-1", "--role", "department", "--unit", east,
+                  "--department", "bakery")  # fmt: skip
+    assert wrong.exit_code != 0 and "has no 'bakery' department" in wrong.output
+    alone = zhili("user", "add", "x-2", "--role", "department", "--unit", east)
+    assert alone.exit_code != 0 and "--department" in alone.output
