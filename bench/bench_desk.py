@@ -7,8 +7,10 @@ Writes (it acts on cases), so it runs on a COPY of the metro database, never on
     python -m api db upgrade --database-url postgresql://postgres@127.0.0.1:5432/zhili_metro_copy
     python -m bench.bench_desk postgresql://postgres@127.0.0.1:5432/zhili_metro_copy
 
-It picks the town with the most open cases, hands 5,000 of them to the town's desk
-(``handling_unit_code``; a database seeded before routing has none), then times in process
+It picks the town with the most open cases and hands the town's desk 5,000 of its cases
+not yet evaluated — all its open ones (1,606 at metro: no town has 5,000 open), the rest
+awaiting 访 or 评, which the queue lists too (``handling_unit_code``; a database seeded
+before routing has none) —, then times in process
 (the service functions the routes call, no HTTP): the queue (``queue=mine``, 200 most
 urgent, and ``show=overdue``), 受理 accept on 200 cases and 上报 escalate on 200 others.
 """
@@ -46,7 +48,8 @@ def _prepare(url: str) -> tuple[str, list[int]]:
         ids = session.scalars(
             text(
                 'SELECT c.id FROM "case" c JOIN unit_ancestry a ON a.unit_id = c.leaf_unit_id '
-                "AND a.ancestor_code = :town WHERE c.handled_at IS NULL ORDER BY c.id LIMIT :n"
+                "AND a.ancestor_code = :town WHERE c.status <> 'evaluated' "
+                "ORDER BY c.handled_at IS NOT NULL, c.id LIMIT :n"
             ),
             {"town": town, "n": QUEUE_SIZE},
         ).all()
@@ -67,6 +70,11 @@ def run(url: str) -> dict:
     official = Principal(0, "bench-official", "official", town)
     factory = session_factory(url)
     out: dict = {"town": town, "queue_cases": len(ids)}
+    with factory() as session:
+        out["open_in_queue"] = session.execute(
+            text('SELECT count(*) FROM "case" WHERE id = ANY(:ids) AND handled_at IS NULL'),
+            {"ids": ids},
+        ).scalar_one()
 
     def queue(show: str | None = None) -> None:
         with factory() as session:
@@ -90,8 +98,9 @@ def run(url: str) -> dict:
                 samples.append((time.perf_counter() - t0) * 1000)
         return summarize(samples)
 
-    out["accept"] = actions(ids[:ACTIONS], "accept")
-    out["escalate"] = actions(ids[ACTIONS : 2 * ACTIONS], "escalate", reason="bench")
+    open_ids = ids[: out["open_in_queue"]]  # the open ones come first
+    out["accept"] = actions(open_ids[:ACTIONS], "accept")
+    out["escalate"] = actions(open_ids[ACTIONS : 2 * ACTIONS], "escalate", reason="bench")
     return out
 
 

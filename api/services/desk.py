@@ -216,15 +216,19 @@ def _lock(session: Session, case_id: int) -> Case | None:
 
 
 def in_jurisdiction(session: Session, user: Principal, case: Case) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists()
-                .where(UnitAncestry.unit_id == case.leaf_unit_id)
-                .where(UnitAncestry.ancestor_code == user.unit_code)
-            )
+    """The case lies in ``user``'s subtree, or is held there (a case transferred to a
+    sibling unit is the receiver's to work, though its place is not)."""
+    inside = session.scalar(
+        select(
+            exists()
+            .where(UnitAncestry.unit_id == case.leaf_unit_id)
+            .where(UnitAncestry.ancestor_code == user.unit_code)
         )
     )
+    if inside:
+        return True
+    held = case.handling_unit_code
+    return held is not None and _below(session, held, user.unit_code)
 
 
 def visible(session: Session, user: Principal | None, code: str | None) -> str | None:

@@ -21,7 +21,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from api.db.desk import Department
-from api.db.models import AdminUnit, Case
+from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORY_BY_CODE
 from api.errors import ApiError
 from api.principal import Principal
@@ -33,13 +33,21 @@ from api.services.desk import (
     in_jurisdiction,
     visible,
 )
-from api.services.scope import in_scope, subtree_codes, subtree_unit_ids
+from api.services.scope import in_scope, subtree_codes
 from api.services.timeline import ACTIONS, timeline
 
 DUE_SOON = dt.timedelta(days=2)
 QUEUE_ROLES = frozenset({"admin", "official", "village_worker", "department"})
 FILTERS = ("open", "overdue", "due_soon", "awaiting")
 AWAITING = ("handled", "visited")  # 访 is next, 评 is next
+
+
+def _subtree_ids(session: Session, code: str):
+    """The unit versions under ``code``, by its level too (so the ancestry index serves)."""
+    level = session.scalar(select(AdminUnit.level).where(AdminUnit.code == code).limit(1))
+    return select(UnitAncestry.unit_id).where(
+        UnitAncestry.ancestor_level == level, UnitAncestry.ancestor_code == code
+    )
 
 
 def _queue_filter(session: Session, user: Principal):
@@ -56,7 +64,7 @@ def _queue_filter(session: Session, user: Principal):
             Case.handling_unit_code.in_(subtree_codes(user.unit_code)),
             Case.department_id.is_(None),
         )
-        mine = Case.leaf_unit_id.in_(subtree_unit_ids(user.unit_code))
+        mine = Case.leaf_unit_id.in_(_subtree_ids(session, user.unit_code))
         return or_(and_(open_, held), and_(awaiting, mine))
     return and_(Case.handling_unit_code == user.unit_code, Case.department_id.is_(None))
 
@@ -84,8 +92,6 @@ def work_queue(
         .where(_queue_filter(session, user))
         .where(Case.status != "evaluated")
     )
-    if user.role != "department":  # within the jurisdiction (a department's cases are)
-        base = base.where(Case.leaf_unit_id.in_(subtree_unit_ids(user.unit_code)))
     if category is not None:
         base = base.where(Case.category == category)
     open_ = Case.handled_at.is_(None)
