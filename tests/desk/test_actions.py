@@ -272,3 +272,16 @@ def test_a_department_user_from_the_command_line(desk) -> None:
     assert wrong.exit_code != 0 and "has no 'bakery' department" in wrong.output
     alone = zhili("user", "add", "x-2", "--role", "department", "--unit", east)
     assert alone.exit_code != 0 and "--department" in alone.output
+
+
+@SQLITE_ONLY
+def test_a_case_transferred_to_a_sibling_village_is_its_to_work(desk) -> None:
+    w = desk.world
+    case_id = desk.post(category="neighbour")  # at 东镇南村
+    r = desk.act("official", case_id, "transfer", to_unit=w.villages[1], reason="属北村")
+    assert r.status_code == 200, r.text
+    other = desk.clients["village_worker@other"]
+    queue = other.get("/api/v1/cases?queue=mine").json()["items"]
+    assert [i["id"] for i in queue] == [case_id]
+    assert desk.act("village_worker@other", case_id, "accept").status_code == 200
+    assert desk.act("village_worker", case_id, "schedule").status_code == 403  # not its now
