@@ -32,14 +32,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 from pyproj import Geod
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminLevel, AdminUnit, Case, Facility, GridWorker, UnitAncestry
 from api.domain import CATEGORY_BY_CODE, MEDIATION_OUTCOMES
 from api.engine.choropleth import feature_collection
 from api.engine.domain import Metric
-from api.engine.registry import REGISTRY
+from api.engine.registry import REGISTRY, dated_domains
+from api.engine.sql import SqlDialect
 from api.settings import get_settings
 
 MAX_CLOSE_DAYS = 365
@@ -296,6 +297,7 @@ class Units:
     cases: pd.DataFrame
     network: pd.DataFrame
     last_day: dt.date
+    small: pd.DataFrame | None = None  # the facts of small domains (``small_facts``)
 
     @classmethod
     def read(cls, session: Session, parent_code: str, level: str) -> Units:
@@ -305,7 +307,36 @@ class Units:
             cases_under(session, parent_code, level),
             network_measures(session, codes),
             last_data_day(session),
+            small_facts(session, parent_code, level),
         )
+
+
+def small_facts(session: Session, parent_code: str, level: str) -> pd.DataFrame:
+    """Every fact of each small domain (read from its table, no rollups: the desk's
+    timeline) under ``parent_code``, once for the unit of ``level`` it lies under: its
+    local ``day`` and each tally's value for that one fact, summed nowhere."""
+    d = SqlDialect.of(session.get_bind().dialect.name)
+    frames = []
+    for domain in dated_domains():
+        if domain.tables is not None or domain.source is None:
+            continue
+        source = domain.source
+        tallies = [f"{t.sql(d)} AS {t.name}" for t in domain.read_tallies]
+        rows = session.execute(
+            text(
+                f"SELECT shown.ancestor_code AS code, {d.day(f'f.{source.date}')} AS day, "
+                f'{", ".join(tallies)} FROM "{source.table}" f '
+                f"JOIN unit_ancestry shown ON shown.unit_id = f.{source.leaf} "
+                f"JOIN unit_ancestry inside ON inside.unit_id = f.{source.leaf} "
+                "WHERE shown.ancestor_level = :level AND inside.ancestor_code = :parent"
+            ),
+            {"level": level, "parent": parent_code, **d.binds},
+        ).all()
+        frame = pd.DataFrame([r._asdict() for r in rows])
+        if not frame.empty:
+            frame["day"] = pd.to_datetime(frame["day"]).dt.date
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def measures(units: Units, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -317,7 +348,15 @@ def measures(units: Units, start: dt.date, end: dt.date) -> pd.DataFrame:
     out = pd.DataFrame(index=pd.Index(units.codes, name="code"))
     out = out.join(period_measures(cases, start, end))
     out = out.join(stock_measures(cases, min(end, units.last_day)))
-    out = out.join(units.network).fillna(0.0)
+    out = out.join(units.network)
+    if units.small is not None and not units.small.empty:
+        small = units.small[(units.small["day"] >= start) & (units.small["day"] <= end)]
+        out = out.join(small.drop(columns="day").groupby("code").sum())
+    for domain in dated_domains():  # a small domain with no facts here counts zero
+        for tally in domain.read_tallies if domain.tables is None else ():
+            if tally.name not in out:
+                out[tally.name] = 0.0
+    out = out.fillna(0.0)
     closed = cases[
         (cases["reported_day"] >= start)
         & (cases["reported_day"] <= end)
