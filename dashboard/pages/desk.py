@@ -183,7 +183,8 @@ def show_queue(show: str, category: str | None, scope: str, store: dict):
                 id=BULK,
                 inline=True,
             ),
-            dcc.Dropdown(options, None, id=BULK_TARGET, placeholder=w("target", lang)),
+            html.Label(w("target", lang)),
+            dcc.RadioItems(options, None, id=BULK_TARGET, className="desk-targets"),
             html.Button(w("bulk", lang), id=BULK_GO),
             html.Table(html.Tbody(rows)),
         ]

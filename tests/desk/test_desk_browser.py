@@ -72,6 +72,14 @@ def test_the_whole_path_in_chromium(browser, live_server, settings, db_url, worl
     )
     assert posted.status_code == 200, posted.text
     case_id = posted.json()["items"][0]["id"]
+    others = [
+        httpx.post(
+            f"{live_server.url}/api/v1/cases",
+            json=new_case(category="family"),
+            headers={"Authorization": f"Bearer {intake}"},
+        ).json()["items"][0]["id"]
+        for _ in range(2)
+    ]
 
     town = desk_page(browser, live_server, settings, db_url, "official", east)
     before = figures_of(town.page)
@@ -116,6 +124,20 @@ def test_the_whole_path_in_chromium(browser, live_server, settings, db_url, worl
     after = figures_of(town.page)
     assert after != before and after[1] >= 2  # village → town → 司法所 → 办结
     town.page.screenshot(path=str(artifacts / "desk_town_figures.png"), full_page=True)
+
+    # supervisors' bulk reassignment: both other cases (at 东镇南村) down to its first grid
+    town.page.locator("#desk-scope label", has_text="辖区在办").click()
+    for other in others:
+        town.page.locator("#desk-bulk label", has_text=f"#{other}").click()
+    town.page.locator("#desk-bulk-target label", has_text=world.grids[0]).click()
+    town.page.locator("#desk-bulk-go").click()
+    town.page.locator("#desk-message", has_text="× 2").wait_for(timeout=20_000)
+    town.page.screenshot(path=str(artifacts / "desk_town_bulk.png"), full_page=True)
+    with session_scope(db_url) as session:
+        from api.db.models import Case
+
+        held = {session.get(Case, i).handling_unit_code for i in others}
+    assert held == {world.grids[0]}
     for watched in (town, worker, department):
         assert_clean(watched)
         watched.page.context.close()
