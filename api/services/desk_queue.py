@@ -86,8 +86,8 @@ def work_queue(
         raise ApiError(422, f"unknown queue filter {show!r}: use one of {', '.join(FILTERS)}")
     if category is not None and category not in CATEGORY_BY_CODE:
         raise ApiError(422, f"unknown category {category!r}")
-    base = (
-        select(Case, AdminUnit.code)
+    base = (  # plain rows, not ORM objects: a queue is read, never changed
+        select(*Case.__table__.c, AdminUnit.code.label("leaf_code"))
         .join(AdminUnit, AdminUnit.id == Case.leaf_unit_id)
         .where(_queue_filter(session, user))
         .where(Case.status != "evaluated")
@@ -106,8 +106,8 @@ def work_queue(
     limit = max(1, min(int(limit), 1000))
     rows = session.execute(base.order_by(Case.deadline, Case.id).limit(limit)).all()
     items, shown = [], {}
-    for case, code in rows:
-        item = queue_item(case, code, now)
+    for row in rows:
+        item = queue_item(row, row.leaf_code, now)
         held = item["handling_unit_code"]
         if held not in shown:
             shown[held] = visible(session, user, held)
@@ -116,8 +116,9 @@ def work_queue(
     return {"items": items, "next_cursor": None}
 
 
-def queue_item(case: Case, unit_code: str, now: dt.datetime) -> dict:
-    """One line of a queue: the case's essentials and why it is there."""
+def queue_item(case, unit_code: str, now: dt.datetime) -> dict:
+    """One line of a queue (``case``: a ``Case`` or a row of its columns): the case as
+    the API shows it and why it is in the queue."""
     open_ = case.handled_at is None
     return case_dict(case, unit_code, now) | {
         "accepted": case.accepted_at is not None,
