@@ -322,7 +322,8 @@ class User(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "role in ('admin', 'official', 'village_worker', 'analyst', 'display', 'intake')",
+            "role in ('admin', 'official', 'village_worker', 'analyst', 'display', 'intake', "
+            "'assessor')",
             name="ck_app_user_role",
         ),
     )
