@@ -1,3 +1,3 @@
 """Database layer: typed models, portable types, engines, migrations."""
 
-from api.db import risk  # noqa: E402,F401  (the register's tables join Base's metadata)
+from api.db import risk  # noqa: F401  (the register's tables join Base's metadata)

@@ -75,9 +75,7 @@ DEFAULT_RULES = [
 def upgrade() -> None:
     with op.batch_alter_table("app_user") as batch:
         batch.drop_constraint("ck_app_user_role", type_="check")
-        batch.create_check_constraint(
-            "ck_app_user_role", f"role in ({ROLES_BEFORE}, 'assessor')"
-        )
+        batch.create_check_constraint("ck_app_user_role", f"role in ({ROLES_BEFORE}, 'assessor')")
     op.create_table(
         "risk_agency",
         sa.Column("id", BigId, nullable=False),
@@ -177,9 +175,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("passed_at", When, nullable=True),
         sa.Column("assigned_by", sa.String(length=64), nullable=True),
-        sa.CheckConstraint(
-            "status in ('open', 'passed', 'withdrawn')", name="ck_risk_asm_status"
-        ),
+        sa.CheckConstraint("status in ('open', 'passed', 'withdrawn')", name="ck_risk_asm_status"),
         sa.ForeignKeyConstraint(["agency_id"], ["risk_agency.id"]),
         sa.ForeignKeyConstraint(["item_id"], ["risk_item.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
