@@ -31,6 +31,7 @@ from shapely.affinity import scale
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
+from shapely.validation import explain_validity
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -221,9 +222,8 @@ def parse_place(place: dict) -> BaseGeometry:
     if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
         raise ApiError(422, "place: coordinates must be lon (-180..180), lat (-90..90) in WGS84")
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
-        if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            raise ApiError(422, "place: the polygon is invalid (it crosses itself); redraw it")
+        why = explain_validity(geom)
+        raise ApiError(422, f"place: the polygon is invalid ({why}); redraw it")
     return geom
 
 
