@@ -85,9 +85,7 @@ def test_workflow_register_assign_review_decide_follow(app, client, db_url, worl
 
     # every read of a report is audited
     with session_scope(db_url) as s:
-        reads = s.scalar(
-            select(func.count()).where(AuditLog.action == "risk.report.read")
-        )
+        reads = s.scalar(select(func.count()).where(AuditLog.action == "risk.report.read"))
     assert reads == 1
 
 
@@ -140,9 +138,7 @@ def test_bad_input_is_refused_with_a_message_and_nothing_written(
         r = c.post(f"/api/v1/risk-items/{rid}/assessment",
                    json={"agency": "AG2", "due_at": past})  # fmt: skip
         assert r.status_code == 422 and "wrong order" in r.json()["message"]
-    bad_type = client.post(
-        "/api/v1/risk-items/1/report", json=good_report(risk_level="severe")
-    )
+    bad_type = client.post("/api/v1/risk-items/1/report", json=good_report(risk_level="severe"))
     assert bad_type.status_code == 422
     assert counts(db_url) == (before[0], 0)
     with session_scope(db_url) as s:
@@ -171,7 +167,7 @@ def test_officials_read_their_subtree_and_the_items_above_that_touch_it(
             for i in got:
                 if i["id"] == city_item:
                     assert i["deciding_unit"]["code"] is None and i["deciding_unit"]["above"]
-            other = (west_item if home == east else city_item)
+            other = west_item if home == east else city_item
             assert c.get(f"/api/v1/risk-items/{other}").status_code == 404
     display = token_for(db_url, "display", east)
     with TestClient(app, headers={"Authorization": f"Bearer {display}"}) as c:
