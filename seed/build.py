@@ -35,6 +35,7 @@ from seed.geometry import WorldGeometry, build_geometry
 from seed.layout import Layout, make_layout
 from seed.network import facilities, grid_population, grid_workers
 from seed.presets import get_preset
+from seed.risk import seed_register
 
 CHUNK_DAYS = 31
 
@@ -189,6 +190,8 @@ def seed_database(
         with bulk_loading(session, *(t.__table__ for t in rollups)):
             rebuild_rollups(session)
         timings["rollups_s"] = time.perf_counter() - started - sum(timings.values())
+        register = seed_register(session, spec.name, seed, spec.end)
+        timings["risk_s"] = time.perf_counter() - started - sum(timings.values())
     if get_engine(url).dialect.name == "postgresql":
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -201,6 +204,7 @@ def seed_database(
         facilities=stations,
         cases=cases,
         bursts=len(planted),
+        **register,
         population=int(population.sum()),
         seconds=round(time.perf_counter() - started, 1),
     )

@@ -57,7 +57,10 @@ from api.services.risk_review import ReviewContext, RiskReportBody, active_rules
 from api.services.scope import subtree_codes, unit_in_scope
 
 VERSION = "risk_register"  # the dataset version (and fact domain) of the register
-POINT_RADIUS_M = 500.0  # a point item's area: a circle of this radius
+POINT_RADIUS_M = 300.0  # a point item's area: a circle of this radius
+# the cases that count as the risk turning into an incident (风险转化): disputes over land,
+# wages and pollution, petitions, safety hazards; not every neighbours' quarrel nearby
+LINKED_CATEGORIES = ("land_housing", "labour", "environment", "petition", "safety_hazard")
 FOLLOW_DAYS = 90  # default follow-up period after the decision
 FOLLOW_UPS = (30, 90)  # follow-up reviews due these many days after the decision
 DEFAULT_LEAD_DAYS = 10
@@ -474,7 +477,7 @@ def decide(
     audit(session, user.name, user.unit_code, "risk.decide", f"risk_item:{item.id}",
           {"decision": decision, "assessed": item.assessed_at is not None})  # fmt: skip
     session.flush()
-    _link(session, [item])
+    link_items(session, [item])
     bump_version(session, VERSION)
     session.commit()
     return item
@@ -483,7 +486,7 @@ def decide(
 # ---------------------------------------------------------------- 跟踪 follow
 
 
-def _link(session: Session, items: list[RiskItem]) -> int:
+def link_items(session: Session, items: list[RiskItem]) -> int:
     """Link the cases in each decided item's area within its follow-up period; returns how
     many links were added. Candidates come by the area's units (an index on the case's
     leaf and time), then their points are tested against the area."""
@@ -499,6 +502,7 @@ def _link(session: Session, items: list[RiskItem]) -> int:
                 Case.reported_at >= item.decided_at,
                 Case.reported_at <= item.follow_until,
                 Case.lon.is_not(None),
+                Case.category.in_(LINKED_CATEGORIES),
             )
         ).all()
         have = set(session.scalars(
@@ -531,7 +535,7 @@ def link_incidents(session: Session, everything: bool = False) -> int:
     stmt = select(RiskItem).where(RiskItem.decided_at.is_not(None))
     if not everything:
         stmt = stmt.where(RiskItem.follow_until >= now_utc() - dt.timedelta(days=FOLLOW_DAYS))
-    added = _link(session, list(session.scalars(stmt)))
+    added = link_items(session, list(session.scalars(stmt)))
     if added or session.dirty:
         bump_version(session, VERSION)
     session.commit()

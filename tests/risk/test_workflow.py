@@ -68,7 +68,7 @@ def test_workflow_register_assign_review_decide_follow(app, client, db_url, worl
 
     # a case in the item's area after the decision is linked; one outside is not
     now = dt.datetime.now(dt.UTC).isoformat()
-    case = {"source": "risk-test", "category": "neighbour", "channel": "hotline_12345",
+    case = {"source": "risk-test", "category": "petition", "channel": "hotline_12345",
             "reported_at": now}  # fmt: skip
     inside = client.post("/api/v1/cases", json={**case, "external_id": "in", "lon": 121.05,
                                                  "lat": 31.45})  # fmt: skip
