@@ -49,7 +49,6 @@ def get_risk_calendar(
     session: SessionDep, user: CurrentUser, days: Annotated[int, Query(ge=1, le=366)] = 60
 ) -> dict:
     """The coming large events, gatherings and religious activities with their risk level."""
-    risk._readable(user)
     return {"events": risk_views.coming_events(session, user, days)}
 
 

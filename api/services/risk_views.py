@@ -215,8 +215,11 @@ def coming_events(
     session: Session, user: Principal, days: int = 60, today: dt.date | None = None
 ) -> list[dict]:
     """The calendar: large events, gatherings and religious activities planned in the next
-    ``days`` days, with their risk level (None: not assessed yet)."""
-    today = today or now_utc().date()
+    ``days`` days, with their risk level (None: not assessed yet). A wall display reads
+    the calendar too (not the items themselves)."""
+    if user.role not in ("admin", "official", "analyst", "display", "assessor"):
+        raise ApiError(403, f"role {user.role!r} cannot read the calendar of the register")
+    today = today or (now_utc() + dt.timedelta(hours=8)).date()
     start = dt.datetime.combine(today, dt.time(), dt.UTC) - dt.timedelta(hours=8)
     stmt = (
         select(RiskItem)
