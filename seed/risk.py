@@ -83,7 +83,7 @@ def _place(rng: np.random.Generator, geom, kind: str):
         p = geom.representative_point()
     if kind in ("large_event", "gathering", "religious"):
         return Point(round(p.x, 6), round(p.y, 6))
-    half = float(rng.uniform(0.002, 0.008))
+    half = float(rng.uniform(0.001, 0.003))
     square = box(p.x - half, p.y - half, p.x + half, p.y + half).intersection(geom)
     square = shapely.set_precision(square, 1e-6)
     return square if square.geom_type == "Polygon" and not square.is_empty else p

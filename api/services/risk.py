@@ -35,7 +35,7 @@ from shapely.validation import explain_validity
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.db.models import AdminUnit, Case
+from api.db.models import AdminUnit, Case, UnitAncestry
 from api.db.risk import (
     DECISIONS,
     RISK_KINDS,
@@ -54,13 +54,13 @@ from api.errors import ApiError
 from api.principal import Principal
 from api.services.audit import audit
 from api.services.risk_review import ReviewContext, RiskReportBody, active_rules, review
-from api.services.scope import subtree_codes, unit_in_scope
+from api.services.scope import unit_in_scope
 
 VERSION = "risk_register"  # the dataset version (and fact domain) of the register
-POINT_RADIUS_M = 300.0  # a point item's area: a circle of this radius
-# the cases that count as the risk turning into an incident (风险转化): disputes over land,
-# wages and pollution, petitions, safety hazards; not every neighbours' quarrel nearby
-LINKED_CATEGORIES = ("land_housing", "labour", "environment", "petition", "safety_hazard")
+POINT_RADIUS_M = 150.0  # a point item's area: a circle of this radius
+# the cases that count as the risk turning into an incident (风险转化): petitions, disputes
+# over land and housing, pollution; not every neighbours' quarrel nearby
+LINKED_CATEGORIES = ("petition", "land_housing", "environment")
 FOLLOW_DAYS = 90  # default follow-up period after the decision
 FOLLOW_UPS = (30, 90)  # follow-up reviews due these many days after the decision
 DEFAULT_LEAD_DAYS = 10
@@ -166,7 +166,16 @@ def visible(session: Session, user: Principal):
     touches = exists().where(
         RiskItemArea.item_id == RiskItem.id, RiskItemArea.unit_code == user.unit_code
     )
-    return or_(RiskItem.deciding_unit_code.in_(subtree_codes(user.unit_code)), touches)
+    return or_(decided_under(user.unit_code), touches)
+
+
+def decided_under(root_code: str):
+    """SQL: the item was decided by a unit in ``root_code``'s subtree (one probe of the
+    ancestry's key per item, not a list of the whole subtree)."""
+    return exists().where(
+        UnitAncestry.unit_id == RiskItem.deciding_unit_id,
+        UnitAncestry.ancestor_code == root_code,
+    )
 
 
 def _readable(user: Principal) -> None:
@@ -448,10 +457,9 @@ def decide(
     if decision not in DECISIONS:
         raise ApiError(422, f"decision: {decision!r} is not one of {', '.join(DECISIONS)}")
     item = get_item(session, user, item_id, lock=True)
-    if user.role != "admin" and session.scalar(
-        select(func.count()).where(RiskItem.id == item.id,
-                                   RiskItem.deciding_unit_code.in_(subtree_codes(user.unit_code)))
-    ) == 0:  # fmt: skip
+    if user.role != "admin" and not session.scalar(
+        select(func.count()).where(RiskItem.id == item.id, decided_under(user.unit_code))
+    ):
         raise ApiError(403, f"risk item {item.id} is decided by a unit above yours")
     if item.status == "decided":
         raise ApiError(409, f"risk item {item.id} was decided already ({item.decision})")

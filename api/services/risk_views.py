@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 from shapely.geometry import mapping
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.orm import Session, defer
 
-from api.db.models import AdminUnit
+from api.db.models import AdminUnit, UnitAncestry
 from api.db.risk import (
     RiskAgency,
     RiskAssessment,
@@ -34,7 +34,6 @@ from api.services.risk import (
     now_utc,
     visible,
 )
-from api.services.scope import subtree_codes
 
 MAX_ITEMS = 2000
 
@@ -89,8 +88,18 @@ def _summary(
     }
 
 
+def own_codes(session: Session, user: Principal, codes: set[str]) -> set[str]:
+    """Those of ``codes`` inside ``user``'s subtree (the only codes an answer may name)."""
+    if not codes:
+        return set()
+    under = exists().where(
+        UnitAncestry.unit_id == AdminUnit.id, UnitAncestry.ancestor_code == user.unit_code
+    )
+    return set(session.scalars(select(AdminUnit.code).where(AdminUnit.code.in_(codes), under)))
+
+
 def _context(session: Session, user: Principal, items: list[RiskItem]):
-    own = set(session.scalars(subtree_codes(user.unit_code)))
+    own = own_codes(session, user, {i.deciding_unit_code for i in items})
     ids = {i.deciding_unit_id for i in items}
     names = {
         uid: (name, level)
@@ -118,6 +127,8 @@ def list_items(
     _readable(user)
     link_incidents(session)
     stmt = select(RiskItem).where(visible(session, user))
+    if not with_place:
+        stmt = stmt.options(defer(RiskItem.place))
     if kind:
         stmt = stmt.where(RiskItem.kind == kind)
     if status == "open":
@@ -286,7 +297,7 @@ def list_agencies(session: Session, user: Principal) -> dict:
             .group_by(RiskAssessment.agency_id)
         )
     }
-    own = set(session.scalars(subtree_codes(user.unit_code)))
+    own = own_codes(session, user, {a.unit_code for a in agencies})
     out = []
     for a in agencies:
         total, open_, done = asm.get(a.id, (0, 0, 0))
