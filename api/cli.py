@@ -175,10 +175,16 @@ def user() -> None:
     default=None,
     help="Password for the dashboard login (at least 8 characters; '-' reads it from stdin).",
 )
+@click.option("--agency", default=None, help="An assessor's agency code (the risk register).")
 @database_option
 @friendly_errors
 def user_add(
-    name: str, role: str, unit_code: str, password: str | None, database_url: str | None
+    name: str,
+    role: str,
+    unit_code: str,
+    password: str | None,
+    database_url: str | None,
+    agency: str | None = None,
 ) -> None:
     """Create user NAME and print an API token for it."""
     from api.services.auth import create_user, find_user, hash_password, issue_token
@@ -195,7 +201,17 @@ def user_add(
             raise UsageProblem(f"no unit with code {unit_code!r}")
         if find_user(session, name) is not None:
             raise UsageProblem(f"user {name!r} exists already")
+        if (role == "assessor") != (agency is not None):
+            raise UsageProblem("--agency CODE goes with --role assessor, and only with it")
         account = create_user(session, name, role, unit_code, password_hash)
+        if agency is not None:
+            from api.errors import ApiError
+            from api.services.risk import add_member
+
+            try:
+                add_member(session, agency, account.id)
+            except ApiError as exc:
+                raise UsageProblem(exc.message) from None
         token = issue_token(session, account, get_settings().token_ttl_days, label="cli")
     click.echo(token)
 

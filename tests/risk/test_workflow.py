@@ -172,3 +172,26 @@ def test_officials_read_their_subtree_and_the_items_above_that_touch_it(
     display = token_for(db_url, "display", east)
     with TestClient(app, headers={"Authorization": f"Bearer {display}"}) as c:
         assert c.get("/api/v1/risk-items").status_code == 403
+
+
+def test_an_assessor_is_added_with_its_agency_from_the_command_line(app, db_url, world) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    add_agency(db_url, "AGC")
+
+    def zhili(*args: str):
+        return CliRunner().invoke(main, [*args, "--database-url", db_url])
+
+    base = ("user", "add")
+    refused = zhili(*base, "li", "--role", "assessor", "--unit", world.city)
+    assert refused.exit_code != 0 and "--agency" in refused.output
+    unknown = zhili(*base, "li", "--role", "assessor", "--unit", world.city, "--agency", "NO")
+    assert unknown.exit_code != 0 and "NO" in unknown.output
+    added = zhili(*base, "li", "--role", "assessor", "--unit", world.city, "--agency", "AGC")
+    assert added.exit_code == 0, added.output
+    token = added.output.strip().splitlines()[-1]
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+        assert [a["code"] for a in c.get("/api/v1/agencies").json()["agencies"]] == ["AGC"]
+        assert c.get("/api/v1/units").status_code == 403  # no figures for an assessor
