@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, SessionDep
-from api.schemas.risk import AgencyIn, AssignIn, DecisionIn, RiskItemIn
+from api.schemas.risk import AgencyIn, AssignIn, DecisionIn, FollowUpIn, RiskItemIn
 from api.services import risk, risk_views
 from api.services.risk_review import RiskReportBody
 
@@ -94,6 +94,15 @@ def post_decision(
 ) -> dict:
     """决策: record the decision; without a passed assessment it is flagged."""
     risk.decide(session, user, risk_item_id, body.decision, body.decided_at, body.follow_days)
+    return risk_views.item_detail(session, user, risk_item_id)
+
+
+@router.post("/risk-items/{risk_item_id}/follow-up")
+def post_follow_up(
+    session: SessionDep, user: CurrentUser, risk_item_id: int, body: FollowUpIn
+) -> dict:
+    """跟踪: record the follow-up review due 30 or 90 days after the decision as done."""
+    risk.record_follow_up(session, user, risk_item_id, body.days, body.note, body.done_at)
     return risk_views.item_detail(session, user, risk_item_id)
 
 

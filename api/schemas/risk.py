@@ -52,3 +52,12 @@ class AgencyIn(BaseModel):
     code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1, max_length=128)
     kind: Literal["in_house", "third_party"]
+
+
+class FollowUpIn(BaseModel):
+    """跟踪回访: the follow-up review due ``days`` after the decision, done."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(ge=1, le=730)
+    note: str | None = Field(default=None, max_length=4000)
+    done_at: dt.datetime | None = None

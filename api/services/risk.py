@@ -51,7 +51,7 @@ from api.db.risk import (
 )
 from api.db.versions import bump_version, get_version
 from api.errors import ApiError
-from api.principal import Principal
+from api.principal import RISK_READ_ROLES, RISK_WRITE_ROLES, Principal
 from api.services.audit import audit
 from api.services.risk_review import ReviewContext, RiskReportBody, active_rules, review
 from api.services.scope import unit_in_scope
@@ -179,12 +179,12 @@ def decided_under(root_code: str):
 
 
 def _readable(user: Principal) -> None:
-    if user.role not in ("admin", "official", "analyst", "assessor"):
+    if user.role not in RISK_READ_ROLES:
         raise ApiError(403, f"role {user.role!r} cannot read the risk register")
 
 
 def _writer(user: Principal) -> None:
-    if user.role not in ("admin", "official"):
+    if user.role not in RISK_WRITE_ROLES:
         raise ApiError(403, f"role {user.role!r} cannot change the risk register (admin, official)")
 
 
@@ -562,3 +562,33 @@ def add_member(session: Session, agency_code: str, user_id: int) -> None:
     else:
         member.agency_id = agency.id
     session.flush()
+
+
+def record_follow_up(
+    session: Session,
+    user: Principal,
+    item_id: int,
+    days: int,
+    note: str | None = None,
+    at: dt.datetime | None = None,
+) -> RiskFollowUp:
+    """Record the follow-up review due ``days`` after the decision as done (回访)."""
+    _writer(user)
+    item = get_item(session, user, item_id, lock=True)
+    due = session.get(RiskFollowUp, (item.id, days))
+    if due is None:
+        planned = ", ".join(str(d) for d in FOLLOW_UPS)
+        raise ApiError(
+            404, f"risk item {item.id} has no follow-up review at {days} days (they are due "
+            f"at {planned} days after the decision)"
+        )  # fmt: skip
+    at = _aware(at) if at else now_utc()
+    if at < _aware(item.decided_at):
+        raise ApiError(422, f"dates in the wrong order: the review at {at} precedes the decision")
+    if at > now_utc() + dt.timedelta(minutes=5):
+        raise ApiError(422, f"done_at {at} is in the future: record a review once done")
+    due.done_at, due.note = at, note
+    audit(session, user.name, user.unit_code, "risk.follow_up", f"risk_item:{item.id}",
+          {"days": days})  # fmt: skip
+    session.commit()
+    return due

@@ -65,6 +65,12 @@ def test_workflow_register_assign_review_decide_follow(app, client, db_url, worl
     d = decided.json()
     assert d["status"] == "decided" and not d["without_assessment"]
     assert [f["days"] for f in d["follow_ups"]] == [30, 90]
+    early = client.post(f"/api/v1/risk-items/{rid}/follow-up",
+                        json={"days": 30, "done_at": "2020-01-01T00:00:00Z"})  # fmt: skip
+    assert early.status_code == 422 and "wrong order" in early.json()["message"]
+    assert client.post(f"/api/v1/risk-items/{rid}/follow-up", json={"days": 45}).status_code == 404
+    done = client.post(f"/api/v1/risk-items/{rid}/follow-up", json={"days": 30, "note": "走访"})
+    assert done.status_code == 200 and done.json()["follow_ups"][0]["done_at"]
 
     # a case in the item's area after the decision is linked; one outside is not
     now = dt.datetime.now(dt.UTC).isoformat()
