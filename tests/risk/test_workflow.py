@@ -201,3 +201,27 @@ def test_an_assessor_is_added_with_its_agency_from_the_command_line(app, db_url,
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
         assert [a["code"] for a in c.get("/api/v1/agencies").json()["agencies"]] == ["AGC"]
         assert c.get("/api/v1/units").status_code == 403  # no figures for an assessor
+
+
+def test_items_are_imported_from_geojson_and_bad_features_named(db_url, world, tmp_path) -> None:
+    import orjson
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    good = item_body()
+    props = {k: v for k, v in good.items() if k != "place"}
+    outside = {"type": "Point", "coordinates": [116.4, 39.9]}
+    collection = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": good["place"], "properties": props},
+        {"type": "Feature", "geometry": outside, "properties": props},
+        {"type": "Feature", "geometry": good["place"], "properties": {**props, "kind": "x"}},
+    ]}  # fmt: skip
+    path = tmp_path / "items.geojson"
+    path.write_bytes(orjson.dumps(collection))
+    out = CliRunner().invoke(main, ["import-risk-items", str(path), "--database-url", db_url])
+    assert out.exit_code == 2, out.output
+    assert "feature 1: registered" in out.output
+    assert "feature 2: refused: place: it lies outside every unit" in out.output
+    assert "feature 3: refused: kind" in out.output
+    assert counts(db_url)[0] == 1
