@@ -24,6 +24,7 @@ from api.routers import (
     health,
     levels,
     metrics,
+    risk,
     units,
 )
 from api.routers.queries import install_query_errors
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         choropleth,
         alerts,
         desk,
+        risk,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)

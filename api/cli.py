@@ -17,6 +17,7 @@ from api.commands.boundaries import import_boundaries_cmd
 from api.commands.cases import import_cases_cmd
 from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
 from api.commands.export import export_cmd
+from api.commands.risk import import_risk_items_cmd
 from api.commands.rollups import rebuild_rollups_cmd
 from api.db.session import session_scope
 from api.principal import ROLES
@@ -181,6 +182,7 @@ def user() -> None:
     default=None,
     help="With --role department: the kind of the unit's department (labour, mediation, ...).",
 )
+@click.option("--agency", default=None, help="An assessor's agency code (the risk register).")
 @database_option
 @friendly_errors
 def user_add(
@@ -190,6 +192,7 @@ def user_add(
     password: str | None,
     database_url: str | None,
     department_kind: str | None = None,
+    agency: str | None = None,
 ) -> None:
     """Create user NAME and print an API token for it."""
     from api.services.auth import create_user, find_user, hash_password, issue_token
@@ -208,6 +211,8 @@ def user_add(
             raise UsageProblem(f"user {name!r} exists already")
         if (role == "department") != (department_kind is not None):
             raise UsageProblem("--department goes with --role department, and only with it")
+        if (role == "assessor") != (agency is not None):
+            raise UsageProblem("--agency CODE goes with --role assessor, and only with it")
         account = create_user(session, name, role, unit_code, password_hash)
         if department_kind is not None:
             from api.services.routing import join_department
@@ -216,6 +221,14 @@ def user_add(
                 join_department(session, account.id, unit_code, department_kind)
             except LookupError as exc:
                 raise UsageProblem(str(exc)) from None
+        if agency is not None:
+            from api.errors import ApiError
+            from api.services.risk import add_member
+
+            try:
+                add_member(session, agency, account.id)
+            except ApiError as exc:
+                raise UsageProblem(exc.message) from None
         token = issue_token(session, account, get_settings().token_ttl_days, label="cli")
     click.echo(token)
 
@@ -335,3 +348,4 @@ main.add_command(alerts_cmd)
 main.add_command(import_cases_cmd)
 db.add_command(rebuild_rollups_cmd)
 main.add_command(export_cmd)
+main.add_command(import_risk_items_cmd)

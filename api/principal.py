@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = ("admin", "official", "village_worker", "department", "analyst", "display", "intake")
+ROLES = (
+    "admin",
+    "official",
+    "village_worker",
+    "department",
+    "analyst",
+    "display",
+    "intake",
+    "assessor",
+)
 READ_ROLES = frozenset({"admin", "official", "village_worker", "department", "analyst", "display"})
 WRITE_ROLES = frozenset({"admin", "intake"})
 # A wall display shows figures and maps, never lists of cases.
 CASE_LIST_ROLES = READ_ROLES - {"display"}
+# The stability-risk register: who registers items and decides (admin, official); an
+# assessor (评估机构) reads and reports on the items assigned to its agency only.
+RISK_WRITE_ROLES = frozenset({"admin", "official"})
+RISK_READ_ROLES = frozenset({"admin", "official", "analyst", "assessor"})
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ ROLE_NAMES = {
     "analyst": ("分析员", "analyst"),
     "display": ("大屏", "display"),
     "intake": ("受理", "intake"),
+    "assessor": ("评估机构", "assessor"),
 }
 
 

@@ -565,3 +565,48 @@ def desk_flow(who: Principal, code: str, start: dt.date, end: dt.date) -> dict |
         if unit_in_scope(session, who.unit_code, code) is None:
             return None
         return case_flow(session, code, start, end)
+# ---------------------------------------------------------------- the risk register (稳评)
+
+
+def _risk_read(call):
+    """``call(session)`` through the register's services; None when the role may not read
+    what it asks (a 403) or the item is not the caller's to see (a 404)."""
+    from api.errors import ApiError
+
+    with db() as session:
+        try:
+            return call(session)
+        except ApiError as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+
+
+def risk_items(who: Principal) -> list[dict] | None:
+    """The items ``who`` may read, with their places (None: its role reads no register)."""
+    from api.services.risk_views import list_items
+
+    found = _risk_read(lambda s: list_items(s, who, limit=2000, with_place=True))
+    return None if found is None else found["items"]
+
+
+def risk_item(who: Principal, item_id: int) -> dict | None:
+    """One item with its reports' review results, decision, links and follow-ups."""
+    from api.services.risk_views import item_detail
+
+    return _risk_read(lambda s: item_detail(s, who, item_id))
+
+
+def risk_calendar(who: Principal, days: int = 60) -> list[dict] | None:
+    """The coming large events, gatherings and religious activities, with risk levels."""
+    from api.services.risk_views import coming_events
+
+    return _risk_read(lambda s: coming_events(s, who, days))
+
+
+def risk_agencies(who: Principal) -> list[dict] | None:
+    """The agencies with their workload, review failure rate and incident share."""
+    from api.services.risk_views import list_agencies
+
+    found = _risk_read(lambda s: list_agencies(s, who))
+    return None if found is None else found["agencies"]

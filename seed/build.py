@@ -36,6 +36,7 @@ from seed.layout import Layout, make_layout
 from seed.network import facilities, grid_population, grid_workers
 from seed.presets import get_preset
 from seed.routing import SeedRouting
+from seed.risk import seed_register
 
 CHUNK_DAYS = 31
 
@@ -194,6 +195,8 @@ def seed_database(
         with bulk_loading(session, *(t.__table__ for t in rollups)):
             rebuild_rollups(session)
         timings["rollups_s"] = time.perf_counter() - started - sum(timings.values())
+        register = seed_register(session, spec.name, seed, spec.end)
+        timings["risk_s"] = time.perf_counter() - started - sum(timings.values())
     if get_engine(url).dialect.name == "postgresql":
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -207,6 +210,7 @@ def seed_database(
         cases=cases,
         case_actions=actions,
         bursts=len(planted),
+        **register,
         population=int(population.sum()),
         seconds=round(time.perf_counter() - started, 1),
     )

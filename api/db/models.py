@@ -334,7 +334,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint(
             "role in ('admin', 'official', 'village_worker', 'department', 'analyst', "
-            "'display', 'intake')",
+            "'display', 'intake', 'assessor')",
             name="ck_app_user_role",
         ),
     )

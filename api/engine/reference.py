@@ -113,6 +113,59 @@ def cases_under(session: Session, parent_code: str, level: str) -> pd.DataFrame:
     return frame
 
 
+RISK_TIMES = ("registered_at", "decided_at", "assessed_at", "follow_until", "assessment_due_at")
+
+
+def risk_under(session: Session, parent_code: str, level: str) -> pd.DataFrame:
+    """Every item of the risk register decided under ``parent_code``, once for the unit of
+    ``level`` its deciding unit lies under (an item decided above ``level`` is no unit's)."""
+    from api.db.risk import RiskItem
+
+    shown = UnitAncestry.__table__.alias("shown")
+    inside = UnitAncestry.__table__.alias("inside")
+    columns = ["code", *RISK_TIMES, "risk_level", "incidents"]
+    rows = session.execute(
+        select(shown.c.ancestor_code.label("code"),
+               *(getattr(RiskItem, c) for c in columns[1:]))
+        .join(shown, shown.c.unit_id == RiskItem.deciding_unit_id)
+        .join(inside, inside.c.unit_id == RiskItem.deciding_unit_id)
+        .where(shown.c.ancestor_level == level, inside.c.ancestor_code == parent_code)
+    ).all()  # fmt: skip
+    frame = pd.DataFrame([r._asdict() for r in rows], columns=columns)
+    for name in RISK_TIMES:
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    zone = get_settings().timezone
+    frame["registered_day"] = frame["registered_at"].dt.tz_convert(zone).dt.date
+    return frame
+
+
+def risk_measures(items: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The register's measures per unit over the items registered in [start, end], as of
+    now (see ``api.engine.domains.risk``)."""
+    i = items[(items["registered_day"] >= start) & (items["registered_day"] <= end)]
+    now = pd.Timestamp.now(tz="UTC")
+    decided = i["decided_at"].notna()
+    first = decided & i["assessed_at"].notna() & (i["assessed_at"] <= i["decided_at"])
+    due = i["assessment_due_at"]
+    late = due.notna() & (
+        (i["assessed_at"].isna() & (now > due)) | (i["assessed_at"] > due)
+    )  # fmt: skip
+    counted = pd.DataFrame(
+        {
+            "code": i["code"],
+            "risk_items": 1,
+            "risk_decided": decided,
+            "risk_assessed_before_decision": first,
+            "risk_decided_unassessed": decided & ~first,
+            "risk_high_open": (i["risk_level"] == "high") & (~decided | (i["follow_until"] > now)),
+            "risk_overdue": late,
+            "risk_incidents": i["incidents"].astype(float),
+            "risk_items_with_incidents": i["incidents"] > 0,
+        }
+    )
+    return counted.groupby("code").sum().astype(float)
+
+
 def whole_seconds(at: pd.Series) -> pd.Series:
     """Seconds since 1970 of UTC instants, rounded down (NaN for none)."""
     return (at - pd.Timestamp(0, tz="UTC")).dt.total_seconds() // 1
@@ -298,6 +351,7 @@ class Units:
     network: pd.DataFrame
     last_day: dt.date
     small: pd.DataFrame | None = None  # the facts of small domains (``small_facts``)
+    risk: pd.DataFrame | None = None  # the risk register's items (``risk_under``)
 
     @classmethod
     def read(cls, session: Session, parent_code: str, level: str) -> Units:
@@ -308,7 +362,11 @@ class Units:
             network_measures(session, codes),
             last_data_day(session),
             small_facts(session, parent_code, level),
+            risk_under(session, parent_code, level),
         )
+
+
+OWN_RECOUNT = frozenset({"risk_register"})  # small domains recounted here in pandas, not SQL
 
 
 def small_facts(session: Session, parent_code: str, level: str) -> pd.DataFrame:
@@ -318,7 +376,7 @@ def small_facts(session: Session, parent_code: str, level: str) -> pd.DataFrame:
     d = SqlDialect.of(session.get_bind().dialect.name)
     frames = []
     for domain in dated_domains():
-        if domain.tables is not None or domain.source is None:
+        if domain.tables is not None or domain.source is None or domain.name in OWN_RECOUNT:
             continue
         source = domain.source
         tallies = [f"{t.sql(d)} AS {t.name}" for t in domain.read_tallies]
@@ -352,6 +410,8 @@ def measures(units: Units, start: dt.date, end: dt.date) -> pd.DataFrame:
     if units.small is not None and not units.small.empty:
         small = units.small[(units.small["day"] >= start) & (units.small["day"] <= end)]
         out = out.join(small.drop(columns="day").groupby("code").sum())
+    if units.risk is not None:
+        out = out.join(risk_measures(units.risk, start, end))
     for domain in dated_domains():  # a small domain with no facts here counts zero
         for tally in domain.read_tallies if domain.tables is None else ():
             if tally.name not in out:

@@ -257,6 +257,11 @@ def _header(unit: client.UnitView, view: MapView) -> html.Div:
                         t("wall", lang), href=dash.get_relative_path("/wall"), className="nav-link"
                     ),
                     dcc.Link(
+                        "稳评" if lang == "zh" else "Risk register",
+                        href=dash.get_relative_path("/risk"),
+                        className="nav-link",
+                    ),
+                    dcc.Link(
                         t("lang_switch", lang),
                         href=_href(other, unit.code),
                         id=ids.LANG,

@@ -23,6 +23,7 @@ from dashboard.components.charts import trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
+from dashboard.components.risk import wall_calendar
 from dashboard.i18n import t
 from dashboard.state import MapView
 from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
@@ -33,6 +34,7 @@ DEFAULT_METRICS = ("caseload", "resolution_rate", "on_time_rate", "open_backlog"
 STALE_AFTER = 3  # refresh intervals without a good refresh before "data as of" turns red
 WALL_FONT = 20
 WALL_CONFIG = GRAPH_CONFIG | {"staticPlot": True}
+WALL_CALENDAR = "wall-risk-calendar"  # the coming large events of the risk register
 
 
 def _views(who, query: dict[str, str], metrics: dict, lang: str) -> list[dict]:
@@ -116,6 +118,9 @@ def layout(**query: str) -> html.Div:
                                     figure=panel["trend"],
                                     config={"staticPlot": True},
                                     className="wall-trend",
+                                ),
+                                html.Div(
+                                    wall_calendar(client.risk_calendar(who)), id=WALL_CALENDAR
                                 ),
                             ],
                             className="wall-side",
@@ -236,6 +241,17 @@ def refresh(n_intervals: int | None, wall: dict):
         panel["asof_ms"],
         wall | {"shown": index},
     )
+
+
+@dash.callback(
+    Output(WALL_CALENDAR, "children"),
+    Input(ids.WALL_TICK, "n_intervals"),
+    prevent_initial_call=True,
+)
+def refresh_calendar(_: int | None):
+    """The calendar of coming large events, as of this refresh."""
+    who = client.principal()
+    return no_update if who is None else wall_calendar(client.risk_calendar(who))
 
 
 dash.clientside_callback(

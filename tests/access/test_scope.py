@@ -113,22 +113,47 @@ def seed_cases_and_alerts(client: TestClient, world) -> None:
             )
 
 
+def seed_risk_items(client: TestClient, world) -> None:
+    """Risk-register items: one decided by the city whose area lies in 东镇's first village,
+    one decided by each of the first two towns (a point in their own area)."""
+    planned = (dt.datetime.now(dt.UTC) + dt.timedelta(days=40)).isoformat()
+    square = [[[121.02, 31.42], [121.04, 31.42], [121.04, 31.44], [121.02, 31.44], [121.02, 31.42]]]
+    places = [
+        (world.city, {"type": "Polygon", "coordinates": square}),
+        (world.towns[0], {"type": "Point", "coordinates": [121.05, 31.55]}),
+        (world.towns[1], {"type": "Point", "coordinates": [121.15, 31.55]}),
+    ]
+    for unit, place in places:
+        item = {"kind": "project", "title": "scope", "deciding_unit": unit, "place": place,
+                "planned_at": planned, "people_affected": 100, "department": "d"}  # fmt: skip
+        response = client.post("/api/v1/risk-items", json=item)
+        assert response.status_code == 201, response.text
+
+
 def ids_by_kind(world) -> dict[str, dict[int, set[str]]]:
-    """For cases and alerts: id → the codes it lies in (its unit and that unit's ancestors)."""
+    """For cases, alerts and risk items: id → the codes it lies in (its unit and that unit's
+    ancestors; for a risk item, also the units its area overlaps)."""
     from api.db.models import AdminUnit
+    from api.db.risk import RiskItem, RiskItemArea
 
     with session_scope(world.url) as session:
         cases = session.execute(
             select(Case.id, AdminUnit.code).join(AdminUnit, AdminUnit.id == Case.leaf_unit_id)
         ).all()
         alerts = session.execute(select(Alert.id, Alert.unit_code)).all()
+        risk = session.execute(select(RiskItem.id, RiskItem.deciding_unit_code)).all()
+        areas = session.execute(select(RiskItemArea.item_id, RiskItemArea.unit_code)).all()
 
     def lineage(code: str) -> set[str]:
         return {code} | ancestors_of(world, code)
 
+    risk_items = {i: lineage(code) for i, code in risk}
+    for i, code in areas:
+        risk_items[i] |= lineage(code)
     return {
         "case": {i: lineage(code) for i, code in cases},
         "alert": {i: lineage(code) for i, code in alerts},
+        "risk_item": risk_items,
     }
 
 
@@ -262,6 +287,7 @@ def call(client: TestClient, path: str, params: dict):
 def walked_world(client, db_url, world):
     world.url = db_url
     seed_cases_and_alerts(client, world)
+    seed_risk_items(client, world)
     return world
 
 
@@ -277,7 +303,9 @@ def test_no_route_shows_anything_outside_the_callers_subtree(app, db_url, walked
         if method == "get"
     ]
     walked = {path for path, _ in operations}
-    for must in ("/ogc/collections/{level}/items/{code}", "/api/v1/cases", "/api/v1/audit"):
+    musts = ("/ogc/collections/{level}/items/{code}", "/api/v1/cases", "/api/v1/audit",
+             "/api/v1/risk-items/{risk_item_id}")  # fmt: skip
+    for must in musts:
         assert must in walked
     problems, calls = [], 0
     for caller in make_callers(db_url, world):
@@ -305,7 +333,7 @@ def test_no_route_shows_anything_outside_the_callers_subtree(app, db_url, walked
                     if leaked:
                         problems.append(f"{where}: shows {leaked}")
                     shown_own += bool(seen & caller.subtree)
-        if caller.role != "intake":  # a reader: the walk really saw its data
+        if caller.role not in ("intake", "assessor"):  # a reader: the walk saw its data
             assert shown_own >= 10, f"{caller.label}: only {shown_own} answers named its units"
             if caller.foreign:
                 assert refused_foreign >= 5, f"{caller.label}: {refused_foreign} foreign 404s"
@@ -511,7 +539,7 @@ def test_no_dashboard_route_shows_anything_outside_the_callers_subtree(
                         callbacks_fired += 1
                         answer = client.post("/dashboard/_dash-update-component", json=payload)
                         check(f"{caller.label} callback {dep['output']} {kind}", answer, False)
-        if caller.role != "intake":
+        if caller.role not in ("intake", "assessor"):
             assert shown_own >= 3, (
                 f"{caller.label}: only {shown_own} dashboard answers named its units"
             )
