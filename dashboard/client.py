@@ -565,6 +565,8 @@ def desk_flow(who: Principal, code: str, start: dt.date, end: dt.date) -> dict |
         if unit_in_scope(session, who.unit_code, code) is None:
             return None
         return case_flow(session, code, start, end)
+
+
 # ---------------------------------------------------------------- the risk register (稳评)
 
 

@@ -35,8 +35,8 @@ from seed.geometry import WorldGeometry, build_geometry
 from seed.layout import Layout, make_layout
 from seed.network import facilities, grid_population, grid_workers
 from seed.presets import get_preset
-from seed.routing import SeedRouting
 from seed.risk import seed_register
+from seed.routing import SeedRouting
 
 CHUNK_DAYS = 31
 
