@@ -23,6 +23,7 @@ from api.routers import (
     health,
     levels,
     metrics,
+    pivot,
     units,
 )
 from api.routers.queries import install_query_errors
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         units,
         choropleth,
         alerts,
+        pivot,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)

@@ -23,6 +23,7 @@ from api.engine.domain import (
 )
 from api.engine.domains.cases import CASES, SERIOUS
 from api.engine.periods import Period, PeriodError, parse_shorthand
+from api.engine.pivot import PivotCells, PivotQuery, pivot_cells
 from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery, last_data_day
 from api.engine.registry import REGISTRY, forget_domain, get_metric, register_domain
 from api.engine.rollup import (
@@ -62,6 +63,8 @@ __all__ = [
     "MetricQuery",
     "MetricsError",
     "Period",
+    "PivotCells",
+    "PivotQuery",
     "PeriodError",
     "ResolvedQuery",
     "RollupTables",
@@ -87,6 +90,7 @@ __all__ = [
     "list_metrics",
     "load_components",
     "parse_shorthand",
+    "pivot_cells",
     "ranking",
     "rebuild_rollups",
     "register_domain",

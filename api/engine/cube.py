@@ -252,6 +252,48 @@ class Cube:
                 out[:, j] += np.bincount(slot, weights=values[rows, m], minlength=ncodes + 1)
         return out
 
+    def cell_sums(
+        self,
+        first_day: dt.date | int,
+        day_bin: np.ndarray,
+        leaf_slot: np.ndarray,
+        nslots: int,
+        by: str,
+        measures: list[str],
+    ) -> np.ndarray:
+        """(measures, slots, bins, codes + 1) sums of the daily rows from ``first_day`` over
+        ``len(day_bin)`` days, each day in bin ``day_bin[day − first]``, each leaf (by
+        position) in slot ``leaf_slot[leaf]`` (−1: not counted), by the codes of
+        dimension ``by`` (the last: codes outside the dimension's). The pivot's cells."""
+        first = first_day if isinstance(first_day, int) else self.day_index(first_day)
+        last = first + len(day_bin) - 1
+        nbins = int(day_bin.max()) + 1 if len(day_bin) else 1
+        d = [dim.column for dim in self.domain.dimensions].index(by)
+        ncodes = len(self.domain.dimensions[d].codes) + 1
+        columns = [self.measure_index[m] for m in measures]
+        size = nslots * nbins * ncodes
+        out = np.zeros((len(columns), size))
+        slots = np.full(len(self.leaf_ids) + 1, -1, dtype=np.int64)
+        slots[: len(leaf_slot)] = leaf_slot
+        e = self.extra
+        a, b = _rows_between(self.row_day, first, last)
+        extra = np.flatnonzero((e.row_day >= first) & (e.row_day <= last))
+        for rows, day, leaf, keys, values in (
+            (slice(a, b), self.row_day, self.row_leaf, self.row_keys, self.row_measures),
+            (extra, e.row_day, e.row_leaf, e.row_keys, e.row_measures),
+        ):
+            slot = slots[leaf[rows]]
+            keep = np.flatnonzero(slot >= 0)
+            if not len(keep):
+                continue
+            key = keys[rows, d][keep].astype(np.int64)
+            key[key < 0] = ncodes - 1
+            cell = (slot[keep] * nbins + day_bin[day[rows][keep] - first]) * ncodes + key
+            picked = values[rows][keep]
+            for j, c in enumerate(columns):
+                out[j] += np.bincount(cell, weights=picked[:, c], minlength=size)
+        return out.reshape(len(columns), nslots, nbins, ncodes)
+
     def histogram(
         self, distribution: str, start: dt.date, end: dt.date
     ) -> list[tuple[np.ndarray, ...]]:
