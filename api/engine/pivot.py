@@ -114,7 +114,7 @@ def pivot_cells(session: Session, code: str, pivot: PivotQuery) -> PivotCells:
     u = state.units
     units = u.under(UnderKey(code, level))
     by = pivot.key_dimension
-    if by is not None and by not in m.breakdowns or by == "status":
+    if by is not None and (by not in m.breakdowns or by == "status"):
         raise MetricsError(
             f"metric {m.id!r} cannot be split by {by!r} in a pivot; it can by: "
             + (", ".join(b for b in m.breakdowns if b != "status") or "nothing")

@@ -128,13 +128,14 @@ def pivot_table(
     col_total = _reorder(col_total, [_axis(d) for d in pivot.columns]).ravel()
     columns = [
         {d: {"key": labels[d][i][0], "label": labels[d][i][1]} for d, i in zip(pivot.columns, k)}
-        | {"label": " · ".join(labels[d][i][1] for d, i in zip(pivot.columns, k))}
+        | {"label": " · ".join(labels[d][i][1] for d, i in zip(pivot.columns, k, strict=True))}
         for k in col_keys
     ]
     rows = []
     for r, k in enumerate(row_keys):
         head = {
-            d: {"key": labels[d][i][0], "label": labels[d][i][1]} for d, i in zip(pivot.rows, k)
+            d: {"key": labels[d][i][0], "label": labels[d][i][1]}
+            for d, i in zip(pivot.rows, k, strict=True)
         }
         rows.append(
             head
