@@ -163,13 +163,26 @@ def level_names() -> dict[str, tuple[str, str]]:
         return {lvl.code: (lvl.name_zh, lvl.name_en) for lvl in list_levels(session)}
 
 
+def levels_below(level: str) -> list[tuple[str, str, str]]:
+    """(code, zh, en) of every level deeper than ``level``, shallowest first: what a map
+    of a unit of ``level`` can show (the level picker)."""
+    with db() as session:
+        levels = sorted(list_levels(session), key=lambda lvl: lvl.depth)
+    depth = next((lvl.depth for lvl in levels if lvl.code == level), None)
+    if depth is None:
+        return []
+    return [(lvl.code, lvl.name_zh, lvl.name_en) for lvl in levels if lvl.depth > depth]
+
+
 # ---------------------------------------------------------------- URLs the browser fetches
 
 
-def boundaries_url(parent: str) -> str:
-    """The display geometry of ``parent``'s children for the map (served by
-    ``dashboard.geometry`` with an ETag; fetched once per page, by the page's script as
-    soon as it knows the unit, else by plotly.js)."""
+def boundaries_url(parent: str, level: str | None = None) -> str:
+    """The display geometry of ``parent``'s children (or of its units of ``level``, any
+    depth below) for the map (served by ``dashboard.geometry`` with an ETag; fetched once
+    per page, by the page's script as soon as it knows the unit, else by plotly.js)."""
+    if level:
+        return f"/dashboard/geometry/{quote(level, safe='')}/{quote(parent, safe='')}.json"
     return f"/dashboard/geometry/children/{quote(parent, safe='')}.json"
 
 

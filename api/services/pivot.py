@@ -131,20 +131,16 @@ def pivot_table(
         | {"label": " · ".join(labels[d][i][1] for d, i in zip(pivot.columns, k, strict=True))}
         for k in col_keys
     ]
+    values = _python(value)
+    lows = low.tolist()
+    totals = _python(row_total)
     rows = []
     for r, k in enumerate(row_keys):
         head = {
             d: {"key": labels[d][i][0], "label": labels[d][i][1]}
             for d, i in zip(pivot.rows, k, strict=True)
         }
-        rows.append(
-            head
-            | {
-                "values": [_py(v) for v in value[r]],
-                "low_count": [bool(x) for x in low[r]],
-                "total": _py(row_total[r]),
-            }
-        )
+        rows.append(head | {"values": values[r], "low_count": lows[r], "total": totals[r]})
     rows = _sorted(rows, columns, pivot.rows, layout)
     m = cells.resolved
     return {
@@ -156,9 +152,17 @@ def pivot_table(
         "columns_by": list(pivot.columns),
         "columns": columns,
         "rows": rows,
-        "totals": [_py(v) for v in col_total],
+        "totals": _python(col_total),
         "total": _py(float(_total(cells, ()).ravel()[0])) if value.size else None,
     }
+
+
+def _python(arr: np.ndarray) -> list:
+    """Floats rounded to 6 decimals as Python values, None for NaN (vectorised)."""
+    arr = np.asarray(arr, dtype=float)
+    out = np.round(arr, 6).astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
 
 
 def _reorder(arr: np.ndarray, axes: list[int]) -> np.ndarray:
