@@ -25,6 +25,7 @@ from api.routers import (
     metrics,
     pivot,
     units,
+    views,
 )
 from api.routers.queries import install_query_errors
 from api.settings import Settings, get_settings
@@ -64,9 +65,11 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         choropleth,
         alerts,
         pivot,
+        views,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)
+    app.include_router(views.links)  # /v/<slug>
 
     if with_dashboard:
         from dashboard.app import create_dash

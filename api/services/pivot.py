@@ -127,7 +127,10 @@ def pivot_table(
     row_total = _reorder(row_total, [_axis(d) for d in pivot.rows]).ravel()
     col_total = _reorder(col_total, [_axis(d) for d in pivot.columns]).ravel()
     columns = [
-        {d: {"key": labels[d][i][0], "label": labels[d][i][1]} for d, i in zip(pivot.columns, k)}
+        {
+            d: {"key": labels[d][i][0], "label": labels[d][i][1]}
+            for d, i in zip(pivot.columns, k, strict=True)
+        }
         | {"label": " · ".join(labels[d][i][1] for d, i in zip(pivot.columns, k, strict=True))}
         for k in col_keys
     ]
