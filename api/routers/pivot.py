@@ -9,9 +9,10 @@ from fastapi.responses import Response
 
 from api.deps import Reader, SessionDep
 from api.engine import MetricsError, PivotQuery
+from api.responses import ORJSONResponse
 from api.routers.queries import MetricQueryDep
 from api.services.pivot import PivotLayout, export_pivot, pivot_table
-from api.services.scope import check_scope, trim_above
+from api.services.scope import check_scope
 
 router = APIRouter(tags=["pivot"])
 
@@ -44,11 +45,10 @@ def pivot(
     dimension or a column's label). CSV and XLSX downloads are audited."""
     root = check_scope(session, user, unit or user.unit_code)
     asked = PivotQuery(query, level, _dims(rows), _dims(columns), interval)
-    table = trim_above(
-        pivot_table(session, root.code, asked, PivotLayout(sort, order)), user.unit_code
-    )
+    # the units shown lie below ``root``, itself in scope: the table names nothing above
+    table = pivot_table(session, root.code, asked, PivotLayout(sort, order))
     if format == "json":
-        return table
+        return ORJSONResponse(table)
     body, media = export_pivot(session, user, table, format)
     session.commit()  # the audit entry
     name = f"pivot_{root.code}_{table['metric']['id']}.{format}"

@@ -97,9 +97,11 @@ def pivot_table(
     session: Session, code: str, pivot: PivotQuery, layout: PivotLayout | None = None
 ) -> dict:
     """The pivot under ``code`` (a unit in the caller's scope) as JSON: ``columns`` (one
-    per combination of the column dimensions: key and label per dimension), ``rows`` (the
-    row dimensions' keys and labels, ``values`` one per column, ``low_count`` likewise, and
-    ``total``), and the totals per column."""
+    per combination of the column dimensions: key and label per dimension), ``labels``
+    (per dimension, its keys and labels), ``rows`` (per row dimension, each row's position
+    in its labels), ``values`` (rows × columns), ``low_count`` likewise, ``row_totals``,
+    ``totals`` per column and the grand ``total``. ``values`` (rows × columns, NaN: no value),
+    ``low_count`` and the totals are numpy arrays: the API's orjson writes them at once."""
     layout = layout or PivotLayout()
     cells = engine.pivot_cells(session, code, pivot)
     labels = {d: _labels(cells, d) for d in pivot.dimensions}
@@ -120,7 +122,6 @@ def pivot_table(
     value = value.reshape(int(np.prod(row_shape)), int(np.prod(col_shape)))
     low = low.reshape(value.shape)
     del shape3
-    row_keys = list(itertools.product(*(range(n) for n in row_shape)))
     col_keys = list(itertools.product(*(range(n) for n in col_shape)))
     row_total = _total(cells, tuple(sorted(_axis(d) for d in pivot.rows)))
     col_total = _total(cells, tuple(sorted(_axis(d) for d in pivot.columns)))
@@ -134,17 +135,14 @@ def pivot_table(
         | {"label": " · ".join(labels[d][i][1] for d, i in zip(pivot.columns, k, strict=True))}
         for k in col_keys
     ]
-    values = _python(value)
-    lows = low.tolist()
-    totals = _python(row_total)
-    rows = []
-    for r, k in enumerate(row_keys):
-        head = {
-            d: {"key": labels[d][i][0], "label": labels[d][i][1]}
-            for d, i in zip(pivot.rows, k, strict=True)
-        }
-        rows.append(head | {"values": values[r], "low_count": lows[r], "total": totals[r]})
-    rows = _sorted(rows, columns, pivot.rows, layout)
+    heads = {d: [{"key": key, "label": label} for key, label in labels[d]] for d in labels}
+    # each row's position along each row dimension (columnar: no dict per row)
+    index = np.indices(row_shape).reshape(len(row_shape), -1) if row_shape else np.zeros((0, 1))
+    row_index = {d: index[n] for n, d in enumerate(pivot.rows)}
+    order = _order(heads, row_index, value, row_total, columns, pivot.rows, layout)
+    if order is not None:
+        row_index = {d: positions[order] for d, positions in row_index.items()}
+        value, low, row_total = value[order], low[order], row_total[order]
     m = cells.resolved
     return {
         **m.describe(),
@@ -154,8 +152,12 @@ def pivot_table(
         "rows_by": list(pivot.rows),
         "columns_by": list(pivot.columns),
         "columns": columns,
-        "rows": rows,
-        "totals": _python(col_total),
+        "labels": heads,  # per dimension: its keys and labels, in order
+        "rows": {d: np.ascontiguousarray(p) for d, p in row_index.items()},  # positions
+        "values": np.ascontiguousarray(np.round(value, 6)),  # NaN: null in JSON
+        "low_count": np.ascontiguousarray(low),
+        "row_totals": np.ascontiguousarray(np.round(row_total, 6)),
+        "totals": np.ascontiguousarray(np.round(col_total, 6)),
         "total": _py(float(_total(cells, ()).ravel()[0])) if value.size else None,
     }
 
@@ -174,25 +176,35 @@ def _reorder(arr: np.ndarray, axes: list[int]) -> np.ndarray:
     return arr.transpose([ranked.index(a) for a in axes]) if arr.ndim > 1 else arr
 
 
-def _sorted(rows: list[dict], columns: list[dict], row_dims: tuple[str, ...], layout: PivotLayout):
+def _order(
+    heads: dict[str, list[dict]],
+    row_index: dict[str, np.ndarray],
+    value: np.ndarray,
+    row_total: np.ndarray,
+    columns: list[dict],
+    row_dims: tuple[str, ...],
+    layout: PivotLayout,
+) -> np.ndarray | None:
+    """The rows' order for ``layout`` (None: as they are); rows with no value go last."""
     if layout.sort is None:
-        return rows
+        return None
     desc = layout.order == "desc"
     if layout.sort in row_dims:
-        return sorted(rows, key=lambda r: r[layout.sort]["label"], reverse=desc)
-    if layout.sort == "total":
-        pick = lambda r: r["total"]  # noqa: E731
+        names = [h["label"] for h in heads[layout.sort]]
+        rank = np.argsort(np.argsort(names, kind="stable"), kind="stable")
+        by, have = rank[row_index[layout.sort]].astype(float), None
+    elif layout.sort == "total":
+        by = row_total
     else:
         labels = [c["label"] for c in columns]
         if layout.sort not in labels:
             raise MetricsError(
                 f"cannot sort by {layout.sort!r}: use total, a row dimension or a column label"
             )
-        j = labels.index(layout.sort)
-        pick = lambda r: r["values"][j]  # noqa: E731
-    have = [r for r in rows if pick(r) is not None]
-    none = [r for r in rows if pick(r) is None]  # no value: always last
-    return sorted(have, key=pick, reverse=desc) + none
+        by = value[:, labels.index(layout.sort)]
+    have = np.isfinite(by)
+    key = np.where(have, -by if desc else by, 0.0)
+    return np.lexsort((key, ~have))  # stable: ties keep the rows' own order
 
 
 def _flat(table: dict) -> tuple[list[str], list[list]]:
@@ -200,14 +212,17 @@ def _flat(table: dict) -> tuple[list[str], list[list]]:
     column, then the total. Low counts of rates are written as they are, flagged in the
     JSON only; a missing value is an empty cell."""
     head = [*table["rows_by"], *(c["label"] for c in table["columns"]), "total"]
+    values, totals = _python(table["values"]), _python(table["row_totals"])
     body = []
-    for r in table["rows"]:
-        keys = [
-            r[d]["label"] if d != "unit" else f"{r[d]['label']} ({r[d]['key']})"
-            for d in table["rows_by"]
-        ]
-        body.append([*keys, *r["values"], r["total"]])
-    body.append(["total", *[""] * (len(table["rows_by"]) - 1), *table["totals"], table["total"]])
+    heads, index = table["labels"], table["rows"]
+    for r in range(len(values)):
+        keys = []
+        for d in table["rows_by"]:
+            named = heads[d][int(index[d][r])]
+            keys.append(f"{named['label']} ({named['key']})" if d == "unit" else named["label"])
+        body.append([*keys, *values[r], totals[r]])
+    blank = [""] * (len(table["rows_by"]) - 1)
+    body.append(["total", *blank, *_python(table["totals"]), table["total"]])
     return head, body
 
 
