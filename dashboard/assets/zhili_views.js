@@ -12,6 +12,16 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       window.__zhiliDrawSeq = (window.__zhiliDrawSeq || 0) + 1;
       return state.prefix + encodeURIComponent(state.code) + "?" + q.toString();
     },
+    fitStage: function (tick) {
+      /* the composed wall's 1920x1080 stage fitted to the screen */
+      var stage = document.getElementById("wall-stage");
+      if (stage) {
+        var s = Math.min(window.innerWidth / 1920, window.innerHeight / 1080);
+        var want = "scale(" + s + ")";
+        if (stage.style.transform !== want) { stage.style.transform = want; }
+      }
+      return window.dash_clientside.no_update;
+    },
     layersToUrl: function (on, state) {
       var nu = window.dash_clientside.no_update;
       if (!state) { return nu; }

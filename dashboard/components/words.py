@@ -32,6 +32,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "no_data": ("无数据", "No data"),
     "no_view": ("没有这个视图", "No such view"),
     "no_wall": ("没有这个大屏", "No such wall"),
+    "no_alerts": ("暂无预警", "No open alerts"),
 }
 
 

@@ -10,7 +10,8 @@ def test_saved_views_private_shared_and_clamped(views_app, town) -> None:
             "period": "quarter", "compare": "prev", "classes": "natural_breaks",
             "layers": ["facilities", "alerts"]}  # fmt: skip
     with town.client(views_app, "admin@city") as admin:
-        shared = admin.post("/api/v1/views", json={"name": "东镇化解", "shared": True, "spec": spec})
+        body = {"name": "东镇化解", "shared": True, "spec": spec}
+        shared = admin.post("/api/v1/views", json=body)
         assert shared.status_code == 201, shared.text
         private = admin.post("/api/v1/views", json={"name": "mine", "spec": spec})
         slug, mine = shared.json()["slug"], private.json()["slug"]
@@ -47,8 +48,8 @@ def test_saved_views_private_shared_and_clamped(views_app, town) -> None:
 
 def test_walls_composed_read_in_scope_and_versioned(views_app, town) -> None:
     with town.client(views_app, "admin@east") as admin:
-        view = admin.post("/api/v1/views", json={"name": "v", "shared": True,
-                                                 "spec": {"metric": "caseload"}}).json()  # fmt: skip
+        new = {"name": "v", "shared": True, "spec": {"metric": "caseload"}}
+        view = admin.post("/api/v1/views", json=new).json()
         body = {
             "title": "东镇大屏",
             "unit": town.east,
@@ -86,6 +87,10 @@ def test_layers_in_scope(views_app, town) -> None:
         assert r.status_code == 200
         feats = r.json()["features"]
         assert feats and all(f["properties"]["unit_code"].startswith(town.east) for f in feats)
-        assert {f["properties"]["status"] for f in feats} <= {"built", "under_construction", "required"}
+        assert {f["properties"]["status"] for f in feats} <= {
+            "built",
+            "under_construction",
+            "required",
+        }
         assert c.get("/api/v1/layers/facilities", params={"unit": town.west}).status_code == 404
         assert c.get("/api/v1/layers/nope").status_code == 404
