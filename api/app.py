@@ -24,6 +24,7 @@ from api.routers import (
     levels,
     metrics,
     pivot,
+    reports,
     units,
     views,
 )
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         choropleth,
         alerts,
         pivot,
+        reports,
         views,
     ):
         app.include_router(module.router, prefix="/api/v1")
