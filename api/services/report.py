@@ -138,7 +138,7 @@ def gather(session: Session, unit: str, month: str) -> dict:
             Alert.expected,
             Alert.opened_on,
             Alert.status,
-        )  # fmt: skip
+        )
         .where(Alert.unit_code.in_(subtree_codes(unit)))
         .where(Alert.opened_on <= _month_end(month))
         .where(
@@ -210,7 +210,7 @@ def _map_svg(session: Session, table, metric: dict) -> dict:
 
 
 def _colour(cls: int, k: int) -> str:
-    return PALETTE[min(int(round(cls * (len(PALETTE) - 1) / max(k - 1, 1))), len(PALETTE) - 1)]
+    return PALETTE[min(round(cls * (len(PALETTE) - 1) / max(k - 1, 1)), len(PALETTE) - 1)]
 
 
 def report_html(data: dict) -> str:
@@ -249,8 +249,10 @@ def report_html(data: dict) -> str:
     alerts = (
         "".join(
             f"<tr><td>{e(a.unit_code)}</td><td>{e(a.kind)}</td><td>{e(a.category or '')}</td>"
-            f"<td class=n>{_fmt(a.observed, 'decimal1')}</td><td class=n>{_fmt(a.expected, 'decimal1')}</td>"
-            f"<td>{a.opened_on.isoformat()}</td><td>{'未结' if a.status == 'open' else '已结'}</td></tr>"
+            f"<td class=n>{_fmt(a.observed, 'decimal1')}</td>"
+            f"<td class=n>{_fmt(a.expected, 'decimal1')}</td>"
+            f"<td>{a.opened_on.isoformat()}</td>"
+            f"<td>{'未结' if a.status == 'open' else '已结'}</td></tr>"
             for a in data["alerts"]
         )
         or "<tr><td colspan=7>本月无预警</td></tr>"
@@ -259,19 +261,28 @@ def report_html(data: dict) -> str:
 <style>
 @page {{ size: A4; margin: 14mm; }}
 body {{ font-family: {FONT}; color: #1f1f1f; font-size: 11pt; margin: 0; }}
-h1 {{ font-size: 20pt; margin: 0 0 4mm; }} h2 {{ font-size: 14pt; margin: 6mm 0 2mm; border-bottom: 2px solid #b2182b; }}
+h1 {{ font-size: 20pt; margin: 0 0 4mm; }}
+h2 {{ font-size: 14pt; margin: 6mm 0 2mm; border-bottom: 2px solid #b2182b; }}
 h3 {{ font-size: 11pt; margin: 2mm 0; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: 1.2mm 2mm; }}
-th {{ background: #f3f3f3; }} .n {{ text-align: right; }}
-.maps {{ display: flex; gap: 6mm; }} .map {{ flex: 1; }} .map svg {{ width: 100%; height: auto; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border: 1px solid #ccc; padding: 1.2mm 2mm; }}
+th {{ background: #f3f3f3; }}
+.n {{ text-align: right; }}
+.maps {{ display: flex; gap: 6mm; }}
+.map {{ flex: 1; }}
+.map svg {{ width: 100%; height: auto; }}
 .legend span {{ display: inline-block; margin-right: 3mm; font-size: 9pt; }}
 .legend i {{ display: inline-block; width: 3mm; height: 3mm; margin-right: 1mm; }}
-.ranks {{ display: flex; gap: 6mm; }} .rank {{ flex: 1; }}
-.page {{ page-break-after: always; }} .note {{ font-size: 9pt; color: #666; }}
+.ranks {{ display: flex; gap: 6mm; }}
+.rank {{ flex: 1; }}
+.page {{ page-break-after: always; }}
+.note {{ font-size: 9pt; color: #666; }}
 </style></head><body>
 <section class="page"><h1>{title}</h1>
-<p class=note>{e(u["level"])} · 代码 {e(u["code"])} · 统计期 {data["month"]} · 同比：与上年同月比；环比：与上月比。* 样本过少，仅供参考。</p>
-<h2>一、主要指标</h2><table><tr><th>指标</th><th>本月</th><th>同比</th><th>环比</th></tr>{kpi_rows}</table>
+<p class=note>{e(u["level"])} · 代码 {e(u["code"])} · 统计期 {data["month"]} ·
+同比：与上年同月比；环比：与上月比。* 样本过少，仅供参考。</p>
+<h2>一、主要指标</h2>
+<table><tr><th>指标</th><th>本月</th><th>同比</th><th>环比</th></tr>{kpi_rows}</table>
 <h2>二、分布地图</h2><div class=maps>{maps or "<p>本单位无下级单位。</p>"}</div></section>
 <section><h2>三、排名</h2><div class=ranks>{rankings or "<p>—</p>"}</div>
 <h2>四、变化最大的单位（案件量，环比）</h2><table><tr><th>单位</th><th>上月</th><th>本月</th><th>变化</th></tr>{changed}</table>
