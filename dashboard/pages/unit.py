@@ -32,6 +32,7 @@ from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.controls import CONTROLS, control_values, controls
 from dashboard.components.kpi import kpi_cards
+from dashboard.components.layers import LAYER_TOGGLES, layer_legend, layer_toggles, layer_traces
 from dashboard.components.legend import legend
 from dashboard.components.level_picker import LEVEL_PICKER, level_picker
 from dashboard.components.tables import cases_table, ranking_table
@@ -193,9 +194,19 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
 
 
 def _picker(page: _Page) -> html.Div:
-    """The level picker (``show=``), for a unit with units below it."""
-    levels = [] if page.unit.is_leaf else client.levels_below(page.unit.level)
-    return level_picker(levels, page.view.level, page.lang)
+    """The level picker (``show=``) and the layer toggles (``layers=``) with the shown
+    layers' legends, for a unit with units below it."""
+    if page.unit.is_leaf:
+        return html.Div(className="view-tools")
+    levels = client.levels_below(page.unit.level)
+    return html.Div(
+        [
+            level_picker(levels, page.view.level, page.lang),
+            layer_toggles(client.map_layers(), page.view.layers, page.lang),
+            layer_legend(_layers_on(page), page.lang),
+        ],
+        className="view-tools",
+    )
 
 
 def _model(page: _Page) -> MapModel:
@@ -225,7 +236,15 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     )
     if alerts:  # after the map's own traces, which metric changes patch by index
         figure["data"].append(alert_marker_trace(alerts, points, page.lang))
+    tiled = bool(client.settings().tile_url)
+    figure["data"].extend(layer_traces(_layers_on(page), tiled, page.lang))
     return figure
+
+
+def _layers_on(page: _Page) -> list[dict]:
+    """The GeoJSON of each layer the view switched on (``layers=``), under the unit."""
+    found = [client.layer_points(page.who, name, page.view.code) for name in page.view.layers]
+    return [fc for fc in found if fc is not None]
 
 
 def _legend(page: _Page, model: MapModel) -> html.Div:
@@ -527,6 +546,15 @@ dash.clientside_callback(
     ClientsideFunction("zhiliViews", "levelToUrl"),
     Output(ids.NAV, "href", allow_duplicate=True),
     Input(LEVEL_PICKER, "value"),
+    State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+
+# the layer toggles write layers=a,b into the URL
+dash.clientside_callback(
+    ClientsideFunction("zhiliViews", "layersToUrl"),
+    Output(ids.NAV, "href", allow_duplicate=True),
+    Input(LAYER_TOGGLES, "value"),
     State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
