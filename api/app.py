@@ -25,6 +25,7 @@ from api.routers import (
     metrics,
     pivot,
     reports,
+    tiles,
     units,
     views,
 )
@@ -35,7 +36,7 @@ from api.timing import ServerTiming
 
 def create_app(settings: Settings | None = None, with_dashboard: bool = True) -> FastAPI:
     """Build the app for ``settings`` (default: the environment's)."""
-    settings = settings or get_settings()
+    settings = with_basemap(settings or get_settings())
     release_big_allocations()
     quiet_garbage_collector()
     app = FastAPI(
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         alerts,
         pivot,
         reports,
+        tiles,
         views,
     ):
         app.include_router(module.router, prefix="/api/v1")
@@ -84,6 +86,16 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         return RedirectResponse("/dashboard/")
 
     return app
+
+
+def with_basemap(settings: Settings) -> Settings:
+    """``settings`` with the map's tiles served by the app from the tile file in the data
+    folder, when there is one and no intranet tile server (``ZHILI_TILE_URL``) is set."""
+    from api.services.basemap import TILE_PATH, find_basemap
+
+    if settings.tile_url or find_basemap(settings.data_dir) is None:
+        return settings
+    return settings.model_copy(update={"tile_url": TILE_PATH})
 
 
 def app_factory() -> FastAPI:
