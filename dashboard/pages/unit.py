@@ -35,6 +35,7 @@ from dashboard.components.kpi import kpi_cards
 from dashboard.components.layers import LAYER_TOGGLES, layer_legend, layer_toggles, layer_traces
 from dashboard.components.legend import legend
 from dashboard.components.level_picker import LEVEL_PICKER, level_picker
+from dashboard.components.saved_views import saved_views_box
 from dashboard.components.tables import cases_table, ranking_table
 from dashboard.i18n import t
 from dashboard.state import MapView, format_break
@@ -204,6 +205,7 @@ def _picker(page: _Page) -> html.Div:
             level_picker(levels, page.view.level, page.lang),
             layer_toggles(client.map_layers(), page.view.layers, page.lang),
             layer_legend(_layers_on(page), page.lang),
+            saved_views_box(page.who, page.lang),
         ],
         className="view-tools",
     )

@@ -84,6 +84,12 @@ def test_layers_and_short_link(admin, server, town, artifacts) -> None:
         timeout=20_000,
     )
     assert "已建成" in page.inner_text("#unit-layer-legend")
+    page.click(".saved-views summary")
+    page.fill("#saved-view-name", "东镇设施")
+    page.get_by_label(re.compile("辖区共享")).check()
+    page.click("#saved-view-save")
+    page.wait_for_selector("#saved-view-result a", timeout=20_000)
+    assert page.inner_text("#saved-view-result a").startswith("/v/")
     page.screenshot(path=str(artifacts / "views_layers.png"), full_page=True)
     from api.principal import Principal
     from api.services.auth import find_user
