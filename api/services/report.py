@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import engine
-from api.db.models import Alert
+from api.db.models import AdminLevel, Alert
 from api.engine import MapQuery, MetricQuery, MetricsError
 from api.errors import ApiError
 from api.services.display import display_layer
@@ -147,8 +147,9 @@ def gather(session: Session, unit: str, month: str) -> dict:
         .order_by(Alert.opened_on.desc())
         .limit(15)
     ).all()
+    level = session.scalar(select(AdminLevel.name_zh).where(AdminLevel.code == summary["level"]))
     return {
-        "unit": summary,
+        "unit": summary | {"level_zh": level or summary["level"]},
         "month": month,
         "kpis": kpis,
         "maps": maps,
@@ -279,7 +280,7 @@ th {{ background: #f3f3f3; }}
 .note {{ font-size: 9pt; color: #666; }}
 </style></head><body>
 <section class="page"><h1>{title}</h1>
-<p class=note>{e(u["level"])} · 代码 {e(u["code"])} · 统计期 {data["month"]} ·
+<p class=note>{e(u["level_zh"])} · 代码 {e(u["code"])} · 统计期 {data["month"]} ·
 同比：与上年同月比；环比：与上月比。* 样本过少，仅供参考。</p>
 <h2>一、主要指标</h2>
 <table><tr><th>指标</th><th>本月</th><th>同比</th><th>环比</th></tr>{kpi_rows}</table>
