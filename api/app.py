@@ -24,8 +24,12 @@ from api.routers import (
     health,
     levels,
     metrics,
+    pivot,
+    reports,
     risk,
+    tiles,
     units,
+    views,
 )
 from api.routers.queries import install_query_errors
 from api.settings import Settings, get_settings
@@ -34,7 +38,7 @@ from api.timing import ServerTiming
 
 def create_app(settings: Settings | None = None, with_dashboard: bool = True) -> FastAPI:
     """Build the app for ``settings`` (default: the environment's)."""
-    settings = settings or get_settings()
+    settings = with_basemap(settings or get_settings())
     release_big_allocations()
     quiet_garbage_collector()
     app = FastAPI(
@@ -66,9 +70,14 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         alerts,
         desk,
         risk,
+        pivot,
+        reports,
+        tiles,
+        views,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)
+    app.include_router(views.links)  # /v/<slug>
 
     if with_dashboard:
         from dashboard.app import create_dash
@@ -81,6 +90,16 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         return RedirectResponse("/dashboard/")
 
     return app
+
+
+def with_basemap(settings: Settings) -> Settings:
+    """``settings`` with the map's tiles served by the app from the tile file in the data
+    folder, when there is one and no intranet tile server (``ZHILI_TILE_URL``) is set."""
+    from api.services.basemap import TILE_PATH, find_basemap
+
+    if settings.tile_url or find_basemap(settings.data_dir) is None:
+        return settings
+    return settings.model_copy(update={"tile_url": TILE_PATH})
 
 
 def app_factory() -> FastAPI:

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(365, ge=1, description="Lifetime of API tokens")
     session_secret: str = Field("", description="Secret for dashboard session cookies")
     tile_url: str | None = Field(None, description="Optional intranet XYZ tile URL for the map")
+    data_dir: Path = Field(
+        Path("data"),
+        description="The city's data folder: a basemap.mbtiles or basemap.pmtiles (raster "
+        "tiles) there is served at /api/v1/tiles/{z}/{x}/{y} and drawn under the maps",
+    )
     wall_refresh_seconds: int = Field(60, ge=1, description="Wall display refresh interval")
     locate_tolerance_m: float = Field(
         50.0,

@@ -163,13 +163,26 @@ def level_names() -> dict[str, tuple[str, str]]:
         return {lvl.code: (lvl.name_zh, lvl.name_en) for lvl in list_levels(session)}
 
 
+def levels_below(level: str) -> list[tuple[str, str, str]]:
+    """(code, zh, en) of every level deeper than ``level``, shallowest first: what a map
+    of a unit of ``level`` can show (the level picker)."""
+    with db() as session:
+        levels = sorted(list_levels(session), key=lambda lvl: lvl.depth)
+    depth = next((lvl.depth for lvl in levels if lvl.code == level), None)
+    if depth is None:
+        return []
+    return [(lvl.code, lvl.name_zh, lvl.name_en) for lvl in levels if lvl.depth > depth]
+
+
 # ---------------------------------------------------------------- URLs the browser fetches
 
 
-def boundaries_url(parent: str) -> str:
-    """The display geometry of ``parent``'s children for the map (served by
-    ``dashboard.geometry`` with an ETag; fetched once per page, by the page's script as
-    soon as it knows the unit, else by plotly.js)."""
+def boundaries_url(parent: str, level: str | None = None) -> str:
+    """The display geometry of ``parent``'s children (or of its units of ``level``, any
+    depth below) for the map (served by ``dashboard.geometry`` with an ETag; fetched once
+    per page, by the page's script as soon as it knows the unit, else by plotly.js)."""
+    if level:
+        return f"/dashboard/geometry/{quote(level, safe='')}/{quote(parent, safe='')}.json"
     return f"/dashboard/geometry/children/{quote(parent, safe='')}.json"
 
 
@@ -612,3 +625,75 @@ def risk_agencies(who: Principal) -> list[dict] | None:
 
     found = _risk_read(lambda s: list_agencies(s, who))
     return None if found is None else found["agencies"]
+
+
+# ---------------------------------------------------------------- saved views, walls, layers
+
+
+def saved_views(who: Principal) -> list[dict]:
+    """The saved views ``who`` may open, each in ``who``'s scope (``GET /api/v1/views``)."""
+    from api.services.saved_views import list_views
+
+    with db() as session:
+        return list_views(session, who)
+
+
+def save_view(who: Principal, name: str, shared: bool, spec: dict) -> dict:
+    """Save a view of ``who`` (``POST /api/v1/views``); ValueError with the reason when the
+    view cannot be saved."""
+    from api.errors import ApiError
+    from api.services.saved_views import describe_view
+    from api.services.saved_views import save_view as service
+
+    with db() as session:
+        try:
+            row = service(session, who, name, shared, spec)
+        except ApiError as exc:
+            raise ValueError(exc.message) from None
+        out = describe_view(session, who, row)
+        session.commit()
+        return out
+
+
+def composed_wall(who: Principal, name: str) -> dict | None:
+    """The wall ``name`` as ``who`` sees it (``GET /api/v1/walls/{name}``), or None."""
+    from api.errors import ApiError
+    from api.services.saved_views import describe_wall
+
+    with db() as session:
+        try:
+            return describe_wall(session, who, name)
+        except ApiError:
+            return None
+
+
+def wall_version(who: Principal, name: str) -> int | None:
+    """The wall's version (a running wall redraws when it changes), or None."""
+    from api.errors import ApiError
+    from api.services.saved_views import wall_version as service
+
+    with db() as session:
+        try:
+            return service(session, who, name)
+        except ApiError:
+            return None
+
+
+def map_layers() -> list[dict]:
+    """The registered map layers: name, labels, legend."""
+    from api.services.layers import LAYERS
+
+    return [layer.describe() for layer in LAYERS.values()]
+
+
+def layer_points(who: Principal, name: str, code: str) -> dict | None:
+    """The layer ``name``'s points under unit ``code`` (in ``who``'s scope), or None."""
+    from api.services.layers import LAYERS
+    from api.services.layers import layer_points as service
+
+    if name not in LAYERS:
+        return None
+    with db() as session:
+        if unit_in_scope(session, who.unit_code, code) is None:
+            return None
+        return service(session, who, name, code, settings().cache_dir)

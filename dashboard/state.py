@@ -43,6 +43,8 @@ class MapView:
     breaks: tuple[float, ...] = ()  # kept class upper bounds (empty: computed per map)
     breaks_level: str | None = None  # the level whose maps use the kept breaks
     level: str | None = None  # the level of the units the map shows
+    show: str | None = None  # the level the user picked to map (None: the children)
+    layers: tuple[str, ...] = ()  # the map's layers switched on (``dashboard.layers``)
 
     @classmethod
     def from_query(cls, code: str, query: dict[str, str], default_metric: str) -> MapView:
@@ -71,6 +73,8 @@ class MapView:
             lang="en" if query.get("lang") == "en" else "zh",
             breaks=breaks if breaks_level else (),
             breaks_level=breaks_level if breaks else None,
+            show=(query.get("show") or "")[:32] or None,
+            layers=_layers(query.get("layers")),
         )
 
     @classmethod
@@ -79,12 +83,15 @@ class MapView:
         each value is checked as a URL's is."""
         query = {
             key: value
-            for key in ("metric", "period", "compare", "method", "lang", "breaks_level")
+            for key in ("metric", "period", "compare", "method", "lang", "breaks_level", "show")
             if isinstance(value := data.get(key), str)
         }
         breaks = data.get("breaks")
         if isinstance(breaks, list):
             query["breaks"] = ",".join(str(b) for b in breaks)
+        layers = data.get("layers")
+        if isinstance(layers, list):
+            query["layers"] = ",".join(str(x) for x in layers)
         start, end = _date(data.get("start")), _date(data.get("end"))
         if query.get("period") == "custom" and start and end:
             query["start"], query["end"] = start.isoformat(), end.isoformat()
@@ -126,6 +133,10 @@ class MapView:
         if self.breaks and self.breaks_level:
             params["breaks"] = ",".join(format_break(b) for b in self.breaks)
             params["breaks_level"] = self.breaks_level
+        if self.show:
+            params["show"] = self.show
+        if self.layers:
+            params["layers"] = ",".join(self.layers)
         if self.lang != "zh":
             params["lang"] = self.lang
         return "?" + urlencode(params)
@@ -149,6 +160,8 @@ class MapView:
             "lang": self.lang,
             "breaks": [format_break(b) for b in self.breaks],
             "breaks_level": self.breaks_level,
+            "show": self.show,
+            "layers": list(self.layers),
         }
 
 
@@ -167,6 +180,12 @@ def _breaks(value: str | None) -> tuple[float, ...]:
     ascending = all(a < b for a, b in itertools.pairwise(found))
     finite = all(abs(b) < float("inf") for b in found)
     return found if len(found) >= 2 and ascending and finite else ()
+
+
+def _layers(value: str | None) -> tuple[str, ...]:
+    """Layer names of a URL's ``layers=a,b`` (short words; anything else is dropped)."""
+    names = [x.strip() for x in (value or "").split(",")]
+    return tuple(dict.fromkeys(x for x in names if x.isidentifier() and len(x) <= 32))[:8]
 
 
 def _date(value: object) -> dt.date | None:

@@ -23,6 +23,7 @@ from api.engine.domain import (
 )
 from api.engine.domains.cases import CASES, SERIOUS
 from api.engine.periods import Period, PeriodError, parse_shorthand
+from api.engine.pivot import PivotCells, PivotQuery, pivot_cells
 from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery, last_data_day
 from api.engine.registry import REGISTRY, forget_domain, get_metric, register_domain
 from api.engine.rollup import (
@@ -63,6 +64,8 @@ __all__ = [
     "MetricsError",
     "Period",
     "PeriodError",
+    "PivotCells",
+    "PivotQuery",
     "ResolvedQuery",
     "RollupTables",
     "Share",
@@ -87,6 +90,7 @@ __all__ = [
     "list_metrics",
     "load_components",
     "parse_shorthand",
+    "pivot_cells",
     "ranking",
     "rebuild_rollups",
     "register_domain",

@@ -69,6 +69,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         q.set("breaks", breaks.join(","));
         q.set("breaks_level", level);
       }
+      if (state.show) { q.set("show", state.show); }
+      if (state.layers && state.layers.length) { q.set("layers", state.layers.join(",")); }
       if (state.lang && state.lang !== "zh") { q.set("lang", state.lang); }
       var unchanged = (metric || state.metric) === state.metric &&
         (compare || state.compare) === state.compare &&
@@ -128,7 +130,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
     shownOf: function (state) {
       if (!state) { return window.dash_clientside.no_update; }
-      return {code: state.code, lang: state.lang, map: !!state.level};
+      return {code: state.code, lang: state.lang, map: !!state.level,
+              show: state.show || null, layers: (state.layers || []).join(",")};
     },
     shownLeft: function (href, shown) {
       var onUnit = /\/dashboard\/unit\/[^\/?#]+/.test(href || "");

@@ -166,7 +166,9 @@ def map_view(
 
     dx = max(max(lons) - min(lons), 1e-4) / 360
     dy = max(y(max(lats)) - y(min(lats)), 1e-4) / (2 * math.pi)
-    zoom = math.log2(min(width / 256 / dx, height / 256 / dy)) - 0.15  # a small margin
+    # MapLibre's zoom 0 draws the world 512 px wide (raster tiles of 256 px are shown at
+    # half a zoom level): a 256 px world put the shapes one zoom level too close
+    zoom = math.log2(min(width / 512 / dx, height / 512 / dy)) - 0.15  # a small margin
     centre = {"lon": (min(lons) + max(lons)) / 2, "lat": (min(lats) + max(lats)) / 2}
     return {"center": centre, "zoom": round(max(0.0, min(zoom, 18.0)), 2)}
 

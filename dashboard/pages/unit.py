@@ -32,7 +32,10 @@ from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.controls import CONTROLS, control_values, controls
 from dashboard.components.kpi import kpi_cards
+from dashboard.components.layers import LAYER_TOGGLES, layer_legend, layer_toggles, layer_traces
 from dashboard.components.legend import legend
+from dashboard.components.level_picker import LEVEL_PICKER, level_picker
+from dashboard.components.saved_views import saved_views_box
 from dashboard.components.tables import cases_table, ranking_table
 from dashboard.i18n import t
 from dashboard.state import MapView, format_break
@@ -91,9 +94,19 @@ def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.
     unit = client.unit_view(who, view.code or who.unit_code)
     if unit is None:
         return _message(t("not_found", view.lang))
-    if view.start is None or view.end is None or view.level != unit.child_level:
-        view = view.resolved(unit.child_level, client.last_day())
+    level = _shown_level(unit, view)
+    if view.start is None or view.end is None or view.level != level:
+        view = view.resolved(level, client.last_day())
     return _Page(who, metrics, unit, view.with_(code=unit.code))
+
+
+def _shown_level(unit: client.UnitView, view: MapView) -> str | None:
+    """The level the map shows: the picked one (``show``) when it lies below the unit,
+    else the unit's children's (a click drills down to a unit with no such level)."""
+    if unit.is_leaf or not view.show or view.show == unit.child_level:
+        return unit.child_level
+    below = [code for code, _, _ in client.levels_below(unit.level)]
+    return view.show if view.show in below else unit.child_level
 
 
 def _from_url(code: str | None, query: dict[str, str]) -> _Page | html.Div:
@@ -115,6 +128,9 @@ def _patchable(code: str | None, query: dict[str, str], shown: dict | None) -> b
         and shown.get("map")
         and shown.get("code") == code
         and shown.get("lang") == _lang(query)
+        and (shown.get("show") or None) == (query.get("show") or None)
+        and (shown.get("layers") or "")
+        == ",".join(sorted(filter(None, (query.get("layers") or "").split(","))))
     )
 
 
@@ -165,6 +181,7 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
             dcc.Store(id=ids.DRAWN),
             html.Div(_header(unit, page.view), id=ids.HEADER),
             bar,
+            _picker(page),
             main,
             _below(lang),
             html.Div(id=ids.PATTERN_BOX),
@@ -174,6 +191,23 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
         id=ids.UNIT_PAGE,
         className=f"unit-page lang-{lang}",
         **{"data-unit": unit.code, "data-level": unit.level},
+    )
+
+
+def _picker(page: _Page) -> html.Div:
+    """The level picker (``show=``) and the layer toggles (``layers=``) with the shown
+    layers' legends, for a unit with units below it."""
+    if page.unit.is_leaf:
+        return html.Div(className="view-tools")
+    levels = client.levels_below(page.unit.level)
+    return html.Div(
+        [
+            level_picker(levels, page.view.level, page.lang),
+            layer_toggles(client.map_layers(), page.view.layers, page.lang),
+            layer_legend(_layers_on(page), page.lang),
+            saved_views_box(page.who, page.lang),
+        ],
+        className="view-tools",
     )
 
 
@@ -191,8 +225,9 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     view = page.view
     geometry = client.display_geometry(page.who, view.code, view.level)
     points = label_points(geometry.labels if geometry else [])
+    picked = view.level if view.level != page.unit.child_level else None
     figure = map_figure(
-        client.boundaries_url(view.code),
+        client.boundaries_url(view.code, picked),
         model.items,
         len(model.bounds),
         _higher(page),
@@ -203,7 +238,15 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     )
     if alerts:  # after the map's own traces, which metric changes patch by index
         figure["data"].append(alert_marker_trace(alerts, points, page.lang))
+    tiled = bool(client.settings().tile_url)
+    figure["data"].extend(layer_traces(_layers_on(page), tiled, page.lang))
     return figure
+
+
+def _layers_on(page: _Page) -> list[dict]:
+    """The GeoJSON of each layer the view switched on (``layers=``), under the unit."""
+    found = [client.layer_points(page.who, name, page.view.code) for name in page.view.layers]
+    return [fc for fc in found if fc is not None]
 
 
 def _legend(page: _Page, model: MapModel) -> html.Div:
@@ -502,5 +545,23 @@ dash.clientside_callback(
     Output(ids.SHOWN, "data", allow_duplicate=True),
     Input(PAGES_LOCATION, "href"),
     State(ids.SHOWN, "data"),
+    prevent_initial_call=True,
+)
+
+# the level picker writes show=<level> into the URL (the page is drawn from it)
+dash.clientside_callback(
+    ClientsideFunction("zhiliViews", "levelToUrl"),
+    Output(ids.NAV, "href", allow_duplicate=True),
+    Input(LEVEL_PICKER, "value"),
+    State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+
+# the layer toggles write layers=a,b into the URL
+dash.clientside_callback(
+    ClientsideFunction("zhiliViews", "layersToUrl"),
+    Output(ids.NAV, "href", allow_duplicate=True),
+    Input(LAYER_TOGGLES, "value"),
+    State(ids.STATE, "data"),
     prevent_initial_call=True,
 )

@@ -24,6 +24,7 @@ from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.risk import wall_calendar
+from dashboard.composed_wall import composed_layout
 from dashboard.i18n import t
 from dashboard.state import MapView
 from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
@@ -68,6 +69,8 @@ def layout(**query: str) -> html.Div:
     if who is None:
         return html.Div(dcc.Location(id="wall-login", href=dash.get_relative_path("/login")))
     lang = "en" if query.get("lang") == "en" else "zh"
+    if query.get("name"):  # a composed wall (PUT /api/v1/walls/{name})
+        return composed_layout(query["name"][:64], lang)
     metrics = catalog()
     views = _views(who, query, metrics, lang)
     if not views:

@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from api.db.models import Alert, Case
 from api.db.session import session_scope
-from api.principal import ROLES
+from api.principal import ROLES, Principal
 from tests.conftest import token_for
 from tests.utils.callbacks import callback_body
 
@@ -154,7 +154,46 @@ def ids_by_kind(world) -> dict[str, dict[int, set[str]]]:
         "case": {i: lineage(code) for i, code in cases},
         "alert": {i: lineage(code) for i, code in alerts},
         "risk_item": risk_items,
+        **named_ids(world),
     }
+
+
+def named_ids(world) -> dict[str, dict[str, set[str]]]:
+    """Saved views (slug), walls and layers (name): each → the home units that may open
+    it (a view shared at H: H's subtree and H's ancestors; a wall at W: W and its
+    ancestors; a private view: nobody the walk acts as; a layer: everyone)."""
+    from api.db.saved import SavedView, Wall
+    from api.services.layers import LAYERS
+
+    everyone = {world.city, *world.towns, *world.villages, *world.grids}
+    with session_scope(world.url) as session:
+        views = session.execute(select(SavedView.slug, SavedView.home_code, SavedView.shared))
+        walls = session.execute(select(Wall.name, Wall.unit_code)).all()
+        return {
+            "view": {
+                slug: (subtree_of(world, home) | ancestors_of(world, home)) if shared else set()
+                for slug, home, shared in views
+            },
+            "wall": {name: {unit} | ancestors_of(world, unit) for name, unit in walls},
+            "layer": {name: everyone for name in LAYERS},
+        }
+
+
+def seed_views_and_walls(db_url: str, world) -> None:
+    """A shared view at the city naming 东镇, a shared and a private view at each town
+    and at a village, and a wall at the city, at each town and at that village."""
+    from api.services.auth import create_user
+    from api.services.saved_views import put_wall, save_view
+
+    homes = [world.city, *world.towns, world.villages[0]]
+    with session_scope(db_url) as session:
+        for n, home in enumerate(homes):
+            user = create_user(session, f"views-{n}", "admin", home)
+            who = Principal(user.id, user.name, "admin", home)
+            unit = world.towns[0] if home == world.city else home
+            save_view(session, who, f"shared {n}", True, {"unit": unit, "layers": ["alerts"]})
+            save_view(session, who, f"private {n}", False, {"unit": home})
+            put_wall(session, who, f"wall-{home}", {"unit": home, "kpis": ["caseload"]})
 
 
 def ancestors_of(world, code: str) -> set[str]:
@@ -243,7 +282,12 @@ def variants(operation: dict, caller: Caller, ids, today) -> list[tuple[dict, bo
         schema = param.get("schema", {})
         kind = (schema.get("anyOf") or [schema])[0].get("type")
         lowered = name.lower()
-        if where == "path" and kind == "integer":
+        named = named_kind(operation, lowered) if where == "path" else None
+        if named is not None:  # a saved view's slug, a wall's or a layer's name
+            own_values = [i for i, c in ids[named].items() if caller.home in c][:2]
+            foreign = [i for i, c in ids[named].items() if caller.home not in c][:2]
+            choices.append((name, where, own_values, foreign))
+        elif where == "path" and kind == "integer":
             k = next((k for k in ids if k in lowered), None)
             own_values, foreign = (own_ids[k], foreign_ids[k]) if k else ([1], [])
             choices.append((name, where, own_values, foreign))
@@ -273,6 +317,16 @@ def variants(operation: dict, caller: Caller, ids, today) -> list[tuple[dict, bo
     return out
 
 
+def named_kind(operation: dict, lowered: str) -> str | None:
+    """Which kind of named thing a path parameter names: view (slug), wall or layer."""
+    if lowered == "slug":
+        return "view"
+    if lowered == "name":
+        op = operation.get("operationId", "")
+        return "wall" if "wall" in op else "layer" if "layer" in op else None
+    return None
+
+
 def call(client: TestClient, path: str, params: dict):
     url, query = path, {}
     for name, value in params.items():
@@ -288,6 +342,7 @@ def walked_world(client, db_url, world):
     world.url = db_url
     seed_cases_and_alerts(client, world)
     seed_risk_items(client, world)
+    seed_views_and_walls(db_url, world)
     return world
 
 

@@ -1,0 +1,91 @@
+"""Map layers on the unit page: a toggle per registered layer (``layers=`` in the URL,
+written client-side by ``zhiliViews.layersToUrl``), its points as a trace appended to the
+map (colour by class, hover with the facts), and its legend under the map."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard.components.words import w
+
+LAYER_TOGGLES = "unit-layer-toggles"
+LAYER_LEGEND = "unit-layer-legend"
+
+
+def layer_toggles(layers: list[dict], on: tuple[str, ...], lang: str) -> html.Div:
+    """A checkbox per layer (``layers``: name, labels, legend), ticked when in ``on``."""
+    options = [
+        {"label": (x["label_en"] if lang == "en" else x["label_zh"]), "value": x["name"]}
+        for x in layers
+    ]
+    return html.Div(
+        [
+            html.Span(w("layers", lang), className="label"),
+            dcc.Checklist(
+                id=LAYER_TOGGLES,
+                options=options,
+                value=[x for x in on if x in {o["value"] for o in options}],
+                inline=True,
+            ),
+        ],
+        className="layer-toggles control",
+    )
+
+
+def _hover(props: dict, lang: str) -> str:
+    if "kind_zh" in props:  # a facility
+        kind = props["kind_en"] if lang == "en" else props["kind_zh"]
+        status = w(props["status"], lang)
+        video = w("video", lang) + (" ✓" if props.get("video_linked") else " ✗")
+        return f"{props['unit_name']} · {kind}<br>{status} · {video}"
+    what = f"{props.get('kind', '')} {props.get('category') or ''}"
+    return f"{props.get('unit_name', '')} · {w('layer_alerts', lang)}: {what}"
+
+
+def layer_traces(collections: list[dict], tiled: bool, lang: str) -> list[dict]:
+    """One marker trace per layer (``collections``: each layer's GeoJSON with its legend),
+    a ``scattermap`` on a tiled map, else ``scattergeo``."""
+    traces = []
+    for n, fc in enumerate(collections):
+        legend = {e["key"]: e for e in fc["layer"]["legend"]}
+        feats = fc["features"]
+        # facilities of one unit stand at one point: spread them a little
+        lon = [
+            f["geometry"]["coordinates"][0] + 0.004 * (i % 3 - 1) * (n + 1)
+            for i, f in enumerate(feats)
+        ]
+        lat = [f["geometry"]["coordinates"][1] for f in feats]
+        colour = [legend.get(f["properties"]["class"], {}).get("color", "#444") for f in feats]
+        trace = {
+            "type": "scattermap" if tiled else "scattergeo",
+            "mode": "markers",
+            "lon": lon,
+            "lat": lat,
+            "text": [_hover(f["properties"], lang) for f in feats],
+            "hovertemplate": "%{text}<extra></extra>",
+            "marker": {"size": 9, "color": colour},
+            "showlegend": False,
+            "name": f"layer-{fc['layer']['name']}",
+        }
+        if not tiled:
+            symbol = "diamond" if fc["layer"]["name"] == "alerts" else "circle"
+            trace["marker"] |= {"symbol": symbol, "line": {"color": "#ffffff", "width": 1}}
+        traces.append(trace)
+    return traces
+
+
+def layer_legend(collections: list[dict], lang: str) -> html.Div:
+    """Each shown layer's classes with their colours (and how many points of each)."""
+    rows = []
+    for fc in collections:
+        layer = fc["layer"]
+        counts: dict[str, int] = {}
+        for f in fc["features"]:
+            counts[f["properties"]["class"]] = counts.get(f["properties"]["class"], 0) + 1
+        items = [html.B(layer["label_en"] if lang == "en" else layer["label_zh"])]
+        for e in layer["legend"]:
+            label = e["label_en"] if lang == "en" else e["label_zh"]
+            items += [html.Span(className="swatch", style={"background": e["color"]}),
+                      html.Span(f"{label} ({counts.get(e['key'], 0)})")]  # fmt: skip
+        rows.append(html.Div(items, className="layer-legend-row"))
+    return html.Div(rows, id=LAYER_LEGEND, className="layer-legend")
