@@ -322,6 +322,21 @@ def _check(session: Session, who: Principal, code: str) -> AdminUnit:
     return unit
 
 
+# What the engine raises for a question it cannot answer (unknown metric, dates out of
+# range, bad classes): the API answers it with a 400 and its message; the dashboard shows
+# the same message inside its frame.
+FiguresError = MetricsError
+
+
+def check_view(view: MapView) -> None:
+    """``FiguresError`` with the API's message when ``view`` (resolved: its dates known)
+    asks what the API would refuse: an unknown metric, dates out of range, bad breaks."""
+    if view.start is None or view.end is None:
+        return
+    with db() as session:
+        _query(view.metric, view.start, view.end, view.compare).resolve(engine_state(session))
+
+
 def _query(metric: str, start: dt.date, end: dt.date, compare: str = "none") -> MetricQuery:
     """The engine's query for ``metric`` over the inclusive dates (``none``: no comparison)."""
     return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare)

@@ -67,6 +67,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "wall": ("大屏", "Wall"),
     "login_required": ("请先登录", "Please log in"),
     "not_found": ("无此单位或不在您的辖区内", "No such unit in your jurisdiction"),
+    "page_not_found": ("无此页面", "No such page"),
+    "home": ("返回首页", "Home"),
+    "back_home": ("返回本辖区首页", "Back to your home unit"),
+    "refused": ("无法显示此视图：", "This view cannot be shown: "),
+    "back_default": ("返回默认视图", "Back to the default view"),
     "rank_of": ("第{rank}/{total}名", "#{rank} of {total}"),
     "cases_open_none": ("暂无在办案件", "No open cases"),
 }

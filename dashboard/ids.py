@@ -30,6 +30,7 @@ EXPORT_GPKG = "export-gpkg"
 DETAIL = "unit-detail"
 STATE = "unit-state"
 HEADER = "unit-header"
+PROBLEM = "unit-problem"  # on a page that shows a message instead of the map
 ALERTS_BOX = "unit-alerts-box"
 DRAWN = "unit-drawn"  # the page state once its map is drawn: the rest fills after
 TREND_BOX = "unit-trend-box"

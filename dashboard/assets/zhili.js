@@ -16,8 +16,9 @@
     var url = prefix + "geometry/children/" + encodeURIComponent(code) + ".json";
     if (assets[url] || fetching[url]) { return; }
     fetching[url] = true;
-    fetch(url, {credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.json() : null; })
+    /* asked ahead: a unit outside the user's reach answers 204 (no console error) */
+    fetch(url + "?ahead=1", {credentials: "same-origin"})
+      .then(function (r) { return r.status === 200 ? r.json() : null; })
       .then(function (json) { if (json && !assets[url]) { assets[url] = json; } })
       .catch(function () { return null; })
       .then(function () { delete fetching[url]; });

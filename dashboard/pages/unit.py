@@ -31,6 +31,7 @@ from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.controls import CONTROLS, control_values, controls
+from dashboard.components.frame import home_href, plain_header, problem
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.tables import cases_table, ranking_table
@@ -78,8 +79,58 @@ class _Page(NamedTuple):
         return title + (f" ({metric.unit})" if metric and metric.unit else "")
 
 
-def _message(text: str) -> html.Div:
-    return html.Div(html.P(text, className="message"), id=ids.UNIT_PAGE)
+def _placeholders() -> html.Div:
+    """Hidden stand-ins for what ``patch_view`` and the map's callbacks write, on a page
+    that shows a message instead of a map: the renderer refuses a callback whose outputs
+    are missing when the URL changes, even one that would not update."""
+    names = [ids.MAP, ids.LEGEND, ids.KPIS, ids.STATE, ids.ALERTS_BOX, ids.DRAWN]
+    names += [eid for _, eid in EXPORT_FORMATS] + list(dict.fromkeys(c for c, _ in CONTROLS))
+    return html.Div([html.Div(id=name) for name in names], hidden=True)
+
+
+def _not_found(lang: str) -> html.Div:
+    """No such unit in the user's reach: the frame, the message and the way home."""
+    return html.Div(
+        [
+            dcc.Store(id=ids.PROBLEM, data=True),
+            plain_header(lang, ids.HEADER),
+            problem(t("not_found", lang), home_href(lang), t("back_home", lang)),
+            _placeholders(),
+        ],
+        id=ids.UNIT_PAGE,
+        className=f"unit-page lang-{lang}",
+    )
+
+
+def _problem_page(page: _Page, text: str) -> html.Div:
+    """A view the API would refuse (unknown metric, dates out of range): the unit's frame
+    with the API's message and a link to the unit's default view."""
+    lang = page.lang
+    default = MapView(page.unit.code, default_metric(page.metrics), lang=lang)
+    return html.Div(
+        [
+            dcc.Store(id=ids.PROBLEM, data=True),  # the browser shows no map
+            html.Div(_header(page.unit, page.view), id=ids.HEADER),
+            problem(
+                t("refused", lang) + text,
+                _href(default, page.unit.code),
+                t("back_default", lang),
+            ),
+            _placeholders(),
+        ],
+        id=ids.UNIT_PAGE,
+        className=f"unit-page lang-{lang}",
+        **{"data-unit": page.unit.code, "data-level": page.unit.level, "data-error": "1"},
+    )
+
+
+def _refused(page: _Page) -> str | None:
+    """The API's message when it would refuse the page's view, else ``None``."""
+    try:
+        client.check_view(page.view)
+    except client.FiguresError as exc:
+        return str(exc)
+    return None
 
 
 def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.Div:
@@ -90,7 +141,7 @@ def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.
         return html.Div(dcc.Location(id="unit-login", href=dash.get_relative_path("/login")))
     unit = client.unit_view(who, view.code or who.unit_code)
     if unit is None:
-        return _message(t("not_found", view.lang))
+        return _not_found(view.lang)
     if view.start is None or view.end is None or view.level != unit.child_level:
         view = view.resolved(unit.child_level, client.last_day())
     return _Page(who, metrics, unit, view.with_(code=unit.code))
@@ -121,11 +172,22 @@ def _patchable(code: str | None, query: dict[str, str], shown: dict | None) -> b
 def layout(code: str | None = None, shown_: dict | None = None, **query: str):
     """The page for unit ``code`` as the URL's query asks (``shown_``: the unit page the
     browser shows, when it does: then only the numbers change, see ``patch_view``)."""
-    if _patchable(code, query, shown_):
-        return dash.no_update
     page = _from_url(code, query)
     if not isinstance(page, _Page):
         return page
+    refused = _refused(page)
+    if refused is not None:
+        return _problem_page(page, refused)
+    if _patchable(code, query, shown_):
+        return dash.no_update
+    try:
+        return _page_layout(page)
+    except client.FiguresError as exc:
+        return _problem_page(page, str(exc))
+
+
+def _page_layout(page: _Page) -> html.Div:
+    """The unit page of ``page``'s view (the view checked: ``_refused``)."""
     unit, lang = page.unit, page.lang
     bar = controls(list(page.metrics.values()), page.view, _exports(page))
     cards = html.Div(_cards(page), className="kpis", id=ids.KPIS)
@@ -357,7 +419,7 @@ def patch_view(search: str | None, pathname: str | None, shown: dict | None, *sh
     try:
         model = _model(page)
         alerts = client.open_alerts(page.who, page.unit.code)
-    except LookupError:
+    except (LookupError, client.FiguresError):  # the router draws the API's message
         raise PreventUpdate from None
     hrefs = [href for _, _, href in _exports(page)]
     # the controls as the URL has them (back/forward), left alone when they already are
@@ -413,7 +475,7 @@ def fill_below(data: dict | None):
             else ranking_table(_model(page).ranking, page.title(), lang, ids.RANKING)
         )
         pattern = _own_alert_pattern(page, client.open_alerts(page.who, unit.code))
-    except LookupError:
+    except (LookupError, client.FiguresError):
         raise PreventUpdate from None
     cases = (
         cases_table(client.open_cases(page.who, unit.code, lang), lang, ids.CASES)
@@ -445,7 +507,7 @@ def fill_breakdowns(data: dict | None):
             rows = client.breakdown(
                 who, view.code, view.metric, by, view.start, view.end, view.lang
             )
-        except LookupError:
+        except (LookupError, client.FiguresError):
             raise PreventUpdate from None
         figure = bar_figure(
             [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", view.lang)
@@ -489,6 +551,14 @@ dash.clientside_callback(
     Output(ids.SHOWN, "data", allow_duplicate=True),
     Input(ids.STATE, "data"),
     prevent_initial_call=True,
+)
+
+# ... none once it shows a message instead of a map (as soon as the message is there) ...
+dash.clientside_callback(
+    "function (problem) { return null; }",
+    Output(ids.SHOWN, "data", allow_duplicate=True),
+    Input(ids.PROBLEM, "data"),
+    prevent_initial_call="initial_duplicate",
 )
 
 # ... and none once the browser leaves the unit pages (the wall, the login)
