@@ -280,6 +280,10 @@ class MetricInfo:
     format: str  # integer, percent, decimal1, decimal2
     higher_is_better: bool | None  # None: neither (a caseload is not good or bad)
     group: str  # caseload, resolution, grid
+    basis: str = ""  # what a unit's count counts (cases, closed, stations, area_km2, ...)
+    count_is_value: bool = False  # the count is the value itself (a caseload, a backlog)
+    timed: bool = True  # False: the grid network now, whatever the period
+    smoothable: bool = False  # a per-capita rate: smooth=eb applies
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_zh
@@ -301,9 +305,32 @@ class Figure(NamedTuple):
 def metric_catalog() -> list[MetricInfo]:
     """Every metric of the registry, in its order."""
     return [
-        MetricInfo(m.id, m.label_zh, m.label_en, m.unit, m.format, m.higher_is_better, m.group)
+        MetricInfo(
+            m.id,
+            m.label_zh,
+            m.label_en,
+            m.unit,
+            m.format,
+            m.higher_is_better,
+            m.group,
+            basis=_basis(m),
+            count_is_value=m.compute is None
+            and m.denominator is None
+            and m.kind not in ("percentile", "mean"),
+            timed=m.timed,
+            smoothable=m.kind == "per_capita",
+        )
         for m in REGISTRY.values()
     ]
+
+
+def _basis(metric) -> str:
+    """What the engine's count of ``metric`` counts (as ``api.engine.figures.evaluate``
+    sets it): the numerator of a per-capita rate, a percentile's or a computed index's
+    cases, else the denominator (or the numerator when there is none)."""
+    if metric.kind in ("per_capita", "percentile") or metric.compute is not None:
+        return metric.numerator
+    return metric.denominator or metric.numerator
 
 
 def last_day() -> dt.date:

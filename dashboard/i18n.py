@@ -70,11 +70,40 @@ TEXT: dict[str, tuple[str, str]] = {
     "page_not_found": ("无此页面", "No such page"),
     "home": ("返回首页", "Home"),
     "back_home": ("返回本辖区首页", "Back to your home unit"),
-    "refused": ("无法显示此视图：", "This view cannot be shown: "),
+    "previous_yoy": ("上年同期", "Same period last year"),
+    "previous_prev": ("上一时段", "Period before"),
+    "change_suffix": ("变化", " change"),
+    "start_date": ("开始日期", "Start date"),
+    "end_date": ("结束日期", "End date"),
+    "refused": ("无法显示此视图，接口答复：", "This view cannot be shown; the API says: "),
     "back_default": ("返回默认视图", "Back to the default view"),
     "rank_of": ("第{rank}/{total}名", "#{rank} of {total}"),
     "cases_open_none": ("暂无在办案件", "No open cases"),
 }
+
+
+# The registry's units (Chinese) in English: a metric's title names its unit.
+UNITS_EN = {
+    "件": "cases",
+    "件/万人": "cases per 10,000 residents",
+    "天": "days",
+    "分": "points",
+    "人": "people",
+    "户": "households",
+    "个": "",
+    "%": "%",
+}
+
+
+def unit_text(unit: str, lang: str) -> str:
+    """A metric's unit in ``lang`` (``""``: none worth writing)."""
+    return UNITS_EN.get(unit, unit) if lang == "en" else unit
+
+
+def metric_title(label: str, unit: str, lang: str) -> str:
+    """A metric's name with its unit in brackets: ``案件量 (件)``, ``Caseload (cases)``."""
+    shown = unit_text(unit, lang)
+    return f"{label} ({shown})" if shown else label
 
 
 def t(key: str, lang: str, **fmt: object) -> str:

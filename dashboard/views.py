@@ -88,8 +88,9 @@ def map_model(
                 "name": f.name,
                 "code": f.code,
                 "value": f.value,
-                "value_text": value_text,
                 "count": f.count,
+                "previous": f.previous,
+                "low_count": f.low_count,
                 "change": change,
             }
         )
@@ -131,3 +132,46 @@ def label_points(
     fitting = sorted((lab for lab in labels if lab[4] >= share / 3), key=lambda lab: -lab[4])
     named = {lab[0] for lab in fitting[:limit]}
     return {code: (lon, lat, code in named) for code, _, lon, lat, _ in labels}
+
+
+EXTENSIONS = {"geojson": "geojson", "csv": "csv", "gpkg": "gpkg"}
+
+
+def file_name(unit_name: str, view: MapView, fmt: str, what: str = "") -> str:
+    """A download's file name: unit, metric, period and extension
+    (``沙溪镇_320599103_caseload_2026-01-01_2026-10-31.geojson``)."""
+    period = f"{view.start}_{view.end}" if view.start and view.end else view.period
+    parts = [unit_name, view.code, view.metric, period, what]
+    stem = "_".join(p for p in parts if p)
+    safe = "".join("-" if c in '\\/:*?"<>|' else c for c in stem)
+    return f"{safe}.{EXTENSIONS.get(fmt, fmt)}"
+
+
+def ranking_csv_text(rows: list[dict], view: MapView) -> str:
+    """The ranking's rows as CSV: rank, code, name, the value, its count, the previous
+    period's value and low-count flag, as numbers (an empty cell: no figure)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "code", "name", view.metric, "count", "previous", "low_count"])
+    for r in rows:
+        writer.writerow(
+            [
+                "" if r["rank"] is None else r["rank"],
+                r["code"],
+                r["name"],
+                _number(r["value"]),
+                _number(r["count"]),
+                _number(r.get("previous")),
+                int(bool(r.get("low_count"))),
+            ]
+        )
+    return out.getvalue()
+
+
+def _number(value: float | None) -> str:
+    if value is None or value != value:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

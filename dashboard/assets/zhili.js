@@ -151,3 +151,45 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     }
   }
 });
+
+/* The date picker's words in the page's language: Dash's picker formats with date-fns and
+   takes its locale from window.dateFns.locale (the first one there when none matches the
+   browser's language). A Chinese page gets a Chinese locale, an English page none (the
+   picker's own English). Asked on every render, so a language switch follows at once. */
+(function () {
+  function none() { return null; }
+  var DAYS = "日一二三四五六";
+  var zhCN = {
+    code: "zh-CN",
+    localize: {
+      ordinalNumber: function (n) { return String(n); },
+      era: function (i) { return ["公元前", "公元"][i]; },
+      quarter: function (q) { return "第" + q + "季度"; },
+      month: function (m) {
+        return (m + 1) + "月";
+      },
+      day: function (d, o) {
+        var w = o && o.width;
+        return w === "wide" ? "星期" + DAYS[d] : w === "abbreviated" ? "周" + DAYS[d] : DAYS[d];
+      },
+      dayPeriod: function (p) { return p === "am" ? "上午" : p === "pm" ? "下午" : p; }
+    },
+    formatLong: {
+      date: function () { return "yyyy-MM-dd"; },
+      time: function () { return "HH:mm:ss"; },
+      dateTime: function () { return "{{date}} {{time}}"; }
+    },
+    formatDistance: function (token, count) { return String(count); },
+    formatRelative: function () { return "yyyy-MM-dd"; },
+    match: {ordinalNumber: none, era: none, quarter: none, month: none, day: none,
+            dayPeriod: none},
+    options: {weekStartsOn: 1, firstWeekContainsDate: 4}
+  };
+  var holder = window.dateFns = window.dateFns || {};
+  Object.defineProperty(holder, "locale", {
+    configurable: true,
+    get: function () {
+      return document.querySelector(".lang-en") ? {} : {zhCN: zhCN};
+    }
+  });
+})();

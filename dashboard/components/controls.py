@@ -54,9 +54,9 @@ def metric_options(metrics: list, lang: str) -> list[dict]:
     return options
 
 
-def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) -> html.Div:
+def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, str]]) -> html.Div:
     """The bar showing ``view`` (resolved: its period's days, its map's level) with every
-    metric of ``metrics``; ``exports``: (id, label, href) of each export link."""
+    metric of ``metrics``; ``exports``: (id, label, href, file name) of each export link."""
     metric, period, start, end, compare, method, keep = control_values(view)
     lang = view.lang
     return html.Div(
@@ -83,6 +83,10 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) 
                 start_date=start,
                 end_date=end,
                 display_format="YYYY-MM-DD",
+                month_format="YYYY年M月" if lang == "zh" else "MMMM YYYY",
+                first_day_of_week=1 if lang == "zh" else 0,
+                start_date_placeholder_text=t("start_date", lang),
+                end_date_placeholder_text=t("end_date", lang),
                 className="ctl-dates",
             ),
             html.Label([t("compare", lang)], className="ctl-label"),
@@ -115,8 +119,8 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) 
             html.Div(
                 [html.Span(t("export", lang), className="ctl-label")]
                 + [
-                    html.A(label, id=eid, href=href, download="", className="export-link")
-                    for eid, label, href in exports
+                    html.A(label, id=eid, href=href, download=name, className="export-link")
+                    for eid, label, href, name in exports
                 ],
                 className="exports",
             ),

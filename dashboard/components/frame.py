@@ -47,11 +47,15 @@ def plain_header(lang: str, element_id: str = "unit-header") -> html.Div:
     )
 
 
-def problem(text: str, back_href: str, back_label: str) -> html.Div:
-    """What could not be shown, in the words the API uses, and a link that leads on."""
+def problem(text: str, back_href: str, back_label: str, quoted: str | None = None) -> html.Div:
+    """What could not be shown, and a link that leads on; ``quoted``: the API's own
+    message, quoted as it answers it (in English)."""
+    words: list = [text]
+    if quoted:
+        words.append(html.Q(quoted, className="api-message", lang="en"))
     return html.Div(
         [
-            html.P(text, className="message", id="page-problem"),
+            html.P(words, className="message", id="page-problem"),
             dcc.Link(back_label, href=back_href, className="nav-link back-link", id="page-back"),
         ],
         className="problem",

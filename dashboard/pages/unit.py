@@ -34,10 +34,19 @@ from dashboard.components.controls import CONTROLS, control_values, controls
 from dashboard.components.frame import home_href, plain_header, problem
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
-from dashboard.components.tables import cases_table, ranking_table
-from dashboard.i18n import t
+from dashboard.components.tables import cases_table, ranking_columns, ranking_table
+from dashboard.i18n import metric_title, t
 from dashboard.state import MapView, format_break
-from dashboard.views import MapModel, catalog, default_metric, kpis, label_points, map_model
+from dashboard.views import (
+    MapModel,
+    catalog,
+    default_metric,
+    file_name,
+    kpis,
+    label_points,
+    map_model,
+    ranking_csv_text,
+)
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
 
@@ -75,8 +84,9 @@ class _Page(NamedTuple):
 
     def title(self) -> str:
         metric = self.metric
-        title = metric.label(self.lang) if metric else self.view.metric
-        return title + (f" ({metric.unit})" if metric and metric.unit else "")
+        if metric is None:
+            return self.view.metric
+        return metric_title(metric.label(self.lang), metric.unit, self.lang)
 
 
 def _placeholders() -> html.Div:
@@ -112,9 +122,10 @@ def _problem_page(page: _Page, text: str) -> html.Div:
             dcc.Store(id=ids.PROBLEM, data=True),  # the browser shows no map
             html.Div(_header(page.unit, page.view), id=ids.HEADER),
             problem(
-                t("refused", lang) + text,
+                t("refused", lang),
                 _href(default, page.unit.code),
                 t("back_default", lang),
+                quoted=text,
             ),
             _placeholders(),
         ],
@@ -333,13 +344,31 @@ def _header(unit: client.UnitView, view: MapView) -> html.Div:
     )
 
 
-def _exports(page: _Page) -> list[tuple[str, str, str]]:
+def _exports(page: _Page) -> list[tuple[str, str, str, str]]:
+    """(id, label, href, file name) of each export link of the page's map."""
     if page.unit.is_leaf:
         return []
     return [
-        (eid, fmt.upper() if fmt != "geojson" else "GeoJSON", client.export_url(page.view, fmt))
+        (
+            eid,
+            fmt.upper() if fmt != "geojson" else "GeoJSON",
+            client.export_url(page.view, fmt),
+            file_name(page.unit.name, page.view, fmt),
+        )
         for fmt, eid in EXPORT_FORMATS
     ]
+
+
+def _ranking_columns(page: _Page) -> list[dict]:
+    metric = page.metric
+    return ranking_columns(
+        page.title(),
+        metric.format if metric else "decimal2",
+        metric.basis if metric else "cases",
+        metric.count_is_value if metric else False,
+        page.view.compare,
+        page.lang,
+    )
 
 
 def _own_alert_pattern(page: _Page, alerts: list[dict]):
@@ -397,6 +426,7 @@ def _code_of(pathname: str | None) -> str | None:
     Output(ids.HEADER, "children"),
     Output(ids.ALERTS_BOX, "children"),
     *(Output(eid, "href") for _, eid in EXPORT_FORMATS),
+    *(Output(eid, "download") for _, eid in EXPORT_FORMATS),
     *(Output(cid, prop) for cid, prop in CONTROLS),
     Input(PAGES_LOCATION, "search"),
     State(PAGES_LOCATION, "pathname"),
@@ -421,7 +451,8 @@ def patch_view(search: str | None, pathname: str | None, shown: dict | None, *sh
         alerts = client.open_alerts(page.who, page.unit.code)
     except (LookupError, client.FiguresError):  # the router draws the API's message
         raise PreventUpdate from None
-    hrefs = [href for _, _, href in _exports(page)]
+    exports = _exports(page)
+    hrefs = [href for _, _, href, _ in exports] + [name for *_, name in exports]
     # the controls as the URL has them (back/forward), left alone when they already are
     # (a person just set them): a control set again would run controlsToUrl once more
     now = list(shown_controls)
@@ -472,7 +503,14 @@ def fill_below(data: dict | None):
         ranking = (
             None
             if unit.is_leaf
-            else ranking_table(_model(page).ranking, page.title(), lang, ids.RANKING)
+            else ranking_table(
+                _model(page).ranking,
+                _ranking_columns(page),
+                lang,
+                ids.RANKING,
+                ids.RANKING_CSV,
+                ids.RANKING_DOWNLOAD,
+            )
         )
         pattern = _own_alert_pattern(page, client.open_alerts(page.who, unit.code))
     except (LookupError, client.FiguresError):
@@ -518,6 +556,31 @@ def fill_breakdowns(data: dict | None):
             )
         )
     return tuple(graphs)
+
+
+@dash.callback(
+    Output(ids.RANKING_DOWNLOAD, "data"),
+    Input(ids.RANKING_CSV, "n_clicks"),
+    State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+def ranking_csv(clicks: int | None, data: dict | None):
+    """The ranking as CSV: numbers, not the page's formatted text, under a file name
+    that says what it holds (unit, metric, period)."""
+    if not clicks or not data or not data.get("code"):
+        raise PreventUpdate
+    page = _open(MapView.from_store(data), catalog())
+    if not isinstance(page, _Page) or page.unit.is_leaf:
+        raise PreventUpdate
+    try:
+        rows = _model(page).ranking
+    except (LookupError, client.FiguresError):
+        raise PreventUpdate from None
+    return {
+        "content": ranking_csv_text(rows, page.view),
+        "filename": file_name(page.unit.name, page.view, "csv", "ranking"),
+        "type": "text/csv",
+    }
 
 
 # ---------------------------------------------------------------- callbacks (client-side)

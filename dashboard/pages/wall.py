@@ -23,7 +23,7 @@ from dashboard.components.charts import trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
-from dashboard.i18n import t
+from dashboard.i18n import metric_title, t
 from dashboard.state import MapView
 from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
 
@@ -159,9 +159,8 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
     else:
         figure = map_patch(model.items, k, metric.higher_is_better, lang)
     months, values, last_year = client.monthly(who, view.code, view.metric, view.end)
-    title = f"{stored.get('name', view.code)} · {metric.label(lang)}"
-    if metric.unit:
-        title += f" ({metric.unit})"
+    named = metric_title(metric.label(lang), metric.unit, lang)
+    title = f"{stored.get('name', view.code)} · {named}"
     now = dt.datetime.now(dt.UTC).astimezone(_zone())
     return {
         "map": figure,

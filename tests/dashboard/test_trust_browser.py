@@ -5,6 +5,7 @@ the ranking, the trend's gaps, the wall, alerts and downloads."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -124,3 +125,109 @@ def test_not_found_pages_have_the_frame(page, city_page, small):
         assert page.locator(".zhili-logout").count() == 1
         assert page.locator("h1").inner_text() == "综治中心"
     assert_clean(city_page, small)
+
+
+# ---------------------------------------------------------------- 10: one language a page
+
+CJK = re.compile(r"[\u3400-\u9fff\uff08\uff09\uff0c\uff1a]")
+WORD = re.compile(r"[A-Za-z]{3,}")
+ZH_ALLOWED = {"GeoJSON", "CSV", "GPKG", "English"}  # formats, and the way to English
+EN_ALLOWED = {"中文"}  # the way to Chinese
+MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>")  # hover templates' fields and tags
+
+
+def unit_names(small: Small) -> list[str]:
+    from sqlalchemy import select
+
+    from api.db.models import AdminUnit
+    from api.db.session import session_scope
+
+    with session_scope(small.url) as session:
+        names = session.scalars(select(AdminUnit.name)).all()
+    return sorted(set(names), key=len, reverse=True)  # longest first
+
+
+def page_text(page) -> str:
+    """What the page says: its text, the charts' and map's text, the hover templates;
+    not the API's messages it quotes (the API answers in English)."""
+    quoted = page.locator(".api-message").all_inner_texts()
+    text = page.evaluate(
+        """() => document.body.innerText + '\\n' +
+            [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd =>
+              [...gd.querySelectorAll('text')].map(t => t.textContent)
+              .concat((gd.data || []).map(t => t.hovertemplate || ''))).join('\\n')"""
+    )
+    for q in quoted:
+        text = text.replace(q, " ")
+    return MARKUP.sub(" ", text)
+
+
+def other_language(text: str, lang: str, names: list[str], user: str) -> list[str]:
+    """The words of the other language in ``text`` (place names and the user's name
+    are names, not words)."""
+    for name in names:
+        text = text.replace(name, " ")
+    if lang == "en":
+        lines = {line.strip() for line in text.splitlines() if CJK.search(line)}
+        return sorted(lines - EN_ALLOWED)
+    text = text.replace(user, " ")
+    return sorted(set(WORD.findall(text)) - ZH_ALLOWED)
+
+
+def grid_of(small: Small, village: str) -> str:
+    from sqlalchemy import select
+
+    from api.db.models import AdminUnit
+    from api.db.session import session_scope
+
+    with session_scope(small.url) as session:
+        return session.scalars(
+            select(AdminUnit.code).where(AdminUnit.parent_code == village).limit(1)
+        ).one()
+
+
+def test_every_page_speaks_one_language(page, city_page, small, artifacts):
+    names = unit_names(small)
+    user = page.locator(".user-name").first.inner_text() if page.url.startswith("http") else ""
+    pages = [
+        (f"/dashboard/unit/{CITY}", True),
+        (f"/dashboard/unit/{TOWN}", True),
+        (f"/dashboard/unit/{VILLAGE}", True),
+        (f"/dashboard/unit/{grid_of(small, VILLAGE)}", False),
+        (f"/dashboard/unit/{CITY}?metric=nonsense", False),
+        ("/dashboard/unit/999999", False),
+        ("/dashboard/wall", True),
+    ]
+    found = {}
+    for lang in ("zh", "en"):
+        for path, has_map in pages:
+            join = "&" if "?" in path else "?"
+            page.goto(
+                f"{small.server.url}{path}{join}lang={lang}"
+                if lang == "en"
+                else f"{small.server.url}{path}"
+            )
+            if has_map:
+                page.wait_for_selector("path.choroplethlocation", timeout=20_000)
+            else:
+                page.wait_for_selector("#unit-page, #wall-page", timeout=20_000)
+            if "/unit/" in path and has_map:
+                page.locator("#unit-ranking-box td").first.wait_for(timeout=20_000)
+                page.locator(".ctl-dates input").first.click()  # the date picker open
+                page.wait_for_selector(".dash-datepicker-calendar", timeout=5_000)
+            user = (
+                page.locator(".user-name").first.inner_text()
+                if page.locator(".user-name").count()
+                else user
+            )
+            words = other_language(page_text(page), lang, names, user.split(" ")[0])
+            if words:
+                found[f"{lang} {path}"] = words
+            if "/unit/" in path and has_map:
+                page.keyboard.press("Escape")
+        if lang == "en":
+            page.goto(f"{small.server.url}/dashboard/unit/{CITY}?lang=en")
+            page.wait_for_selector("path.choroplethlocation", timeout=20_000)
+            page.locator("#unit-ranking-box td").first.wait_for(timeout=20_000)
+            page.screenshot(path=str(artifacts / "trust_city_en.png"), full_page=True)
+    assert found == {}
