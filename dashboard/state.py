@@ -157,6 +157,15 @@ def format_break(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.6f}".rstrip("0")
 
 
+BREAK_DIGITS = {"integer": 0, "decimal1": 1, "decimal2": 2, "percent": 4}
+
+
+def round_break(value: float, fmt: str) -> float:
+    """A class break rounded to the metric's format (``147.20000000000002`` → ``147``
+    for a count, a share to 0.01 percentage point), as kept breaks are written."""
+    return round(value, BREAK_DIGITS.get(fmt, 6)) + 0.0
+
+
 def _breaks(value: str | None) -> tuple[float, ...]:
     """Two or more strictly ascending finite numbers, else ``()`` (a mangled link is
     shown with computed breaks rather than refused)."""

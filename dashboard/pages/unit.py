@@ -36,7 +36,7 @@ from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.tables import cases_table, ranking_columns, ranking_table
 from dashboard.i18n import metric_title, t
-from dashboard.state import MapView, format_break
+from dashboard.state import MapView, format_break, round_break
 from dashboard.views import (
     MapModel,
     catalog,
@@ -256,6 +256,10 @@ def _model(page: _Page) -> MapModel:
     return map_model(figures, bounds, page.metric, page.lang)
 
 
+def _format(page: _Page) -> str:
+    return page.metric.format if page.metric else "decimal2"
+
+
 def _higher(page: _Page) -> bool | None:
     return page.metric.higher_is_better if page.metric else None
 
@@ -301,7 +305,7 @@ def _store(page: _Page, bounds: list[float]) -> dict:
     """The page's store: its view, the map's class bounds (what "keep breaks" keeps) and
     the unit pages' path (for the script that writes the URL)."""
     return page.view.store() | {
-        "bounds": [format_break(b) for b in bounds],
+        "bounds": [format_break(round_break(b, _format(page))) for b in bounds],
         "prefix": dash.get_relative_path("/unit/"),
     }
 
