@@ -73,7 +73,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "previous_yoy": ("上年同期", "Same period last year"),
     "previous_prev": ("上一时段", "Period before"),
     "change_suffix": ("变化", " change"),
-    "none_classed": ("无单位参与分级（样本过少或无数据）", "no unit classed: too few cases or no data"),
+    "none_classed": (
+        "无单位参与分级（样本过少或无数据）",
+        "no unit classed: too few cases or no data",
+    ),
     "start_date": ("开始日期", "Start date"),
     "end_date": ("结束日期", "End date"),
     "refused": ("无法显示此视图，接口答复：", "This view cannot be shown; the API says: "),
