@@ -79,8 +79,8 @@ def class_labels(
 def _integer_labels(
     lower: float | None, bounds: list[float], lang: str, kept: bool
 ) -> list[str | None]:
-    def text(value: int) -> str:
-        return format_value(value, "integer", lang)
+    def text(value: int) -> str:  # exact (no 万: 1.20万 could end one class and start the next)
+        return f"{value:,}"
 
     edges = [math.floor(b) for b in bounds]
     k = len(edges)

@@ -231,3 +231,50 @@ def test_every_page_speaks_one_language(page, city_page, small, artifacts):
             page.locator("#unit-ranking-box td").first.wait_for(timeout=20_000)
             page.screenshot(path=str(artifacts / "trust_city_en.png"), full_page=True)
     assert found == {}
+
+
+# ---------------------------------------------------------------- 7, 11: ranking, downloads
+
+
+def ranking_heads(page) -> list[str]:
+    page.locator("#unit-ranking td").first.wait_for(timeout=20_000)
+    return [h.strip() for h in page.locator("#unit-ranking th").all_inner_texts()]
+
+
+def test_ranking_columns_say_what_they_hold(page, city_page, small, artifacts):
+    open_unit(page, small, CITY, "?metric=station_build_rate&period=year")
+    heads = ranking_heads(page)
+    assert "联动站数" in heads and "案件数" not in heads, heads
+    open_unit(page, small, TOWN, "?metric=grid_coverage&period=year")
+    heads = ranking_heads(page)
+    assert "面积 (km²)" in heads, heads
+    column = heads.index("面积 (km²)")
+    areas = page.locator(f"#unit-ranking tr:nth-child(2) td:nth-child({column + 1})").inner_text()
+    assert re.fullmatch(r"[\d,]+\.\d", areas.strip()), areas  # 82.7, not 82.6884
+    open_unit(page, small, CITY, "?metric=caseload&period=year")
+    heads = ranking_heads(page)
+    assert heads[3] == "案件量 (件)" and "案件数" not in heads  # the count is the value
+    page.screenshot(path=str(artifacts / "trust_ranking.png"), full_page=True)
+    assert_clean(city_page, small)
+
+
+def test_ranking_csv_holds_numbers_and_downloads_are_named(page, city_page, small):
+    open_unit(page, small, TOWN, "?metric=resolution_rate&period=year")
+    page.locator("#unit-ranking td").first.wait_for(timeout=20_000)
+    with page.expect_download() as info:
+        page.locator("#unit-ranking-csv").click()
+    download = info.value
+    name = download.suggested_filename
+    assert name.startswith(f"沙溪镇_{TOWN}_resolution_rate_") and name.endswith("_ranking.csv")
+    lines = open(download.path(), encoding="utf-8").read().splitlines()
+    assert lines[0] == "rank,code,name,resolution_rate,count,previous,low_count"
+    for line in lines[1:]:
+        value = line.split(",")[3]
+        assert value == "" or 0 <= float(value) <= 1, line  # a share, not "99.2%" or "—"
+    href_name = page.locator("#export-geojson").get_attribute("download")
+    assert re.match(
+        rf"沙溪镇_{TOWN}_resolution_rate_\d{{4}}-01-01_\d{{4}}-\d\d-\d\d\.geojson", href_name
+    )
+    assert href_name.endswith(".geojson")
+    assert page.locator("#export-gpkg").get_attribute("download").endswith(".gpkg")
+    assert_clean(city_page, small)
