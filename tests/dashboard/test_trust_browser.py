@@ -9,6 +9,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -266,7 +267,7 @@ def test_ranking_csv_holds_numbers_and_downloads_are_named(page, city_page, smal
     download = info.value
     name = download.suggested_filename
     assert name.startswith(f"沙溪镇_{TOWN}_resolution_rate_") and name.endswith("_ranking.csv")
-    lines = open(download.path(), encoding="utf-8").read().splitlines()
+    lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
     assert lines[0] == "rank,code,name,resolution_rate,count,previous,low_count"
     for line in lines[1:]:
         value = line.split(",")[3]
