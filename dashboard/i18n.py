@@ -77,6 +77,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "无单位参与分级（样本过少或无数据）",
         "no unit classed: too few cases or no data",
     ),
+    "network_now": (
+        "网格网络的现状，不随时段变化：无月度趋势",
+        "The grid network as it is now, whatever the period: no monthly trend",
+    ),
     "start_date": ("开始日期", "Start date"),
     "end_date": ("结束日期", "End date"),
     "refused": ("无法显示此视图，接口答复：", "This view cannot be shown; the API says: "),

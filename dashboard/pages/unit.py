@@ -35,7 +35,7 @@ from dashboard.components.frame import home_href, plain_header, problem
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.tables import cases_table, ranking_columns, ranking_table
-from dashboard.i18n import metric_title, t
+from dashboard.i18n import format_value, metric_title, t
 from dashboard.state import MapView, format_break, round_break
 from dashboard.views import (
     MapModel,
@@ -493,17 +493,9 @@ def fill_below(data: dict | None):
     page = _open(MapView.from_store(data), catalog())
     if not isinstance(page, _Page):
         raise PreventUpdate
-    unit, view, lang = page.unit, page.view, page.lang
+    unit, lang = page.unit, page.lang
     try:
-        metric = page.metric
-        months, values, last_year = client.monthly(page.who, unit.code, view.metric, view.end)
-        percent = bool(metric and metric.format == "percent")
-        trend = dcc.Graph(
-            id=ids.TREND,
-            figure=trend_figure(months, values, last_year, percent, lang),
-            config={"displaylogo": False},
-            className="chart",
-        )
+        trend = _trend(page)
         ranking = (
             None
             if unit.is_leaf
@@ -525,6 +517,35 @@ def fill_below(data: dict | None):
         else None
     )
     return trend, ranking, pattern, cases
+
+
+def _trend(page: _Page):
+    """The monthly trend (months without data are gaps); for the grid network, which has
+    no history, its state now instead of an empty time axis."""
+    metric, view, lang = page.metric, page.view, page.lang
+    if metric is not None and not metric.timed:
+        now = client.unit_figures(page.who, view.code, [metric.id], view.start, view.end, "none")
+        figure = now.get(metric.id)
+        return html.Div(
+            [
+                html.Div(page.title(), className="kpi-label"),
+                html.Div(
+                    format_value(figure.value if figure else None, metric.format, lang),
+                    className="kpi-value",
+                ),
+                html.P(t("network_now", lang), className="note"),
+            ],
+            className="network-now",
+            id=ids.TREND,
+        )
+    months, values, last_year = client.monthly(page.who, view.code, view.metric, view.end)
+    percent = bool(metric and metric.format == "percent")
+    return dcc.Graph(
+        id=ids.TREND,
+        figure=trend_figure(months, values, last_year, percent, lang),
+        config={"displaylogo": False},
+        className="chart",
+    )
 
 
 @dash.callback(

@@ -3,6 +3,7 @@ trend's gaps, the API's refusal of breaks that are not finite."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -65,3 +66,26 @@ def test_api_answers_bad_breaks_with_400(client, world):
         )
         assert response.status_code == 400, response.text
         assert "breaks" in response.json()["message"]
+
+
+# ---------------------------------------------------------------- 4: gaps, not zeros
+
+
+def test_months_without_data_are_gaps(small_world_url):
+    from api.db.session import session_scope
+    from api.engine import MetricQuery, engine_state, timeseries
+    from dashboard.components.charts import trend_figure
+
+    with session_scope(small_world_url) as session:
+        first, last = engine_state(session).fact_span()
+        start = dt.date(first.year - 1, first.month, 1)  # a year before the data begin
+        for metric in ("caseload", "safety_index"):
+            query = MetricQuery(metric, start.isoformat(), last.isoformat(), compare="yoy")
+            points = timeseries(session, "320599", query, "month")["points"]
+            empty = [p for p in points if p["end"] < first.isoformat()]
+            full = [p for p in points if p["start"] > first.isoformat()]
+            assert empty and all(p["value"] is None and not p["has_data"] for p in empty)
+            assert all(p["value"] is not None and p["has_data"] for p in full)
+            assert all(p["previous"] is None for p in full)  # a year before: no data either
+    figure = trend_figure(["2025-01", "2025-02"], [None, 5.0], [None, None], False, "zh")
+    assert figure["data"][0]["y"] == [None, 5.0] and not figure["data"][0].get("connectgaps")

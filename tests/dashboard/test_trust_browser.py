@@ -279,3 +279,23 @@ def test_ranking_csv_holds_numbers_and_downloads_are_named(page, city_page, smal
     assert href_name.endswith(".geojson")
     assert page.locator("#export-gpkg").get_attribute("download").endswith(".gpkg")
     assert_clean(city_page, small)
+
+
+# ---------------------------------------------------------------- 4: trends
+
+
+def trend_ready(page) -> None:
+    page.wait_for_selector("#unit-trend", timeout=20_000)
+
+
+def test_trend_has_gaps_and_the_network_its_state_now(page, city_page, small, artifacts):
+    open_unit(page, small, CITY, "?metric=safety_index&period=year")
+    trend_ready(page)
+    last_year = page.evaluate("document.querySelector('#unit-trend .js-plotly-plot').data[1].y")
+    assert all(v is None for v in last_year)  # the year before the data: gaps, not 0 or 100
+    open_unit(page, small, CITY, "?metric=grid_coverage&period=year")
+    trend_ready(page)
+    assert page.locator("#unit-trend .js-plotly-plot").count() == 0
+    assert "%" in page.locator("#unit-trend .kpi-value").inner_text()
+    page.screenshot(path=str(artifacts / "trust_network_now.png"), full_page=True)
+    assert_clean(city_page, small)
