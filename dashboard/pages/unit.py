@@ -38,12 +38,14 @@ from dashboard.components.tables import cases_table, ranking_columns, ranking_ta
 from dashboard.i18n import format_value, metric_title, t
 from dashboard.state import MapView, format_break, round_break
 from dashboard.views import (
+    MAP_WIDTH,
     MapModel,
     catalog,
     default_metric,
     file_name,
     kpis,
     label_points,
+    map_height,
     map_model,
     ranking_csv_text,
 )
@@ -222,6 +224,7 @@ def _page_layout(page: _Page) -> html.Div:
                             figure=_map(page, model, alerts),
                             config=GRAPH_CONFIG,
                             className="map",
+                            style={"height": f"{_map_height(page)}px"},
                             clear_on_unhover=True,
                         ),
                         html.Div(_legend(page, model), id=ids.LEGEND),
@@ -267,7 +270,10 @@ def _higher(page: _Page) -> bool | None:
 def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     view = page.view
     geometry = client.display_geometry(page.who, view.code, view.level)
-    points = label_points(geometry.labels if geometry else [])
+    extent = geometry.extent if geometry else None
+    points = label_points(
+        geometry.labels if geometry else [], extent=extent, size=(MAP_WIDTH, map_height(extent))
+    )
     figure = map_figure(
         client.boundaries_url(view.code),
         model.items,
@@ -281,6 +287,11 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     if alerts:  # after the map's own traces, which metric changes patch by index
         figure["data"].append(alert_marker_trace(alerts, points, page.lang))
     return figure
+
+
+def _map_height(page: _Page) -> int:
+    geometry = client.display_geometry(page.who, page.view.code, page.view.level)
+    return map_height(geometry.extent if geometry else None)
 
 
 def _legend(page: _Page, model: MapModel) -> html.Div:

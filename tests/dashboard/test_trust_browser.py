@@ -299,3 +299,52 @@ def test_trend_has_gaps_and_the_network_its_state_now(page, city_page, small, ar
     assert "%" in page.locator("#unit-trend .kpi-value").inner_text()
     page.screenshot(path=str(artifacts / "trust_network_now.png"), full_page=True)
     assert_clean(city_page, small)
+
+
+# ---------------------------------------------------------------- 25: the map, the login
+
+OVERLAPS = """() => {
+    const boxes = [...document.querySelectorAll('#unit-map text')]
+        .filter(t => t.textContent.trim()).map(t => t.getBoundingClientRect());
+    let n = 0;
+    boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+    }));
+    return [boxes.length, n];
+}"""
+FILL = """() => {
+    const box = document.querySelector('#unit-map').getBoundingClientRect();
+    const shapes = [...document.querySelectorAll('#unit-map path.choroplethlocation')]
+        .map(p => p.getBoundingClientRect());
+    const w = Math.max(...shapes.map(s => s.right)) - Math.min(...shapes.map(s => s.left));
+    const h = Math.max(...shapes.map(s => s.bottom)) - Math.min(...shapes.map(s => s.top));
+    return [w / box.width, h / box.height];
+}"""
+
+
+def test_map_fills_its_panel_and_names_do_not_collide(page, city_page, small, artifacts):
+    for code in (CITY, TOWN, VILLAGE):
+        open_unit(page, small, code, "?metric=caseload&period=year")
+        page.wait_for_timeout(300)
+        labels, overlaps = page.evaluate(OVERLAPS)
+        assert labels >= 3 and overlaps == 0, (code, labels, overlaps)
+        width, height = page.evaluate(FILL)
+        assert height > 0.85 or width > 0.85, (code, width, height)
+        if code == TOWN:
+            page.screenshot(path=str(artifacts / "trust_town.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "trust_village.png"), full_page=True)
+    assert_clean(city_page, small)
+
+
+def test_a_wrong_password_keeps_the_user_name(browser, small):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{small.server.url}/dashboard/login")
+    page.fill("#login-name", "someone")
+    page.fill("#login-password", "not-the-password")
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r"error=invalid"), timeout=20_000)
+    page.wait_for_selector("#login-name", timeout=20_000)
+    assert page.input_value("#login-name") == "someone"
+    assert page.input_value("#login-password") == ""
+    context.close()
