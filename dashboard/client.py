@@ -506,11 +506,25 @@ def open_cases(who: Principal, code: str, lang: str, limit: int = 200) -> list[d
 def open_alerts(who: Principal, code: str) -> list[dict]:
     """The open early-warning alerts under unit ``code`` that ``who`` may see, most
     significant first (the same service and scope as ``GET /api/v1/alerts``)."""
+    from sqlalchemy import select
+
     from api.alerts.lifecycle import open_alerts as service
 
     with db() as session:
         _check(session, who, code)
-        return service(session, who, unit_code=code)
+        alerts = service(session, who, unit_code=code)
+        codes = {c for a in alerts for c in a.get("path") or []}
+        names = dict(
+            session.execute(
+                select(AdminUnit.code, AdminUnit.name).where(
+                    AdminUnit.code.in_(codes), AdminUnit.valid_to.is_(None)
+                )
+            ).all()
+        )
+    for a in alerts:  # the names from below the page's unit down to the alerted unit
+        path = [c for c in a.get("path") or [a["unit_code"]] if c != code] or [a["unit_code"]]
+        a["path_names"] = [names.get(c) or a.get("unit_name") or c for c in path]
+    return alerts
 
 
 def unit_pattern(who: Principal, code: str, category: str | None) -> dict:

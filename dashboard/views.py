@@ -144,6 +144,18 @@ def map_height(
     return int(min(max(MAP_WIDTH * height / width, low), high))
 
 
+def above_label(
+    extent: tuple[float, float, float, float] | None, size: tuple[int, int], font: int = 12
+) -> float:
+    """Degrees of latitude that put a marker just above a name written at ``font`` px on
+    a map of ``size`` px showing ``extent`` (0 without an extent)."""
+    if extent is None:
+        return 0.0
+    width, height, stretch = projected(extent)
+    scale = min(size[0] / width, size[1] / height)
+    return (font * 1.6) / scale / stretch
+
+
 def label_points(
     labels: list[tuple[str, str, float, float, float]],
     limit: int = 60,

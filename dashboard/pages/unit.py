@@ -40,6 +40,7 @@ from dashboard.state import MapView, format_break, round_break
 from dashboard.views import (
     MAP_WIDTH,
     MapModel,
+    above_label,
     catalog,
     default_metric,
     file_name,
@@ -285,7 +286,8 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
         extent=geometry.extent if geometry else None,
     )
     if alerts:  # after the map's own traces, which metric changes patch by index
-        figure["data"].append(alert_marker_trace(alerts, points, page.lang))
+        above = above_label(extent, (MAP_WIDTH, map_height(extent)))
+        figure["data"].append(alert_marker_trace(alerts, points, page.lang, above))
     return figure
 
 

@@ -348,3 +348,66 @@ def test_a_wrong_password_keeps_the_user_name(browser, small):
     assert page.input_value("#login-name") == "someone"
     assert page.input_value("#login-password") == ""
     context.close()
+
+
+# ---------------------------------------------------------------- 23, 24: wall, alerts
+
+
+def open_grid_alert(small: Small, grid: str) -> None:
+    import datetime as dt
+
+    from api.db.models import Alert
+    from api.db.session import session_scope
+
+    today = dt.date.today()
+    with session_scope(small.url) as session:
+        session.add(
+            Alert(unit_code=grid, kind="unstaffed_grid", category=None, observed=0.0,
+                  expected=1.0, probability=None, status="open",
+                  opened_on=today - dt.timedelta(days=2), last_seen_on=today)
+        )  # fmt: skip
+
+
+def test_alerts_name_their_path_and_markers_sit_above_names(page, city_page, small, artifacts):
+    grid = grid_of(small, VILLAGE)
+    open_grid_alert(small, grid)
+    open_unit(page, small, CITY, "?metric=caseload&period=year")
+    names = page.locator("#unit-alerts li a").all_inner_texts()
+    assert any(n.startswith("沙溪镇 › 光头村 › 第") for n in names), names
+    marker, label = page.evaluate(
+        """(town) => {
+            const data = document.querySelector('#unit-map .js-plotly-plot').data;
+            const m = data.find(t => t.name === 'alerts');
+            const l = data[1], i = data[0].locations.indexOf(town);
+            return [[m.lon[0], m.lat[0]], [l.lon[i], l.lat[i]]];
+        }""",
+        TOWN,
+    )
+    assert marker[0] == label[0] and marker[1] > label[1]  # above the town's name
+    page.screenshot(path=str(artifacts / "trust_alerts_city.png"))
+    assert_clean(city_page, small)
+
+
+def test_wall_shows_period_data_end_and_alerts(browser, small, artifacts):
+    cookie = login_cookie(small.url, small.settings, "display", CITY)
+    for size, name in (((1920, 1080), "1080"), ((3840, 2160), "4k")):
+        watched = watched_page(
+            browser, small.server.url, cookie, viewport={"width": size[0], "height": size[1]}
+        )
+        page = watched.page
+        page.goto(f"{small.server.url}/dashboard/wall")
+        page.wait_for_selector("#wall-map path.choroplethlocation", timeout=20_000)
+        period = page.locator("#wall-period").inner_text()
+        days = re.findall(r"\d{4}-\d\d-\d\d", period)
+        assert len(days) == 3 and days[1] == days[2], period  # start – end, data's last day
+        refreshed = page.locator("#wall-asof").inner_text()
+        assert "刷新于" in refreshed and days[2] not in refreshed
+        alerts = page.locator("#wall-alerts").inner_text()
+        assert "预警" in alerts and "沙溪镇 › 光头村 ›" in alerts
+        assert page.evaluate(
+            "document.documentElement.scrollHeight <= innerHeight"
+            " && document.documentElement.scrollWidth <= innerWidth"
+        )
+        page.screenshot(path=str(artifacts / f"trust_wall_{name}.png"))
+        assert watched.errors == [] and watched.external() == []
+        page.context.close()
