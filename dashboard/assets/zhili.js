@@ -193,3 +193,61 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     }
   });
 })();
+
+/* Low-count units hatched (a pattern fill over their grey), not a flat fill that reads as a
+   class: after every draw of a map, each shape whose class is LOW_COUNT (-1) is filled
+   with the pattern. plotly.js has no pattern for choropleth shapes. */
+(function () {
+  var LOW_COUNT = -1, ID = "zhili-hatch", FILL = "url(\"#" + ID + "\")";
+  var NS = "http://www.w3.org/2000/svg";
+  function pattern(svg) {
+    if (svg.querySelector("#" + ID)) { return; }
+    var defs = svg.querySelector("defs") || svg.insertBefore(
+      document.createElementNS(NS, "defs"), svg.firstChild);
+    var p = document.createElementNS(NS, "pattern");
+    p.setAttribute("id", ID);
+    p.setAttribute("patternUnits", "userSpaceOnUse");
+    p.setAttribute("width", "7");
+    p.setAttribute("height", "7");
+    p.setAttribute("patternTransform", "rotate(45)");
+    var rect = document.createElementNS(NS, "rect");
+    rect.setAttribute("width", "7");
+    rect.setAttribute("height", "7");
+    rect.setAttribute("fill", "#f3efe6");
+    var line = document.createElementNS(NS, "line");
+    line.setAttribute("x1", "0"); line.setAttribute("y1", "0");
+    line.setAttribute("x2", "0"); line.setAttribute("y2", "7");
+    line.setAttribute("stroke", "#9c8f74");
+    line.setAttribute("stroke-width", "2.5");
+    p.appendChild(rect); p.appendChild(line); defs.appendChild(p);
+  }
+  function hatch(gd) {
+    var trace = gd.data && gd.data[0];
+    var svg = gd.querySelector("svg.main-svg");
+    if (!trace || !trace.z || !svg || trace.type !== "choropleth") { return; }
+    pattern(svg);
+    var paths = gd.querySelectorAll("path.choroplethlocation");
+    for (var i = 0; i < paths.length; i++) {
+      var low = trace.z[i] === LOW_COUNT, hatched = paths[i].style.fill === FILL;
+      if (low && !hatched) {
+        paths[i].style.fill = FILL;
+        paths[i].setAttribute("data-low-count", "1");
+      } else if (!low && hatched) {
+        paths[i].style.fill = "";
+        paths[i].removeAttribute("data-low-count");
+      }
+    }
+  }
+  function watch() {
+    var plots = document.querySelectorAll("#unit-map .js-plotly-plot, #wall-map .js-plotly-plot");
+    for (var i = 0; i < plots.length; i++) {
+      var gd = plots[i];
+      if (!gd.__zhiliHatch && typeof gd.on === "function") {
+        gd.__zhiliHatch = true;
+        gd.on("plotly_afterplot", hatch.bind(null, gd));
+        hatch(gd);
+      }
+    }
+  }
+  new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
+})();

@@ -411,3 +411,24 @@ def test_wall_shows_period_data_end_and_alerts(browser, small, artifacts):
         page.screenshot(path=str(artifacts / f"trust_wall_{name}.png"))
         assert watched.errors == [] and watched.external() == []
         page.context.close()
+
+
+# ---------------------------------------------------------------- 6, 9: low-count units
+
+
+def test_low_count_units_are_hatched(page, city_page, small, artifacts):
+    open_unit(page, small, VILLAGE, "?metric=resolution_rate&period=month")
+    page.wait_for_selector("#unit-map path[data-low-count]", timeout=20_000)
+    z, fills = page.evaluate(
+        """() => [document.querySelector('#unit-map .js-plotly-plot').data[0].z,
+                  [...document.querySelectorAll('#unit-map path.choroplethlocation')]
+                    .map(p => p.style.fill)]"""
+    )
+    assert -1 in z
+    for klass, fill in zip(z, fills, strict=True):
+        assert (fill == 'url("#zhili-hatch")') == (klass == -1)
+    legend = page.locator("#unit-legend").inner_text()
+    assert "—" not in legend and "0.0%" not in legend  # no class of nothing
+    assert page.locator("#unit-legend .swatch.hatched").count() == 1
+    page.screenshot(path=str(artifacts / "trust_low_count.png"))
+    assert_clean(city_page, small)
