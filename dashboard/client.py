@@ -189,6 +189,8 @@ def export_url(view: MapView, fmt: str) -> str:
         params["breaks"] = ",".join(format_break(b) for b in view.keep[:-1])
     if view.compare != "none":
         params["compare"] = view.compare
+    if view.smooth == "eb":
+        params["smooth"] = "eb"
     return f"/api/v1/choropleth?{urlencode(params)}"
 
 
@@ -361,12 +363,16 @@ def check_view(view: MapView) -> None:
     if view.start is None or view.end is None:
         return
     with db() as session:
-        _query(view.metric, view.start, view.end, view.compare).resolve(engine_state(session))
+        query = _query(view.metric, view.start, view.end, view.compare, view.smooth)
+        query.resolve(engine_state(session))
 
 
-def _query(metric: str, start: dt.date, end: dt.date, compare: str = "none") -> MetricQuery:
-    """The engine's query for ``metric`` over the inclusive dates (``none``: no comparison)."""
-    return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare)
+def _query(
+    metric: str, start: dt.date, end: dt.date, compare: str = "none", smooth: str = "none"
+) -> MetricQuery:
+    """The engine's query for ``metric`` over the inclusive dates (``none``: no comparison,
+    no smoothing)."""
+    return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare, smooth=smooth)
 
 
 def _figure(row: dict) -> Figure:
@@ -395,9 +401,8 @@ def choropleth(who: Principal, view: MapView) -> tuple[list[Figure], list[float]
     )
     with db() as session:
         _check(session, who, view.code)
-        table = choropleth_table(
-            session, shown, _query(view.metric, view.start, view.end, view.compare)
-        )
+        query = _query(view.metric, view.start, view.end, view.compare, view.smooth)
+        table = choropleth_table(session, shown, query)
     return map_figures(table), list(keep) if keep else table.bounds
 
 
@@ -406,13 +411,14 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
     is 8,820 of them)."""
     n = len(table.shown)
     previous = table.column("previous") if "previous" in table.columns else [None] * n
+    smoothed = "smoothed" in table.columns and table.query.smooth == "eb"
     columns = zip(
         table.column("code"),
         table.column("name"),
-        table.column("value"),
+        table.column("smoothed" if smoothed else "value"),
         table.column("count"),
         previous,
-        table.column("low_count"),
+        [False] * n if smoothed else table.column("low_count"),
         table.column("class"),
         strict=True,
     )

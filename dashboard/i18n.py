@@ -84,6 +84,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "refreshed_at": ("刷新于", "Refreshed"),
     "alerts": ("预警", "Alerts"),
     "no_alerts": ("暂无预警", "No open alerts"),
+    "smooth_eb": ("EB平滑", "EB smoothing"),
+    "smooth_eb_note": (
+        "经验贝叶斯平滑：人口少的单位向上级比率收缩，仅适用于每万人比率",
+        "Empirical Bayes: small units shrunk towards their parent's rate (per-capita rates)",
+    ),
+    "smoothed": (
+        "已平滑（经验贝叶斯，向上级比率收缩）",
+        "smoothed (empirical Bayes, towards the parent's rate)",
+    ),
+    "smoothed_flat": (
+        "各单位差异不超过随机波动：平滑后全部等于上级比率",
+        "the units differ no more than chance would make them: all smoothed to the parent's rate",
+    ),
+    "page_failed": ("页面出错，已记录", "The page failed; the error is logged"),
     "start_date": ("开始日期", "Start date"),
     "end_date": ("结束日期", "End date"),
     "refused": ("无法显示此视图，接口答复：", "This view cannot be shown; the API says: "),

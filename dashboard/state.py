@@ -43,6 +43,7 @@ class MapView:
     breaks: tuple[float, ...] = ()  # kept class upper bounds (empty: computed per map)
     breaks_level: str | None = None  # the level whose maps use the kept breaks
     level: str | None = None  # the level of the units the map shows
+    smooth: str = "none"  # eb: empirical-Bayes smoothed rates (per-capita metrics)
 
     @classmethod
     def from_query(cls, code: str, query: dict[str, str], default_metric: str) -> MapView:
@@ -71,6 +72,7 @@ class MapView:
             lang="en" if query.get("lang") == "en" else "zh",
             breaks=breaks if breaks_level else (),
             breaks_level=breaks_level if breaks else None,
+            smooth="eb" if query.get("smooth") == "eb" else "none",
         )
 
     @classmethod
@@ -79,7 +81,7 @@ class MapView:
         each value is checked as a URL's is."""
         query = {
             key: value
-            for key in ("metric", "period", "compare", "method", "lang", "breaks_level")
+            for key in ("metric", "period", "compare", "method", "lang", "breaks_level", "smooth")
             if isinstance(value := data.get(key), str)
         }
         breaks = data.get("breaks")
@@ -126,6 +128,8 @@ class MapView:
         if self.breaks and self.breaks_level:
             params["breaks"] = ",".join(format_break(b) for b in self.breaks)
             params["breaks_level"] = self.breaks_level
+        if self.smooth == "eb":
+            params["smooth"] = "eb"
         if self.lang != "zh":
             params["lang"] = self.lang
         return "?" + urlencode(params)
@@ -149,6 +153,7 @@ class MapView:
             "lang": self.lang,
             "breaks": [format_break(b) for b in self.breaks],
             "breaks_level": self.breaks_level,
+            "smooth": self.smooth,
         }
 
 

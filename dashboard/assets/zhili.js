@@ -33,7 +33,7 @@
 
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   zhili: {
-    controlsToUrl: function (metric, period, start, end, compare, method, keep, state) {
+    controlsToUrl: function (metric, period, start, end, compare, method, keep, smooth, state) {
       var nu = window.dash_clientside.no_update;
       if (!state) { return nu; }
       start = start ? String(start).slice(0, 10) : state.start;
@@ -70,8 +70,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         q.set("breaks", breaks.join(","));
         q.set("breaks_level", level);
       }
+      var smoothNow = (smooth && smooth.length) ? "eb" : "none";
+      if (smoothNow === "eb") { q.set("smooth", "eb"); }
       if (state.lang && state.lang !== "zh") { q.set("lang", state.lang); }
-      var unchanged = (metric || state.metric) === state.metric &&
+      var unchanged = smoothNow === (state.smooth || "none") && (metric || state.metric) === state.metric &&
         (compare || state.compare) === state.compare &&
         (method || state.method) === state.method &&
         breaks === state.breaks &&

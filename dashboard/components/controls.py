@@ -20,6 +20,7 @@ CONTROLS = (
     (ids.COMPARE, "value"),
     (ids.METHOD, "value"),
     (ids.KEEP_BREAKS, "value"),
+    (ids.SMOOTH, "value"),
 )
 
 
@@ -33,6 +34,7 @@ def control_values(view: MapView) -> tuple:
         view.compare,
         view.method,
         ["keep"] if view.keep else [],
+        ["eb"] if view.smooth == "eb" else [],
     )
 
 
@@ -57,8 +59,9 @@ def metric_options(metrics: list, lang: str) -> list[dict]:
 def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, str]]) -> html.Div:
     """The bar showing ``view`` (resolved: its period's days, its map's level) with every
     metric of ``metrics``; ``exports``: (id, label, href, file name) of each export link."""
-    metric, period, start, end, compare, method, keep = control_values(view)
+    metric, period, start, end, compare, method, keep, smooth = control_values(view)
     lang = view.lang
+    smoothable = any(m.id == view.metric and m.smoothable for m in metrics)
     return html.Div(
         [
             html.Label([t("metric", lang)], className="ctl-label"),
@@ -115,6 +118,18 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, st
                 value=keep,
                 inline=True,
                 className="ctl-radio ctl-keep",
+            ),
+            html.Span(
+                dcc.Checklist(
+                    id=ids.SMOOTH,
+                    options=[
+                        {"label": t("smooth_eb", lang), "value": "eb", "disabled": not smoothable}
+                    ],
+                    value=smooth,
+                    inline=True,
+                    className="ctl-radio ctl-smooth",
+                ),
+                title=t("smooth_eb_note", lang),
             ),
             html.Div(
                 [html.Span(t("export", lang), className="ctl-label")]

@@ -17,6 +17,7 @@ the map's classes and hover cards as a ``dash.Patch``, the legend, the cards, th
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
@@ -53,6 +54,7 @@ from dashboard.views import (
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
 
+log = logging.getLogger("zhili")
 PAGES_LOCATION = "_pages_location"  # dash.page_container's Location: the router's input
 CASE_LEVELS = ("village", "grid")
 ALERTS_LISTED = 12  # the list beside the map; the markers count them all
@@ -158,6 +160,9 @@ def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.
         return _not_found(view.lang)
     if view.start is None or view.end is None or view.level != unit.child_level:
         view = view.resolved(unit.child_level, client.last_day())
+    metric = metrics.get(view.metric)
+    if view.smooth == "eb" and not (metric and metric.smoothable):
+        view = view.with_(smooth="none")  # smoothing applies to per-capita rates only
     return _Page(who, metrics, unit, view.with_(code=unit.code))
 
 
@@ -198,6 +203,9 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
         return _page_layout(page)
     except client.FiguresError as exc:
         return _problem_page(page, str(exc))
+    except Exception:  # a bug: logged, and the frame with a message instead of a blank page
+        log.exception("unit page %s", page.view.path())
+        return _problem_page(page, t("page_failed", page.lang))
 
 
 def _page_layout(page: _Page) -> html.Div:
@@ -306,6 +314,22 @@ def _legend(page: _Page, model: MapModel) -> html.Div:
         client.settings().min_denominator,
         page.lang,
         kept=bool(page.view.keep),
+        note=_smoothing_note(page, model),
+    )
+
+
+def _smoothing_note(page: _Page, model: MapModel) -> str | None:
+    """A smoothed map says so, and says why when every unit got the same rate."""
+    if page.view.smooth != "eb":
+        return None
+    values = {r["value"] for r in model.ranking if r["value"] is not None}
+    flat = len(values) == 1 and len(model.ranking) > 1
+    return (
+        t("smoothed", page.lang)
+        + ("；" if page.lang == "zh" else "; ")
+        + t("smoothed_flat", page.lang)
+        if flat
+        else t("smoothed", page.lang)
     )
 
 

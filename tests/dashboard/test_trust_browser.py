@@ -432,3 +432,26 @@ def test_low_count_units_are_hatched(page, city_page, small, artifacts):
     assert page.locator("#unit-legend .swatch.hatched").count() == 1
     page.screenshot(path=str(artifacts / "trust_low_count.png"))
     assert_clean(city_page, small)
+
+
+# ---------------------------------------------------------------- 8: EB smoothing
+
+
+def test_eb_smoothing_is_offered_and_said(page, city_page, small, artifacts):
+    open_unit(page, small, TOWN, "?metric=caseload_per_10k&period=year")
+    smooth = page.locator("#unit-smooth input[value='eb']")
+    assert not smooth.is_checked() and smooth.is_enabled()
+    smooth.check()
+    page.wait_for_url(re.compile(r"smooth=eb"), timeout=20_000)
+    legend = page.locator("#unit-legend")
+    legend.locator(".legend-note").wait_for(timeout=20_000)
+    assert "已平滑" in legend.inner_text()
+    assert "smooth=eb" in page.locator("#export-geojson").get_attribute("href")
+    # 光头村: its 21 grids differ no more than chance (the between-grid variance of the
+    # moment estimator is below zero), so every grid is shrunk to the village's rate
+    open_unit(page, small, VILLAGE, "?metric=caseload_per_10k&period=year&smooth=eb")
+    assert "平滑后全部等于上级比率" in page.locator("#unit-legend").inner_text()
+    page.screenshot(path=str(artifacts / "trust_eb_village.png"))
+    open_unit(page, small, TOWN, "?metric=caseload&period=year&smooth=eb")
+    assert page.locator("#unit-smooth input[value='eb']").is_disabled()  # counts: no EB
+    assert_clean(city_page, small)
