@@ -146,6 +146,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         var want = "scale(" + s + ")";
         if (stage.style.transform !== want) { stage.style.transform = want; }
       }
+      /* Dash's renderer records every prop change a component makes itself (the two
+         Intervals' n_intervals, this className) in its undo history, which nothing on a
+         wall ever undoes: two entries a second, kept forever, were what the wall's heap
+         retained. Keep only the last few (the renderer copies the list on each change). */
+      var state = window.store && window.store.getState && window.store.getState();
+      var past = state && state.history && state.history.past;
+      if (past && past.length > 40) { past.splice(0, past.length - 10); }
       var el = document.getElementById("wall-asof");
       var limit = el ? Number(el.getAttribute("data-limit-ms")) : 180000;
       if (!asofMs) { return "asof stale"; }
