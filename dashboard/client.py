@@ -202,6 +202,8 @@ def export_url(view: MapView, fmt: str) -> str:
         params["breaks"] = ",".join(format_break(b) for b in view.keep[:-1])
     if view.compare != "none":
         params["compare"] = view.compare
+    if view.smooth == "eb":
+        params["smooth"] = "eb"
     return f"/api/v1/choropleth?{urlencode(params)}"
 
 
@@ -293,6 +295,10 @@ class MetricInfo:
     format: str  # integer, percent, decimal1, decimal2
     higher_is_better: bool | None  # None: neither (a caseload is not good or bad)
     group: str  # caseload, resolution, grid
+    basis: str = ""  # what a unit's count counts (cases, closed, stations, area_km2, ...)
+    count_is_value: bool = False  # the count is the value itself (a caseload, a backlog)
+    timed: bool = True  # False: the grid network now, whatever the period
+    smoothable: bool = False  # a per-capita rate: smooth=eb applies
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_zh
@@ -314,9 +320,32 @@ class Figure(NamedTuple):
 def metric_catalog() -> list[MetricInfo]:
     """Every metric of the registry, in its order."""
     return [
-        MetricInfo(m.id, m.label_zh, m.label_en, m.unit, m.format, m.higher_is_better, m.group)
+        MetricInfo(
+            m.id,
+            m.label_zh,
+            m.label_en,
+            m.unit,
+            m.format,
+            m.higher_is_better,
+            m.group,
+            basis=_basis(m),
+            count_is_value=m.compute is None
+            and m.denominator is None
+            and m.kind not in ("percentile", "mean"),
+            timed=m.timed,
+            smoothable=m.kind == "per_capita",
+        )
         for m in REGISTRY.values()
     ]
+
+
+def _basis(metric) -> str:
+    """What the engine's count of ``metric`` counts (as ``api.engine.figures.evaluate``
+    sets it): the numerator of a per-capita rate, a percentile's or a computed index's
+    cases, else the denominator (or the numerator when there is none)."""
+    if metric.kind in ("per_capita", "percentile") or metric.compute is not None:
+        return metric.numerator
+    return metric.denominator or metric.numerator
 
 
 def last_day() -> dt.date:
@@ -335,9 +364,28 @@ def _check(session: Session, who: Principal, code: str) -> AdminUnit:
     return unit
 
 
-def _query(metric: str, start: dt.date, end: dt.date, compare: str = "none") -> MetricQuery:
-    """The engine's query for ``metric`` over the inclusive dates (``none``: no comparison)."""
-    return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare)
+# What the engine raises for a question it cannot answer (unknown metric, dates out of
+# range, bad classes): the API answers it with a 400 and its message; the dashboard shows
+# the same message inside its frame.
+FiguresError = MetricsError
+
+
+def check_view(view: MapView) -> None:
+    """``FiguresError`` with the API's message when ``view`` (resolved: its dates known)
+    asks what the API would refuse: an unknown metric, dates out of range, bad breaks."""
+    if view.start is None or view.end is None:
+        return
+    with db() as session:
+        query = _query(view.metric, view.start, view.end, view.compare, view.smooth)
+        query.resolve(engine_state(session))
+
+
+def _query(
+    metric: str, start: dt.date, end: dt.date, compare: str = "none", smooth: str = "none"
+) -> MetricQuery:
+    """The engine's query for ``metric`` over the inclusive dates (``none``: no comparison,
+    no smoothing)."""
+    return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare, smooth=smooth)
 
 
 def _figure(row: dict) -> Figure:
@@ -366,9 +414,8 @@ def choropleth(who: Principal, view: MapView) -> tuple[list[Figure], list[float]
     )
     with db() as session:
         _check(session, who, view.code)
-        table = choropleth_table(
-            session, shown, _query(view.metric, view.start, view.end, view.compare)
-        )
+        query = _query(view.metric, view.start, view.end, view.compare, view.smooth)
+        table = choropleth_table(session, shown, query)
     return map_figures(table), list(keep) if keep else table.bounds
 
 
@@ -377,13 +424,14 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
     is 8,820 of them)."""
     n = len(table.shown)
     previous = table.column("previous") if "previous" in table.columns else [None] * n
+    smoothed = "smoothed" in table.columns and table.query.smooth == "eb"
     columns = zip(
         table.column("code"),
         table.column("name"),
-        table.column("value"),
+        table.column("smoothed" if smoothed else "value"),
         table.column("count"),
         previous,
-        table.column("low_count"),
+        [False] * n if smoothed else table.column("low_count"),
         table.column("class"),
         strict=True,
     )
@@ -477,11 +525,25 @@ def open_cases(who: Principal, code: str, lang: str, limit: int = 200) -> list[d
 def open_alerts(who: Principal, code: str) -> list[dict]:
     """The open early-warning alerts under unit ``code`` that ``who`` may see, most
     significant first (the same service and scope as ``GET /api/v1/alerts``)."""
+    from sqlalchemy import select
+
     from api.alerts.lifecycle import open_alerts as service
 
     with db() as session:
         _check(session, who, code)
-        return service(session, who, unit_code=code)
+        alerts = service(session, who, unit_code=code)
+        codes = {c for a in alerts for c in a.get("path") or []}
+        names = dict(
+            session.execute(
+                select(AdminUnit.code, AdminUnit.name).where(
+                    AdminUnit.code.in_(codes), AdminUnit.valid_to.is_(None)
+                )
+            ).all()
+        )
+    for a in alerts:  # the names from below the page's unit down to the alerted unit
+        path = [c for c in a.get("path") or [a["unit_code"]] if c != code] or [a["unit_code"]]
+        a["path_names"] = [names.get(c) or a.get("unit_name") or c for c in path]
+    return alerts
 
 
 def unit_pattern(who: Principal, code: str, category: str | None) -> dict:

@@ -17,9 +17,13 @@ EMPTY = b'{"type":"FeatureCollection","features":[]}'
 
 def _answer(parent: str, level: str | None) -> flask.Response:
     who = client.principal()
+    if who is None and flask.request.args.get("ahead"):
+        return flask.Response(status=204)
     if who is None:
         return flask.Response('{"detail":"log in first"}', 401, mimetype="application/json")
     found = client.display_geometry(who, parent, level) if level else None
+    if found is None and flask.request.args.get("ahead"):  # the page's prefetch: no error
+        return flask.Response(status=204)
     if found is None:
         body = f'{{"detail":"no unit {parent!r} with units below it in your jurisdiction"}}'
         return flask.Response(body, 404, mimetype="application/json")

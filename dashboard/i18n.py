@@ -67,9 +67,68 @@ TEXT: dict[str, tuple[str, str]] = {
     "wall": ("大屏", "Wall"),
     "login_required": ("请先登录", "Please log in"),
     "not_found": ("无此单位或不在您的辖区内", "No such unit in your jurisdiction"),
+    "page_not_found": ("无此页面", "No such page"),
+    "home": ("返回首页", "Home"),
+    "back_home": ("返回本辖区首页", "Back to your home unit"),
+    "previous_yoy": ("上年同期", "Same period last year"),
+    "previous_prev": ("上一时段", "Period before"),
+    "change_suffix": ("变化", " change"),
+    "none_classed": (
+        "无单位参与分级（样本过少或无数据）",
+        "no unit classed: too few cases or no data",
+    ),
+    "network_now": (
+        "网格网络的现状，不随时段变化：无月度趋势",
+        "The grid network as it is now, whatever the period: no monthly trend",
+    ),
+    "refreshed_at": ("刷新于", "Refreshed"),
+    "alerts": ("预警", "Alerts"),
+    "no_alerts": ("暂无预警", "No open alerts"),
+    "smooth_eb": ("EB平滑", "EB smoothing"),
+    "smooth_eb_note": (
+        "经验贝叶斯平滑：人口少的单位向上级比率收缩，仅适用于每万人比率",
+        "Empirical Bayes: small units shrunk towards their parent's rate (per-capita rates)",
+    ),
+    "smoothed": (
+        "已平滑（经验贝叶斯，向上级比率收缩）",
+        "smoothed (empirical Bayes, towards the parent's rate)",
+    ),
+    "smoothed_flat": (
+        "各单位差异不超过随机波动：平滑后全部等于上级比率",
+        "the units differ no more than chance would make them: all smoothed to the parent's rate",
+    ),
+    "page_failed": ("页面出错，已记录", "The page failed; the error is logged"),
+    "start_date": ("开始日期", "Start date"),
+    "end_date": ("结束日期", "End date"),
+    "refused": ("无法显示此视图，接口答复：", "This view cannot be shown; the API says: "),
+    "back_default": ("返回默认视图", "Back to the default view"),
     "rank_of": ("第{rank}/{total}名", "#{rank} of {total}"),
     "cases_open_none": ("暂无在办案件", "No open cases"),
 }
+
+
+# The registry's units (Chinese) in English: a metric's title names its unit.
+UNITS_EN = {
+    "件": "cases",
+    "件/万人": "cases per 10,000 residents",
+    "天": "days",
+    "分": "points",
+    "人": "people",
+    "户": "households",
+    "个": "",
+    "%": "%",
+}
+
+
+def unit_text(unit: str, lang: str) -> str:
+    """A metric's unit in ``lang`` (``""``: none worth writing)."""
+    return UNITS_EN.get(unit, unit) if lang == "en" else unit
+
+
+def metric_title(label: str, unit: str, lang: str) -> str:
+    """A metric's name with its unit in brackets: ``案件量 (件)``, ``Caseload (cases)``."""
+    shown = unit_text(unit, lang)
+    return f"{label} ({shown})" if shown else label
 
 
 def t(key: str, lang: str, **fmt: object) -> str:

@@ -45,6 +45,7 @@ class MapView:
     level: str | None = None  # the level of the units the map shows
     show: str | None = None  # the level the user picked to map (None: the children)
     layers: tuple[str, ...] = ()  # the map's layers switched on (``dashboard.layers``)
+    smooth: str = "none"  # eb: empirical-Bayes smoothed rates (per-capita metrics)
 
     @classmethod
     def from_query(cls, code: str, query: dict[str, str], default_metric: str) -> MapView:
@@ -75,6 +76,7 @@ class MapView:
             breaks_level=breaks_level if breaks else None,
             show=(query.get("show") or "")[:32] or None,
             layers=_layers(query.get("layers")),
+            smooth="eb" if query.get("smooth") == "eb" else "none",
         )
 
     @classmethod
@@ -83,7 +85,16 @@ class MapView:
         each value is checked as a URL's is."""
         query = {
             key: value
-            for key in ("metric", "period", "compare", "method", "lang", "breaks_level", "show")
+            for key in (
+                "metric",
+                "period",
+                "compare",
+                "method",
+                "lang",
+                "breaks_level",
+                "show",
+                "smooth",
+            )
             if isinstance(value := data.get(key), str)
         }
         breaks = data.get("breaks")
@@ -137,6 +148,8 @@ class MapView:
             params["show"] = self.show
         if self.layers:
             params["layers"] = ",".join(self.layers)
+        if self.smooth == "eb":
+            params["smooth"] = "eb"
         if self.lang != "zh":
             params["lang"] = self.lang
         return "?" + urlencode(params)
@@ -162,12 +175,22 @@ class MapView:
             "breaks_level": self.breaks_level,
             "show": self.show,
             "layers": list(self.layers),
+            "smooth": self.smooth,
         }
 
 
 def format_break(value: float) -> str:
     """A break as the URL writes it: ``12`` for a whole number, else up to 6 decimals."""
     return str(int(value)) if float(value).is_integer() else f"{value:.6f}".rstrip("0")
+
+
+BREAK_DIGITS = {"integer": 0, "decimal1": 1, "decimal2": 2, "percent": 4}
+
+
+def round_break(value: float, fmt: str) -> float:
+    """A class break rounded to the metric's format (``147.20000000000002`` → ``147``
+    for a count, a share to 0.01 percentage point), as kept breaks are written."""
+    return round(value, BREAK_DIGITS.get(fmt, 6)) + 0.0
 
 
 def _breaks(value: str | None) -> tuple[float, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from dashboard import client
@@ -88,8 +89,9 @@ def map_model(
                 "name": f.name,
                 "code": f.code,
                 "value": f.value,
-                "value_text": value_text,
                 "count": f.count,
+                "previous": f.previous,
+                "low_count": f.low_count,
                 "change": change,
             }
         )
@@ -120,14 +122,115 @@ def kpis(who: client.Principal, view: MapView, metrics: dict[str, client.MetricI
     return out
 
 
+MAP_WIDTH = 900  # px: about the map's width beside its legend on a 1600 px screen
+
+
+def projected(extent: tuple[float, float, float, float]) -> tuple[float, float, float]:
+    """The extent's width and height in a local Mercator (longitude degrees), and the
+    factor that turns a latitude difference into it."""
+    x0, y0, x1, y1 = extent
+    stretch = 1 / max(math.cos(math.radians((y0 + y1) / 2)), 0.1)
+    return max(x1 - x0, 1e-6), max((y1 - y0) * stretch, 1e-6), stretch
+
+
+def map_height(
+    extent: tuple[float, float, float, float] | None, low: int = 480, high: int = 760
+) -> int:
+    """The map's height in px for shapes of ``extent``: as tall as their shape asks at
+    ``MAP_WIDTH``, so a compact city or a tall town fills its panel."""
+    if extent is None:
+        return 600
+    width, height, _ = projected(extent)
+    return int(min(max(MAP_WIDTH * height / width, low), high))
+
+
+def above_label(
+    extent: tuple[float, float, float, float] | None, size: tuple[int, int], font: int = 12
+) -> float:
+    """Degrees of latitude that put a marker just above a name written at ``font`` px on
+    a map of ``size`` px showing ``extent`` (0 without an extent)."""
+    if extent is None:
+        return 0.0
+    width, height, stretch = projected(extent)
+    scale = min(size[0] / width, size[1] / height)
+    return (font * 1.6) / scale / stretch
+
+
 def label_points(
-    labels: list[tuple[str, str, float, float, float]], limit: int = 60
+    labels: list[tuple[str, str, float, float, float]],
+    limit: int = 60,
+    extent: tuple[float, float, float, float] | None = None,
+    size: tuple[int, int] = (MAP_WIDTH, 600),
+    font: int = 12,
 ) -> dict[str, tuple[float, float, bool]]:
-    """Names worth writing: all of a few units, only the larger ones of many (a unit must
-    hold at least a third of an equal share of the area)."""
+    """Names worth writing: the larger units first, each only where its name does not
+    run into a name already written (its box estimated at ``font`` px on a map of
+    ``size`` px showing ``extent``); without an extent, the larger ones of many (a unit
+    must hold at least a third of an equal share of the area)."""
     if not labels:
         return {}
     share = 1 / len(labels)
     fitting = sorted((lab for lab in labels if lab[4] >= share / 3), key=lambda lab: -lab[4])
-    named = {lab[0] for lab in fitting[:limit]}
+    if extent is None:
+        named = {lab[0] for lab in fitting[:limit]}
+    else:
+        width, height, stretch = projected(extent)
+        scale = min(size[0] / width, size[1] / height)  # px per projected degree
+        placed: list[tuple[float, float, float, float]] = []
+        named = set()
+        for code, name, lon, lat, _ in sorted(labels, key=lambda lab: -lab[4]):
+            if len(named) >= limit:
+                break
+            x, y = lon * scale, lat * stretch * scale
+            half_w, half_h = (len(name) * font + 4) / 2, (font * 1.3 + 2) / 2
+            box = (x - half_w, y - half_h, x + half_w, y + half_h)
+            if any(
+                box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed
+            ):
+                continue
+            placed.append(box)
+            named.add(code)
     return {code: (lon, lat, code in named) for code, _, lon, lat, _ in labels}
+
+
+EXTENSIONS = {"geojson": "geojson", "csv": "csv", "gpkg": "gpkg"}
+
+
+def file_name(unit_name: str, view: MapView, fmt: str, what: str = "") -> str:
+    """A download's file name: unit, metric, period and extension
+    (``沙溪镇_320599103_caseload_2026-01-01_2026-10-31.geojson``)."""
+    period = f"{view.start}_{view.end}" if view.start and view.end else view.period
+    parts = [unit_name, view.code, view.metric, period, what]
+    stem = "_".join(p for p in parts if p)
+    safe = "".join("-" if c in '\\/:*?"<>|' else c for c in stem)
+    return f"{safe}.{EXTENSIONS.get(fmt, fmt)}"
+
+
+def ranking_csv_text(rows: list[dict], view: MapView) -> str:
+    """The ranking's rows as CSV: rank, code, name, the value, its count, the previous
+    period's value and low-count flag, as numbers (an empty cell: no figure)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "code", "name", view.metric, "count", "previous", "low_count"])
+    for r in rows:
+        writer.writerow(
+            [
+                "" if r["rank"] is None else r["rank"],
+                r["code"],
+                r["name"],
+                _number(r["value"]),
+                _number(r["count"]),
+                _number(r.get("previous")),
+                int(bool(r.get("low_count"))),
+            ]
+        )
+    return out.getvalue()
+
+
+def _number(value: float | None) -> str:
+    if value is None or value != value:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

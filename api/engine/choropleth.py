@@ -188,9 +188,11 @@ def choropleth_table(session: Session, map_query: MapQuery, query: MetricQuery) 
         if column.dtype.kind == "f":
             columns[name] = np.round(column, DECIMALS)
     fixed = list(map_query.breaks) if map_query.breaks else None
-    bounds, classes = class_indexes(
-        columns["value"], columns["low_count"], map_query.classes, map_query.k, fixed
-    )
+    # smooth=eb: the map shows the smoothed rates, which small counts no longer unsettle
+    smoothed = columns.get("smoothed") if q.smooth == "eb" else None
+    values = columns["value"] if smoothed is None else smoothed
+    low = columns["low_count"] if smoothed is None else np.zeros(len(values), dtype=bool)
+    bounds, classes = class_indexes(values, low, map_query.classes, map_query.k, fixed)
     columns["class"] = classes
     return ChoroplethTable(state, q, replace(map_query, level=level), shown, columns, bounds)
 

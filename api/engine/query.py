@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -133,6 +134,8 @@ def check_classes(classes: str, k: int, breaks: tuple[float, ...] | None) -> Non
         raise MetricsError(f"bad classes {classes!r}: use {', '.join(SCHEMES)}")
     if not 2 <= k <= 12:
         raise MetricsError("k (number of classes) must be between 2 and 12")
+    if breaks and not all(math.isfinite(b) for b in breaks):
+        raise MetricsError("breaks must be finite numbers (no nan or inf)")
     if classes == "fixed":
         if not breaks:
             raise MetricsError("classes=fixed needs breaks=b1,b2,... (ascending upper bounds)")

@@ -223,12 +223,19 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
     i = state.units.index[code]
     points = []
     low_min = q.min_denominator
+    span = state.fact_span()
+
+    def covered(part: Period) -> bool:  # a bin the data reach: its figures are figures
+        return span is not None and part.end >= span[0] and part.start <= span[1]
+
     for part in parts:
         fig = _figures(state, q, [i], part)
+        has_data = covered(part)
         point = {
             "start": part.start.isoformat(),
             "end": part.end.isoformat(),
-            "value": _num(fig.value[0]),
+            "has_data": has_data,
+            "value": _num(fig.value[0]) if has_data else None,
             "numerator": _num(fig.numerator[0]),
             "denominator": _num(fig.denominator[0]) if fig.denominator is not None else None,
             "count": _num(fig.count[0]),
@@ -236,7 +243,7 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
         }
         if compare:
             before = compare_period(part, compare)
-            previous = _num(_figures(state, q, [i], before).value[0])
+            previous = _num(_figures(state, q, [i], before).value[0]) if covered(before) else None
             point["previous"] = previous
             point["change"] = (
                 point["value"] - previous

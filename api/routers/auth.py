@@ -171,6 +171,7 @@ async def login(request: Request, session: SessionDep) -> Response:
     if refused is not None:
         if is_form:
             target = f"{LOGIN_PAGE}?error={refused}&next={quote(_safe_next(nxt))}"
+            target += f"&name={quote((name or '')[:64])}"  # the form keeps the user name
             return RedirectResponse(target, status_code=303)
         if refused == "locked":
             raise ApiError(

@@ -16,8 +16,9 @@
     var url = prefix + "geometry/children/" + encodeURIComponent(code) + ".json";
     if (assets[url] || fetching[url]) { return; }
     fetching[url] = true;
-    fetch(url, {credentials: "same-origin"})
-      .then(function (r) { return r.ok ? r.json() : null; })
+    /* asked ahead: a unit outside the user's reach answers 204 (no console error) */
+    fetch(url + "?ahead=1", {credentials: "same-origin"})
+      .then(function (r) { return r.status === 200 ? r.json() : null; })
       .then(function (json) { if (json && !assets[url]) { assets[url] = json; } })
       .catch(function () { return null; })
       .then(function () { delete fetching[url]; });
@@ -32,7 +33,7 @@
 
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   zhili: {
-    controlsToUrl: function (metric, period, start, end, compare, method, keep, state) {
+    controlsToUrl: function (metric, period, start, end, compare, method, keep, smooth, state) {
       var nu = window.dash_clientside.no_update;
       if (!state) { return nu; }
       start = start ? String(start).slice(0, 10) : state.start;
@@ -71,8 +72,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       if (state.show) { q.set("show", state.show); }
       if (state.layers && state.layers.length) { q.set("layers", state.layers.join(",")); }
+      var smoothNow = (smooth && smooth.length) ? "eb" : "none";
+      if (smoothNow === "eb") { q.set("smooth", "eb"); }
       if (state.lang && state.lang !== "zh") { q.set("lang", state.lang); }
-      var unchanged = (metric || state.metric) === state.metric &&
+      var unchanged = smoothNow === (state.smooth || "none") && (metric || state.metric) === state.metric &&
         (compare || state.compare) === state.compare &&
         (method || state.method) === state.method &&
         breaks === state.breaks &&
@@ -146,6 +149,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         var want = "scale(" + s + ")";
         if (stage.style.transform !== want) { stage.style.transform = want; }
       }
+      /* Dash's renderer records every prop change a component makes itself (the two
+         Intervals' n_intervals, this className) in its undo history, which nothing on a
+         wall ever undoes: two entries a second, kept forever, were what the wall's heap
+         retained. Keep only the last few (the renderer copies the list on each change). */
+      var state = window.store && window.store.getState && window.store.getState();
+      var past = state && state.history && state.history.past;
+      if (past && past.length > 40) { past.splice(0, past.length - 10); }
       var el = document.getElementById("wall-asof");
       var limit = el ? Number(el.getAttribute("data-limit-ms")) : 180000;
       if (!asofMs) { return "asof stale"; }
@@ -153,3 +163,103 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     }
   }
 });
+
+/* The date picker's words in the page's language: Dash's picker formats with date-fns and
+   takes its locale from window.dateFns.locale (the first one there when none matches the
+   browser's language). A Chinese page gets a Chinese locale, an English page none (the
+   picker's own English). Asked on every render, so a language switch follows at once. */
+(function () {
+  function none() { return null; }
+  var DAYS = "日一二三四五六";
+  var zhCN = {
+    code: "zh-CN",
+    localize: {
+      ordinalNumber: function (n) { return String(n); },
+      era: function (i) { return ["公元前", "公元"][i]; },
+      quarter: function (q) { return "第" + q + "季度"; },
+      month: function (m) {
+        return (m + 1) + "月";
+      },
+      day: function (d, o) {
+        var w = o && o.width;
+        return w === "wide" ? "星期" + DAYS[d] : w === "abbreviated" ? "周" + DAYS[d] : DAYS[d];
+      },
+      dayPeriod: function (p) { return p === "am" ? "上午" : p === "pm" ? "下午" : p; }
+    },
+    formatLong: {
+      date: function () { return "yyyy-MM-dd"; },
+      time: function () { return "HH:mm:ss"; },
+      dateTime: function () { return "{{date}} {{time}}"; }
+    },
+    formatDistance: function (token, count) { return String(count); },
+    formatRelative: function () { return "yyyy-MM-dd"; },
+    match: {ordinalNumber: none, era: none, quarter: none, month: none, day: none,
+            dayPeriod: none},
+    options: {weekStartsOn: 1, firstWeekContainsDate: 4}
+  };
+  var holder = window.dateFns = window.dateFns || {};
+  Object.defineProperty(holder, "locale", {
+    configurable: true,
+    get: function () {
+      return document.querySelector(".lang-en") ? {} : {zhCN: zhCN};
+    }
+  });
+})();
+
+/* Low-count units hatched (a pattern fill over their grey), not a flat fill that reads as a
+   class: after every draw of a map, each shape whose class is LOW_COUNT (-1) is filled
+   with the pattern. plotly.js has no pattern for choropleth shapes. */
+(function () {
+  var LOW_COUNT = -1, ID = "zhili-hatch", FILL = "url(\"#" + ID + "\")";
+  var NS = "http://www.w3.org/2000/svg";
+  function pattern(svg) {
+    if (svg.querySelector("#" + ID)) { return; }
+    var defs = svg.querySelector("defs") || svg.insertBefore(
+      document.createElementNS(NS, "defs"), svg.firstChild);
+    var p = document.createElementNS(NS, "pattern");
+    p.setAttribute("id", ID);
+    p.setAttribute("patternUnits", "userSpaceOnUse");
+    p.setAttribute("width", "7");
+    p.setAttribute("height", "7");
+    p.setAttribute("patternTransform", "rotate(45)");
+    var rect = document.createElementNS(NS, "rect");
+    rect.setAttribute("width", "7");
+    rect.setAttribute("height", "7");
+    rect.setAttribute("fill", "#f3efe6");
+    var line = document.createElementNS(NS, "line");
+    line.setAttribute("x1", "0"); line.setAttribute("y1", "0");
+    line.setAttribute("x2", "0"); line.setAttribute("y2", "7");
+    line.setAttribute("stroke", "#9c8f74");
+    line.setAttribute("stroke-width", "2.5");
+    p.appendChild(rect); p.appendChild(line); defs.appendChild(p);
+  }
+  function hatch(gd) {
+    var trace = gd.data && gd.data[0];
+    var svg = gd.querySelector("svg.main-svg");
+    if (!trace || !trace.z || !svg || trace.type !== "choropleth") { return; }
+    pattern(svg);
+    var paths = gd.querySelectorAll("path.choroplethlocation");
+    for (var i = 0; i < paths.length; i++) {
+      var low = trace.z[i] === LOW_COUNT, hatched = paths[i].style.fill === FILL;
+      if (low && !hatched) {
+        paths[i].style.fill = FILL;
+        paths[i].setAttribute("data-low-count", "1");
+      } else if (!low && hatched) {
+        paths[i].style.fill = "";
+        paths[i].removeAttribute("data-low-count");
+      }
+    }
+  }
+  function watch() {
+    var plots = document.querySelectorAll("#unit-map .js-plotly-plot, #wall-map .js-plotly-plot");
+    for (var i = 0; i < plots.length; i++) {
+      var gd = plots[i];
+      if (!gd.__zhiliHatch && typeof gd.on === "function") {
+        gd.__zhiliHatch = true;
+        gd.on("plotly_afterplot", hatch.bind(null, gd));
+        hatch(gd);
+      }
+    }
+  }
+  new MutationObserver(watch).observe(document.documentElement, {childList: true, subtree: true});
+})();

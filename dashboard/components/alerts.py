@@ -56,7 +56,15 @@ def alert_sentence(alert: Mapping, lang: str) -> str:
         body = _t("overdue", lang, observed=alert["observed"] or 0, expected=alert["expected"] or 0)
     else:
         body = _t("unstaffed_grid", lang)
-    return f"{body}, {_t('since', lang, day=str(alert['opened_on']))}"
+    comma = ", " if lang == "en" else "，"
+    return f"{body}{comma}{_t('since', lang, day=str(alert['opened_on']))}"
+
+
+def alert_place(alert: Mapping) -> str:
+    """Where the alert is: its path below the page's unit (镇 › 村 › 网格), so two grids
+    of the same name in two villages are told apart."""
+    names = alert.get("path_names") or [alert.get("unit_name") or alert["unit_code"]]
+    return " › ".join(names)
 
 
 def alert_list(alerts: Sequence[Mapping], lang: str, href: Callable[[str], str]) -> html.Div:
@@ -70,9 +78,7 @@ def alert_list(alerts: Sequence[Mapping], lang: str, href: Callable[[str], str])
                 [
                     html.Li(
                         [
-                            dcc.Link(
-                                a.get("unit_name") or a["unit_code"], href=href(a["unit_code"])
-                            ),
+                            dcc.Link(alert_place(a), href=href(a["unit_code"])),
                             html.Span(" " + alert_sentence(a, lang), className="alert-text"),
                         ],
                         className=f"alert alert-{a['kind']}",
@@ -104,6 +110,7 @@ def alert_marker_trace(
     alerts: Sequence[Mapping],
     points: Mapping[str, tuple[float, float, bool]],
     lang: str,
+    above: float = 0.0,
 ) -> dict:
     """A ``scattergeo`` trace to append to the map figure's data: a red ring on each child
     unit that holds open alerts, sized by their number (``points``: code → lon, lat, as
@@ -114,7 +121,8 @@ def alert_marker_trace(
         "type": "scattergeo",
         "mode": "markers",
         "lon": [points[c][0] for c in codes],
-        "lat": [points[c][1] for c in codes],
+        # above the unit's name (``above``: degrees of latitude), not over it
+        "lat": [points[c][1] + (above if points[c][2] else 0.0) for c in codes],
         "customdata": [[c, _t("marker", lang, n=counts[c])] for c in codes],
         "hovertemplate": "%{customdata[1]}<extra></extra>",
         "marker": {

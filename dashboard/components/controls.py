@@ -20,6 +20,7 @@ CONTROLS = (
     (ids.COMPARE, "value"),
     (ids.METHOD, "value"),
     (ids.KEEP_BREAKS, "value"),
+    (ids.SMOOTH, "value"),
 )
 
 
@@ -33,6 +34,7 @@ def control_values(view: MapView) -> tuple:
         view.compare,
         view.method,
         ["keep"] if view.keep else [],
+        ["eb"] if view.smooth == "eb" else [],
     )
 
 
@@ -54,11 +56,12 @@ def metric_options(metrics: list, lang: str) -> list[dict]:
     return options
 
 
-def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) -> html.Div:
+def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, str]]) -> html.Div:
     """The bar showing ``view`` (resolved: its period's days, its map's level) with every
-    metric of ``metrics``; ``exports``: (id, label, href) of each export link."""
-    metric, period, start, end, compare, method, keep = control_values(view)
+    metric of ``metrics``; ``exports``: (id, label, href, file name) of each export link."""
+    metric, period, start, end, compare, method, keep, smooth = control_values(view)
     lang = view.lang
+    smoothable = any(m.id == view.metric and m.smoothable for m in metrics)
     return html.Div(
         [
             html.Label([t("metric", lang)], className="ctl-label"),
@@ -83,6 +86,10 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) 
                 start_date=start,
                 end_date=end,
                 display_format="YYYY-MM-DD",
+                month_format="YYYY年M月" if lang == "zh" else "MMMM YYYY",
+                first_day_of_week=1 if lang == "zh" else 0,
+                start_date_placeholder_text=t("start_date", lang),
+                end_date_placeholder_text=t("end_date", lang),
                 className="ctl-dates",
             ),
             html.Label([t("compare", lang)], className="ctl-label"),
@@ -112,11 +119,23 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str]]) 
                 inline=True,
                 className="ctl-radio ctl-keep",
             ),
+            html.Span(
+                dcc.Checklist(
+                    id=ids.SMOOTH,
+                    options=[
+                        {"label": t("smooth_eb", lang), "value": "eb", "disabled": not smoothable}
+                    ],
+                    value=smooth,
+                    inline=True,
+                    className="ctl-radio ctl-smooth",
+                ),
+                title=t("smooth_eb_note", lang),
+            ),
             html.Div(
                 [html.Span(t("export", lang), className="ctl-label")]
                 + [
-                    html.A(label, id=eid, href=href, download="", className="export-link")
-                    for eid, label, href in exports
+                    html.A(label, id=eid, href=href, download=name, className="export-link")
+                    for eid, label, href, name in exports
                 ],
                 className="exports",
             ),

@@ -86,7 +86,9 @@ def _signed_in(name: str, unit: str, target: str) -> html.Div:
     )
 
 
-def layout(error: str | None = None, next: str | None = None, **_query: str) -> html.Div:
+def layout(
+    error: str | None = None, next: str | None = None, name: str | None = None, **_query: str
+) -> html.Div:
     """The login card; after a failed attempt it says why."""
     target = next if next and next.startswith("/dashboard") else "/dashboard/"
     user = client.principal()
@@ -115,7 +117,8 @@ def layout(error: str | None = None, next: str | None = None, **_query: str) -> 
                     autoComplete="username",
                     required=True,
                     maxLength=64,
-                    autoFocus=True,
+                    value=(name or "")[:64] if error else None,  # a wrong password: kept
+                    autoFocus=not (error and name),
                     style=INPUT,
                 ),
                 html.Label("密码 Password", htmlFor="login-password", style=LABEL),
@@ -125,6 +128,7 @@ def layout(error: str | None = None, next: str | None = None, **_query: str) -> 
                     type="password",
                     autoComplete="current-password",
                     required=True,
+                    autoFocus=bool(error and name),
                     maxLength=256,
                     style=INPUT,
                 ),

@@ -17,6 +17,7 @@ the map's classes and hover cards as a ``dash.Patch``, the legend, the cards, th
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote
 
@@ -31,18 +32,32 @@ from dashboard.components.breadcrumb import breadcrumb
 from dashboard.components.charts import bar_figure, trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.controls import CONTROLS, control_values, controls
+from dashboard.components.frame import home_href, plain_header, problem
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.layers import LAYER_TOGGLES, layer_legend, layer_toggles, layer_traces
 from dashboard.components.legend import legend
 from dashboard.components.level_picker import LEVEL_PICKER, level_picker
 from dashboard.components.saved_views import saved_views_box
-from dashboard.components.tables import cases_table, ranking_table
-from dashboard.i18n import t
-from dashboard.state import MapView, format_break
-from dashboard.views import MapModel, catalog, default_metric, kpis, label_points, map_model
+from dashboard.components.tables import cases_table, ranking_columns, ranking_table
+from dashboard.i18n import format_value, metric_title, t
+from dashboard.state import MapView, format_break, round_break
+from dashboard.views import (
+    MAP_WIDTH,
+    MapModel,
+    above_label,
+    catalog,
+    default_metric,
+    file_name,
+    kpis,
+    label_points,
+    map_height,
+    map_model,
+    ranking_csv_text,
+)
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
 
+log = logging.getLogger("zhili")
 PAGES_LOCATION = "_pages_location"  # dash.page_container's Location: the router's input
 CASE_LEVELS = ("village", "grid")
 ALERTS_LISTED = 12  # the list beside the map; the markers count them all
@@ -77,12 +92,64 @@ class _Page(NamedTuple):
 
     def title(self) -> str:
         metric = self.metric
-        title = metric.label(self.lang) if metric else self.view.metric
-        return title + (f" ({metric.unit})" if metric and metric.unit else "")
+        if metric is None:
+            return self.view.metric
+        return metric_title(metric.label(self.lang), metric.unit, self.lang)
 
 
-def _message(text: str) -> html.Div:
-    return html.Div(html.P(text, className="message"), id=ids.UNIT_PAGE)
+def _placeholders() -> html.Div:
+    """Hidden stand-ins for what ``patch_view`` and the map's callbacks write, on a page
+    that shows a message instead of a map: the renderer refuses a callback whose outputs
+    are missing when the URL changes, even one that would not update."""
+    names = [ids.MAP, ids.LEGEND, ids.KPIS, ids.STATE, ids.ALERTS_BOX, ids.DRAWN]
+    names += [eid for _, eid in EXPORT_FORMATS] + list(dict.fromkeys(c for c, _ in CONTROLS))
+    return html.Div([html.Div(id=name) for name in names], hidden=True)
+
+
+def _not_found(lang: str) -> html.Div:
+    """No such unit in the user's reach: the frame, the message and the way home."""
+    return html.Div(
+        [
+            dcc.Store(id=ids.PROBLEM, data=True),
+            plain_header(lang, ids.HEADER),
+            problem(t("not_found", lang), home_href(lang), t("back_home", lang)),
+            _placeholders(),
+        ],
+        id=ids.UNIT_PAGE,
+        className=f"unit-page lang-{lang}",
+    )
+
+
+def _problem_page(page: _Page, text: str) -> html.Div:
+    """A view the API would refuse (unknown metric, dates out of range): the unit's frame
+    with the API's message and a link to the unit's default view."""
+    lang = page.lang
+    default = MapView(page.unit.code, default_metric(page.metrics), lang=lang)
+    return html.Div(
+        [
+            dcc.Store(id=ids.PROBLEM, data=True),  # the browser shows no map
+            html.Div(_header(page.unit, page.view), id=ids.HEADER),
+            problem(
+                t("refused", lang),
+                _href(default, page.unit.code),
+                t("back_default", lang),
+                quoted=text,
+            ),
+            _placeholders(),
+        ],
+        id=ids.UNIT_PAGE,
+        className=f"unit-page lang-{lang}",
+        **{"data-unit": page.unit.code, "data-level": page.unit.level, "data-error": "1"},
+    )
+
+
+def _refused(page: _Page) -> str | None:
+    """The API's message when it would refuse the page's view, else ``None``."""
+    try:
+        client.check_view(page.view)
+    except client.FiguresError as exc:
+        return str(exc)
+    return None
 
 
 def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.Div:
@@ -93,10 +160,13 @@ def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.
         return html.Div(dcc.Location(id="unit-login", href=dash.get_relative_path("/login")))
     unit = client.unit_view(who, view.code or who.unit_code)
     if unit is None:
-        return _message(t("not_found", view.lang))
+        return _not_found(view.lang)
     level = _shown_level(unit, view)
     if view.start is None or view.end is None or view.level != level:
         view = view.resolved(level, client.last_day())
+    metric = metrics.get(view.metric)
+    if view.smooth == "eb" and not (metric and metric.smoothable):
+        view = view.with_(smooth="none")  # smoothing applies to per-capita rates only
     return _Page(who, metrics, unit, view.with_(code=unit.code))
 
 
@@ -137,11 +207,25 @@ def _patchable(code: str | None, query: dict[str, str], shown: dict | None) -> b
 def layout(code: str | None = None, shown_: dict | None = None, **query: str):
     """The page for unit ``code`` as the URL's query asks (``shown_``: the unit page the
     browser shows, when it does: then only the numbers change, see ``patch_view``)."""
-    if _patchable(code, query, shown_):
-        return dash.no_update
     page = _from_url(code, query)
     if not isinstance(page, _Page):
         return page
+    refused = _refused(page)
+    if refused is not None:
+        return _problem_page(page, refused)
+    if _patchable(code, query, shown_):
+        return dash.no_update
+    try:
+        return _page_layout(page)
+    except client.FiguresError as exc:
+        return _problem_page(page, str(exc))
+    except Exception:  # a bug: logged, and the frame with a message instead of a blank page
+        log.exception("unit page %s", page.view.path())
+        return _problem_page(page, t("page_failed", page.lang))
+
+
+def _page_layout(page: _Page) -> html.Div:
+    """The unit page of ``page``'s view (the view checked: ``_refused``)."""
     unit, lang = page.unit, page.lang
     bar = controls(list(page.metrics.values()), page.view, _exports(page))
     cards = html.Div(_cards(page), className="kpis", id=ids.KPIS)
@@ -165,6 +249,7 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
                             figure=_map(page, model, alerts),
                             config=GRAPH_CONFIG,
                             className="map",
+                            style={"height": f"{_map_height(page)}px"},
                             clear_on_unhover=True,
                         ),
                         html.Div(_legend(page, model), id=ids.LEGEND),
@@ -217,6 +302,10 @@ def _model(page: _Page) -> MapModel:
     return map_model(figures, bounds, page.metric, page.lang)
 
 
+def _format(page: _Page) -> str:
+    return page.metric.format if page.metric else "decimal2"
+
+
 def _higher(page: _Page) -> bool | None:
     return page.metric.higher_is_better if page.metric else None
 
@@ -224,7 +313,10 @@ def _higher(page: _Page) -> bool | None:
 def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
     view = page.view
     geometry = client.display_geometry(page.who, view.code, view.level)
-    points = label_points(geometry.labels if geometry else [])
+    extent = geometry.extent if geometry else None
+    points = label_points(
+        geometry.labels if geometry else [], extent=extent, size=(MAP_WIDTH, map_height(extent))
+    )
     picked = view.level if view.level != page.unit.child_level else None
     figure = map_figure(
         client.boundaries_url(view.code, picked),
@@ -237,7 +329,8 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
         extent=geometry.extent if geometry else None,
     )
     if alerts:  # after the map's own traces, which metric changes patch by index
-        figure["data"].append(alert_marker_trace(alerts, points, page.lang))
+        above = above_label(extent, (MAP_WIDTH, map_height(extent)))
+        figure["data"].append(alert_marker_trace(alerts, points, page.lang, above))
     tiled = bool(client.settings().tile_url)
     figure["data"].extend(layer_traces(_layers_on(page), tiled, page.lang))
     return figure
@@ -247,6 +340,11 @@ def _layers_on(page: _Page) -> list[dict]:
     """The GeoJSON of each layer the view switched on (``layers=``), under the unit."""
     found = [client.layer_points(page.who, name, page.view.code) for name in page.view.layers]
     return [fc for fc in found if fc is not None]
+
+
+def _map_height(page: _Page) -> int:
+    geometry = client.display_geometry(page.who, page.view.code, page.view.level)
+    return map_height(geometry.extent if geometry else None)
 
 
 def _legend(page: _Page, model: MapModel) -> html.Div:
@@ -259,6 +357,22 @@ def _legend(page: _Page, model: MapModel) -> html.Div:
         client.settings().min_denominator,
         page.lang,
         kept=bool(page.view.keep),
+        note=_smoothing_note(page, model),
+    )
+
+
+def _smoothing_note(page: _Page, model: MapModel) -> str | None:
+    """A smoothed map says so, and says why when every unit got the same rate."""
+    if page.view.smooth != "eb":
+        return None
+    values = {r["value"] for r in model.ranking if r["value"] is not None}
+    flat = len(values) == 1 and len(model.ranking) > 1
+    return (
+        t("smoothed", page.lang)
+        + ("；" if page.lang == "zh" else "; ")
+        + t("smoothed_flat", page.lang)
+        if flat
+        else t("smoothed", page.lang)
     )
 
 
@@ -271,7 +385,7 @@ def _store(page: _Page, bounds: list[float]) -> dict:
     """The page's store: its view, the map's class bounds (what "keep breaks" keeps) and
     the unit pages' path (for the script that writes the URL)."""
     return page.view.store() | {
-        "bounds": [format_break(b) for b in bounds],
+        "bounds": [format_break(round_break(b, _format(page))) for b in bounds],
         "prefix": dash.get_relative_path("/unit/"),
     }
 
@@ -319,13 +433,31 @@ def _header(unit: client.UnitView, view: MapView) -> html.Div:
     )
 
 
-def _exports(page: _Page) -> list[tuple[str, str, str]]:
+def _exports(page: _Page) -> list[tuple[str, str, str, str]]:
+    """(id, label, href, file name) of each export link of the page's map."""
     if page.unit.is_leaf:
         return []
     return [
-        (eid, fmt.upper() if fmt != "geojson" else "GeoJSON", client.export_url(page.view, fmt))
+        (
+            eid,
+            fmt.upper() if fmt != "geojson" else "GeoJSON",
+            client.export_url(page.view, fmt),
+            file_name(page.unit.name, page.view, fmt),
+        )
         for fmt, eid in EXPORT_FORMATS
     ]
+
+
+def _ranking_columns(page: _Page) -> list[dict]:
+    metric = page.metric
+    return ranking_columns(
+        page.title(),
+        metric.format if metric else "decimal2",
+        metric.basis if metric else "cases",
+        metric.count_is_value if metric else False,
+        page.view.compare,
+        page.lang,
+    )
 
 
 def _own_alert_pattern(page: _Page, alerts: list[dict]):
@@ -383,6 +515,7 @@ def _code_of(pathname: str | None) -> str | None:
     Output(ids.HEADER, "children"),
     Output(ids.ALERTS_BOX, "children"),
     *(Output(eid, "href") for _, eid in EXPORT_FORMATS),
+    *(Output(eid, "download") for _, eid in EXPORT_FORMATS),
     *(Output(cid, prop) for cid, prop in CONTROLS),
     Input(PAGES_LOCATION, "search"),
     State(PAGES_LOCATION, "pathname"),
@@ -405,9 +538,10 @@ def patch_view(search: str | None, pathname: str | None, shown: dict | None, *sh
     try:
         model = _model(page)
         alerts = client.open_alerts(page.who, page.unit.code)
-    except LookupError:
+    except (LookupError, client.FiguresError):  # the router draws the API's message
         raise PreventUpdate from None
-    hrefs = [href for _, _, href in _exports(page)]
+    exports = _exports(page)
+    hrefs = [href for _, _, href, _ in exports] + [name for *_, name in exports]
     # the controls as the URL has them (back/forward), left alone when they already are
     # (a person just set them): a control set again would run controlsToUrl once more
     now = list(shown_controls)
@@ -444,24 +578,23 @@ def fill_below(data: dict | None):
     page = _open(MapView.from_store(data), catalog())
     if not isinstance(page, _Page):
         raise PreventUpdate
-    unit, view, lang = page.unit, page.view, page.lang
+    unit, lang = page.unit, page.lang
     try:
-        metric = page.metric
-        months, values, last_year = client.monthly(page.who, unit.code, view.metric, view.end)
-        percent = bool(metric and metric.format == "percent")
-        trend = dcc.Graph(
-            id=ids.TREND,
-            figure=trend_figure(months, values, last_year, percent, lang),
-            config={"displaylogo": False},
-            className="chart",
-        )
+        trend = _trend(page)
         ranking = (
             None
             if unit.is_leaf
-            else ranking_table(_model(page).ranking, page.title(), lang, ids.RANKING)
+            else ranking_table(
+                _model(page).ranking,
+                _ranking_columns(page),
+                lang,
+                ids.RANKING,
+                ids.RANKING_CSV,
+                ids.RANKING_DOWNLOAD,
+            )
         )
         pattern = _own_alert_pattern(page, client.open_alerts(page.who, unit.code))
-    except LookupError:
+    except (LookupError, client.FiguresError):
         raise PreventUpdate from None
     cases = (
         cases_table(client.open_cases(page.who, unit.code, lang), lang, ids.CASES)
@@ -469,6 +602,35 @@ def fill_below(data: dict | None):
         else None
     )
     return trend, ranking, pattern, cases
+
+
+def _trend(page: _Page):
+    """The monthly trend (months without data are gaps); for the grid network, which has
+    no history, its state now instead of an empty time axis."""
+    metric, view, lang = page.metric, page.view, page.lang
+    if metric is not None and not metric.timed:
+        now = client.unit_figures(page.who, view.code, [metric.id], view.start, view.end, "none")
+        figure = now.get(metric.id)
+        return html.Div(
+            [
+                html.Div(page.title(), className="kpi-label"),
+                html.Div(
+                    format_value(figure.value if figure else None, metric.format, lang),
+                    className="kpi-value",
+                ),
+                html.P(t("network_now", lang), className="note"),
+            ],
+            className="network-now",
+            id=ids.TREND,
+        )
+    months, values, last_year = client.monthly(page.who, view.code, view.metric, view.end)
+    percent = bool(metric and metric.format == "percent")
+    return dcc.Graph(
+        id=ids.TREND,
+        figure=trend_figure(months, values, last_year, percent, lang),
+        config={"displaylogo": False},
+        className="chart",
+    )
 
 
 @dash.callback(
@@ -493,7 +655,7 @@ def fill_breakdowns(data: dict | None):
             rows = client.breakdown(
                 who, view.code, view.metric, by, view.start, view.end, view.lang
             )
-        except LookupError:
+        except (LookupError, client.FiguresError):
             raise PreventUpdate from None
         figure = bar_figure(
             [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", view.lang)
@@ -504,6 +666,31 @@ def fill_breakdowns(data: dict | None):
             )
         )
     return tuple(graphs)
+
+
+@dash.callback(
+    Output(ids.RANKING_DOWNLOAD, "data"),
+    Input(ids.RANKING_CSV, "n_clicks"),
+    State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+def ranking_csv(clicks: int | None, data: dict | None):
+    """The ranking as CSV: numbers, not the page's formatted text, under a file name
+    that says what it holds (unit, metric, period)."""
+    if not clicks or not data or not data.get("code"):
+        raise PreventUpdate
+    page = _open(MapView.from_store(data), catalog())
+    if not isinstance(page, _Page) or page.unit.is_leaf:
+        raise PreventUpdate
+    try:
+        rows = _model(page).ranking
+    except (LookupError, client.FiguresError):
+        raise PreventUpdate from None
+    return {
+        "content": ranking_csv_text(rows, page.view),
+        "filename": file_name(page.unit.name, page.view, "csv", "ranking"),
+        "type": "text/csv",
+    }
 
 
 # ---------------------------------------------------------------- callbacks (client-side)
@@ -537,6 +724,14 @@ dash.clientside_callback(
     Output(ids.SHOWN, "data", allow_duplicate=True),
     Input(ids.STATE, "data"),
     prevent_initial_call=True,
+)
+
+# ... none once it shows a message instead of a map (as soon as the message is there) ...
+dash.clientside_callback(
+    "function (problem) { return null; }",
+    Output(ids.SHOWN, "data", allow_duplicate=True),
+    Input(ids.PROBLEM, "data"),
+    prevent_initial_call="initial_duplicate",
 )
 
 # ... and none once the browser leaves the unit pages (the wall, the login)

@@ -19,13 +19,14 @@ import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from dashboard import client, ids
+from dashboard.components.alerts import alert_place, alert_sentence
 from dashboard.components.charts import trend_figure
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure, map_patch
 from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.risk import wall_calendar
 from dashboard.composed_wall import composed_layout
-from dashboard.i18n import t
+from dashboard.i18n import metric_title, t
 from dashboard.state import MapView
 from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
 
@@ -36,6 +37,9 @@ STALE_AFTER = 3  # refresh intervals without a good refresh before "data as of" 
 WALL_FONT = 20
 WALL_CONFIG = GRAPH_CONFIG | {"staticPlot": True}
 WALL_CALENDAR = "wall-risk-calendar"  # the coming large events of the risk register
+WALL_PERIOD = "wall-period"  # the period shown and the data's last day
+WALL_ALERTS = "wall-alerts"  # the open alerts
+WALL_ALERTS_SHOWN = 3
 
 
 def _views(who, query: dict[str, str], metrics: dict, lang: str) -> list[dict]:
@@ -87,9 +91,10 @@ def layout(**query: str) -> html.Div:
                 html.Div(
                     [
                         html.Div(panel["title"], id=ids.WALL_TITLE, className="wall-title"),
+                        html.Div(panel["period"], id=WALL_PERIOD, className="wall-period"),
                         html.Div(
                             [
-                                html.Span(t("data_as_of", lang) + " "),
+                                html.Span(t("refreshed_at", lang) + " "),
                                 html.Span(panel["asof"], id="wall-asof-text"),
                             ],
                             id=ids.WALL_ASOF,
@@ -116,6 +121,7 @@ def layout(**query: str) -> html.Div:
                         html.Div(
                             [
                                 html.Div(panel["kpis"], id=ids.WALL_KPIS, className="wall-kpis"),
+                                html.Div(panel["alerts"], id=WALL_ALERTS, className="wall-alerts"),
                                 dcc.Graph(
                                     id=ids.WALL_TREND,
                                     figure=panel["trend"],
@@ -157,7 +163,13 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
             model.items,
             k,
             metric.higher_is_better,
-            label_points(geometry.labels if geometry else [], limit=40),
+            label_points(
+                geometry.labels if geometry else [],
+                limit=40,
+                extent=geometry.extent if geometry else None,
+                size=(1000, 900),
+                font=WALL_FONT - 4,
+            ),
             lang,
             dark=True,
             label_size=WALL_FONT - 4,
@@ -167,11 +179,16 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
     else:
         figure = map_patch(model.items, k, metric.higher_is_better, lang)
     months, values, last_year = client.monthly(who, view.code, view.metric, view.end)
-    title = f"{stored.get('name', view.code)} · {metric.label(lang)}"
-    if metric.unit:
-        title += f" ({metric.unit})"
+    named = metric_title(metric.label(lang), metric.unit, lang)
+    title = f"{stored.get('name', view.code)} · {named}"
     now = dt.datetime.now(dt.UTC).astimezone(_zone())
+    alerts = client.open_alerts(who, view.code)
     return {
+        "period": [
+            html.Span(f"{view.start} – {view.end}", className="wall-days"),
+            html.Span(f"{t('data_as_of', lang)} {client.last_day()}", className="wall-data-end"),
+        ],
+        "alerts": _alerts(alerts, lang),
         "map": figure,
         "legend": legend(
             title,
@@ -202,6 +219,21 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
     }
 
 
+def _alerts(alerts: list[dict], lang: str) -> list:
+    """The open alerts under the view's unit: how many, and the first few with their place."""
+    head = html.Div(f"{t('alerts', lang)} · {len(alerts)}", className="wall-alerts-head")
+    if not alerts:
+        return [head, html.Div(t("no_alerts", lang), className="wall-alert none")]
+    items = [
+        html.Div(
+            [html.B(alert_place(a)), html.Span(" " + alert_sentence(a, lang))],
+            className="wall-alert",
+        )
+        for a in alerts[:WALL_ALERTS_SHOWN]
+    ]
+    return [head, *items]
+
+
 def _zone():
     from zoneinfo import ZoneInfo
 
@@ -214,6 +246,8 @@ def _zone():
     Output(ids.WALL_KPIS, "children"),
     Output(ids.WALL_TREND, "figure"),
     Output(ids.WALL_TITLE, "children"),
+    Output(WALL_PERIOD, "children"),
+    Output(WALL_ALERTS, "children"),
     Output("wall-asof-text", "children"),
     Output("wall-asof-ms", "data"),
     Output(ids.WALL_STATE, "data"),
@@ -225,7 +259,7 @@ def refresh(n_intervals: int | None, wall: dict):
     """Next view of the rotation with fresh numbers (geometry only when the unit changes)."""
     who = client.principal()
     if who is None or not wall or not wall.get("views"):
-        return (no_update,) * 8
+        return (no_update,) * 10
     views = wall["views"]
     index = (n_intervals or 0) % len(views)
     view, shown = views[index], views[wall.get("shown", 0) % len(views)]
@@ -233,13 +267,15 @@ def refresh(n_intervals: int | None, wall: dict):
     try:
         panel = render(who, view, catalog(), full=not same_map)
     except LookupError:  # a state naming a unit outside the user's subtree (or no metric)
-        return (no_update,) * 8
+        return (no_update,) * 10
     return (
         panel["map"],
         panel["legend"],
         panel["kpis"],
         panel["trend"],
         panel["title"],
+        panel["period"],
+        panel["alerts"],
         panel["asof"],
         panel["asof_ms"],
         wall | {"shown": index},

@@ -136,7 +136,7 @@ def test_kept_legend_does_not_depend_on_the_values_shown():
         div = legend("案件量", lower, [3.0, 12.0, 40.0], "integer", None, 10, "zh", kept=True)
         return [r.children[1].children for r in div.children if "legend-row" in r.className][:3]
 
-    assert rows(0.0) == rows(7.0) == ["≤ 3", "3 – 12", "> 12"]
+    assert rows(0.0) == rows(7.0) == ["≤ 3", "4 – 12", "≥ 13"]  # integer classes
 
 
 @pytest.mark.parametrize("higher", [None, True, False])
