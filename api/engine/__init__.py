@@ -22,11 +22,14 @@ from api.engine.domain import (
     Tally,
 )
 from api.engine.domains.cases import CASES, SERIOUS
+from api.engine.domains.events import EVENTS, EventFacts
 from api.engine.periods import Period, PeriodError, parse_shorthand
 from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery, last_data_day
 from api.engine.registry import REGISTRY, forget_domain, get_metric, register_domain
 from api.engine.rollup import (
     CaseSnapshot,
+    apply_changes,
+    rebuild,
     apply_case_changes,
     case_columns,
     rebuild_rollups,
@@ -47,6 +50,7 @@ from api.engine.units import UnitIndex
 
 __all__ = [
     "CASES",
+    "EVENTS",
     "REGISTRY",
     "SERIOUS",
     "CaseSnapshot",
@@ -56,6 +60,7 @@ __all__ = [
     "Dimension",
     "Distribution",
     "Event",
+    "EventFacts",
     "FactDomain",
     "MapQuery",
     "Metric",
@@ -72,6 +77,7 @@ __all__ = [
     "Tally",
     "UnitIndex",
     "apply_case_changes",
+    "apply_changes",
     "breakdown",
     "case_columns",
     "children_metrics",
@@ -88,6 +94,7 @@ __all__ = [
     "load_components",
     "parse_shorthand",
     "ranking",
+    "rebuild",
     "rebuild_rollups",
     "register_domain",
     "score_components",

@@ -2,8 +2,9 @@
 metrics that read the measures of several domains."""
 
 from api.engine.domains.cases import CASES
+from api.engine.domains.events import EVENTS
 from api.engine.domains.network import NETWORK
 from api.engine.safety_index import SAFETY_INDEX
 
-BUILT_IN_DOMAINS = (CASES, NETWORK)
+BUILT_IN_DOMAINS = (CASES, NETWORK, EVENTS)
 METRICS_OF_SEVERAL_DOMAINS = (SAFETY_INDEX,)
