@@ -20,6 +20,7 @@ from api.routers import (
     boundaries,
     cases,
     choropleth,
+    events,
     health,
     levels,
     metrics,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         units,
         choropleth,
         alerts,
+        events,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)

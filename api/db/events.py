@@ -192,4 +192,9 @@ EventSetOffHistogram = _histogram("event_set_off_histogram", "setting off")
 EventSceneHistogram = _histogram("event_scene_histogram", "arriving on the scene")
 EventSupportHistogram = _histogram("event_support_histogram", "support arriving")
 EventCordonHistogram = _histogram("event_cordon_histogram", "the cordon closing")
-HISTOGRAMS = (EventSetOffHistogram, EventSceneHistogram, EventSupportHistogram, EventCordonHistogram)
+HISTOGRAMS = (
+    EventSetOffHistogram,
+    EventSceneHistogram,
+    EventSupportHistogram,
+    EventCordonHistogram,
+)

@@ -28,10 +28,10 @@ from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery,
 from api.engine.registry import REGISTRY, forget_domain, get_metric, register_domain
 from api.engine.rollup import (
     CaseSnapshot,
-    apply_changes,
-    rebuild,
     apply_case_changes,
+    apply_changes,
     case_columns,
+    rebuild,
     rebuild_rollups,
 )
 from api.engine.safety_index import Component, load_components, score_components

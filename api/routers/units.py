@@ -56,7 +56,9 @@ def breakdown(
     user: Reader,
     unit: ScopedUnit,
     query: MetricQueryDep,
-    by: Annotated[Literal["category", "channel", "status"], Query()] = "category",
+    by: Annotated[
+        Literal["category", "channel", "status", "type", "force_kind", "shift"], Query()
+    ] = "category",
 ) -> dict:
     """The metric for the unit split by category, channel or workflow status."""
     return trim_above(engine.breakdown(session, unit.code, query, by), user.unit_code)

@@ -109,7 +109,9 @@ def _step_measures(step: str, target: str) -> tuple[Tally, ...]:
     out.append(
         Tally(
             target,
-            lambda d: _when(f"{_timed_sql(step)} AND {d.seconds('received_at', column)} <= {limit}"),
+            lambda d: _when(
+                f"{_timed_sql(step)} AND {d.seconds('received_at', column)} <= {limit}"
+            ),
             lambda f: f.within(step),
         )
     )
