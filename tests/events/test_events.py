@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from api.db.events import HISTOGRAMS, DispatchEvent, EventRollupDaily, PatrolBase, PatrolUnit
+from api.db.events import HISTOGRAMS, DispatchEvent, EventRollupDaily, PatrolUnit
 from api.db.session import session_scope
 from api.engine import EVENTS, rebuild
 from geo.locate import wgs84_to_gcj02
@@ -41,8 +41,9 @@ def make_events(world, n: int = 160, seed: int = 7) -> list[dict]:
     for i in range(n):
         grid = world.grids[i % len(world.grids)]
         x0, y0, x1, y1 = grid_box(world, grid)
-        received = dt.datetime(2026, 3, 1 + i % 28, int(rng.integers(0, 24)),
-                               int(rng.integers(0, 60)), tzinfo=BEIJING)  # fmt: skip
+        received = dt.datetime(
+            2026, 3, 1 + i % 28, int(rng.integers(0, 24)), int(rng.integers(0, 60)), tzinfo=BEIJING
+        )
         set_off = received + dt.timedelta(seconds=int(rng.integers(20, 400)))
         on_scene = set_off + dt.timedelta(seconds=int(rng.integers(30, 500)))
         event = {
@@ -64,7 +65,9 @@ def make_events(world, n: int = 160, seed: int = 7) -> list[dict]:
                 support = received + dt.timedelta(seconds=int(rng.integers(300, 1500)))
                 event["support_at"] = support.isoformat()
         if i % 9 == 0:
-            event["cordon_at"] = (received + dt.timedelta(seconds=int(rng.integers(600, 2700)))).isoformat()
+            event["cordon_at"] = (
+                received + dt.timedelta(seconds=int(rng.integers(600, 2700)))
+            ).isoformat()
         event["closed_at"] = (received + dt.timedelta(hours=2)).isoformat()
         out.append(event)
     return out
@@ -75,12 +78,15 @@ def seconds(e: dict, step: str) -> float | None:
     if at is None:
         return None
     a = dt.datetime.fromisoformat(at)
-    return math.floor(a.timestamp()) - math.floor(dt.datetime.fromisoformat(e["received_at"]).timestamp())
+    return math.floor(a.timestamp()) - math.floor(
+        dt.datetime.fromisoformat(e["received_at"]).timestamp()
+    )
 
 
 def expected(events: list[dict]) -> dict[str, float | None]:
     """The figures of a set of events, counted here from the raw events."""
     n = len(events)
+
     def share(step, limit, needed):
         need = [e for e in events if needed(e)]
         hit = [e for e in need if seconds(e, step) is not None and seconds(e, step) <= limit]
@@ -129,20 +135,34 @@ def test_figures_from_rollups_equal_the_raw_events(api, db_url, world) -> None:
     town = world.towns[0]
     villages = [v for v in world.villages if world.parent[v] == town]
     for metric in expected(events):
-        got = api.get(f"/api/v1/units/{town}/children/metrics",
-                      params={"metric": metric, **MARCH}).json()  # fmt: skip
+        got = api.get(
+            f"/api/v1/units/{town}/children/metrics", params={"metric": metric, **MARCH}
+        ).json()
         values = {c["code"]: c["value"] for c in got["children"]}
         for village in villages:
-            mine = [e for e, g in zip(events, [world.grids[i % 6] for i in range(len(events))],
-                                      strict=True) if world.parent[g] == village]  # fmt: skip
+            mine = [
+                e
+                for e, g in zip(
+                    events, [world.grids[i % 6] for i in range(len(events))], strict=True
+                )
+                if world.parent[g] == village
+            ]
             want = expected(mine)[metric]
             assert values[village] == pytest.approx(want), (metric, village)
-        assert got["self"]["value"] == pytest.approx(expected(
-            [e for i, e in enumerate(events) if world.parent[world.parent[world.grids[i % 6]]] == town]
-        )[metric]), metric  # fmt: skip
+        assert got["self"]["value"] == pytest.approx(
+            expected(
+                [
+                    e
+                    for i, e in enumerate(events)
+                    if world.parent[world.parent[world.grids[i % 6]]] == town
+                ]
+            )[metric]
+        ), metric
 
-    per_force = api.get(f"/api/v1/units/{world.city}/breakdown",
-                        params={"metric": "on_scene_5min_rate", "by": "force_kind", **MARCH}).json()  # fmt: skip
+    per_force = api.get(
+        f"/api/v1/units/{world.city}/breakdown",
+        params={"metric": "on_scene_5min_rate", "by": "force_kind", **MARCH},
+    ).json()
     for item in per_force["items"]:
         mine = [e for e in events if e["force_kind"] == item["key"]]
         assert item["value"] == pytest.approx(expected(mine)["on_scene_5min_rate"])
@@ -160,12 +180,18 @@ def test_a_late_on_scene_time_is_accepted_and_moves_the_figures(api, db_url, wor
     late = events[3]  # stored without an on-scene time
     assert "on_scene_at" not in late
     arrived = dt.datetime.fromisoformat(late["received_at"]) + dt.timedelta(minutes=4)
-    update = {"source": "110", "external_id": late["external_id"], "on_scene_at": arrived.isoformat()}
+    update = {
+        "source": "110",
+        "external_id": late["external_id"],
+        "on_scene_at": arrived.isoformat(),
+    }
     again = api.post("/api/v1/events", json=update).json()
     assert again["updated"] == 1 and again["items"][0]["changed"] == ["on_scene_at"]
     assert api.post("/api/v1/events", json=update).json()["unchanged"] == 1
-    city = api.get(f"/api/v1/units/{world.city}/children/metrics",
-                   params={"metric": "on_scene_5min_rate", **MARCH}).json()["self"]  # fmt: skip
+    city = api.get(
+        f"/api/v1/units/{world.city}/children/metrics",
+        params={"metric": "on_scene_5min_rate", **MARCH},
+    ).json()["self"]
     late["on_scene_at"] = arrived.isoformat()
     assert city["value"] == pytest.approx(expected(events)["on_scene_5min_rate"])
     with session_scope(db_url) as session:
@@ -177,14 +203,24 @@ def test_a_late_on_scene_time_is_accepted_and_moves_the_figures(api, db_url, wor
 def test_gcj02_points_and_codes_are_placed(api, db_url, world) -> None:
     x0, y0, *_ = grid_box(world, world.grids[4])
     lon, lat = wgs84_to_gcj02(np.array([x0 + 0.02]), np.array([y0 + 0.05]))
-    base = {"source": "110", "received_at": "2026-03-05T10:00:00+08:00", "type": "help",
-            "force_kind": "police"}  # fmt: skip
+    base = {
+        "source": "110",
+        "received_at": "2026-03-05T10:00:00+08:00",
+        "type": "help",
+        "force_kind": "police",
+    }
     items = [
         {**base, "external_id": "G1", "lon": float(lon[0]), "lat": float(lat[0]), "crs": "gcj02"},
         {**base, "external_id": "G2", "unit_code": world.grids[1], "category": "medical"},
-        {**base, "external_id": "G3", "lon": x0 + 0.02, "lat": y0 + 0.05,
-         "patrol_unit_code": "Pvolunteer", "force_kind": None},
-    ]  # fmt: skip
+        {
+            **base,
+            "external_id": "G3",
+            "lon": x0 + 0.02,
+            "lat": y0 + 0.05,
+            "patrol_unit_code": "Pvolunteer",
+            "force_kind": None,
+        },
+    ]
     answer = api.post("/api/v1/events", json=items)
     assert answer.status_code == 200, answer.text[:600][:600]
     with session_scope(db_url) as session:
@@ -196,8 +232,10 @@ def test_gcj02_points_and_codes_are_placed(api, db_url, world) -> None:
 
 BAD = [  # (change to a good event, words of the reason)
     ({"set_off_at": "2026-03-05T09:59:00+08:00"}, "timestamps out of order"),
-    ({"set_off_at": "2026-03-05T10:05:00+08:00", "on_scene_at": "2026-03-05T10:03:00+08:00"},
-     "on_scene_at"),
+    (
+        {"set_off_at": "2026-03-05T10:05:00+08:00", "on_scene_at": "2026-03-05T10:03:00+08:00"},
+        "on_scene_at",
+    ),
     ({"closed_at": "2026-03-05T09:00:00+08:00"}, "out of order"),
     ({"lon": 116.4, "lat": 39.9}, "outside every unit"),
     ({"lon": 31.5, "lat": 121.05}, "swapped"),
@@ -211,13 +249,20 @@ BAD = [  # (change to a good event, words of the reason)
     ({"case_id": 99999}, "no case 99999"),
     ({"unit_code": "999"}, "no unit"),
     ({"colour": "red"}, "unknown field"),
-]  # fmt: skip
+]
 
 
 def test_every_bad_event_is_refused_with_its_reason_and_nothing_stored(api, db_url, world) -> None:
     x0, y0, *_ = grid_box(world, world.grids[0])
-    good = {"source": "110", "external_id": "OK", "type": "help", "force_kind": "police",
-            "received_at": "2026-03-05T10:00:00+08:00", "lon": x0 + 0.01, "lat": y0 + 0.01}  # fmt: skip
+    good = {
+        "source": "110",
+        "external_id": "OK",
+        "type": "help",
+        "force_kind": "police",
+        "received_at": "2026-03-05T10:00:00+08:00",
+        "lon": x0 + 0.01,
+        "lat": y0 + 0.01,
+    }
     for change, words in BAD:
         item = {**good, **change}
         if "unit_code" in change:
