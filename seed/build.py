@@ -122,10 +122,13 @@ def seed_database(
     seed: int = 1,
     bursts: bool = True,
     progress: bool | None = None,
+    events: bool | None = None,
 ) -> dict[str, object]:
     """Seed an empty, migrated database with world ``preset`` (deterministic for ``seed``).
 
-    ``bursts=False`` builds a quiet world without the planted incident bursts. Refuses a
+    ``bursts=False`` builds a quiet world without the planted incident bursts. ``events``
+    (default: the small and metro presets) adds patrol bases and dispatch events
+    (``seed.events``). Refuses a
     database that has units already. Returns summary figures.
     """
     spec = get_preset(preset)
@@ -189,6 +192,12 @@ def seed_database(
         with bulk_loading(session, *(t.__table__ for t in rollups)):
             rebuild_rollups(session)
         timings["rollups_s"] = time.perf_counter() - started - sum(timings.values())
+        dispatch = {}
+        if events if events is not None else spec.name in ("small", "metro"):
+            from seed.events import seed_events
+
+            dispatch = seed_events(session, spec.name, seed)
+            timings["events_s"] = time.perf_counter() - started - sum(timings.values())
     if get_engine(url).dialect.name == "postgresql":
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -201,6 +210,7 @@ def seed_database(
         facilities=stations,
         cases=cases,
         bursts=len(planted),
+        **dispatch,
         population=int(population.sum()),
         seconds=round(time.perf_counter() - started, 1),
     )
