@@ -200,6 +200,7 @@ def test_a_late_on_scene_time_is_accepted_and_moves_the_figures(api, db_url, wor
         assert rollup_rows(session) == kept
 
 
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 def test_gcj02_points_and_codes_are_placed(api, db_url, world) -> None:
     x0, y0, *_ = grid_box(world, world.grids[4])
     lon, lat = wgs84_to_gcj02(np.array([x0 + 0.02]), np.array([y0 + 0.05]))
@@ -252,6 +253,7 @@ BAD = [  # (change to a good event, words of the reason)
 ]
 
 
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 def test_every_bad_event_is_refused_with_its_reason_and_nothing_stored(api, db_url, world) -> None:
     x0, y0, *_ = grid_box(world, world.grids[0])
     good = {
