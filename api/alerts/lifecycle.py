@@ -101,15 +101,15 @@ def compute_alert_rows(
     """Caseload and overdue alert rows of every episode up to ``on`` (and the days scanned)."""
     cfg = cfg or DetectorConfig()
     data = load_matrices(session, on, levels)
+    rows: list[dict] = slow_response_rows(session, on, cfg)
     if data is None or not data.levels:
-        return [], 0
-    rows: list[dict] = []
+        _link_children(session, rows)
+        return rows, 0
     caseload = detect_caseload([lv.series for lv in data.levels], cfg)
     for lv, episodes in zip(data.levels, caseload, strict=True):
         rows += _rows(episodes, lv.codes, lv.level, "caseload", data.start, data.n_days)
         overdue = detect_overdue(lv.overdue, cfg)
         rows += _rows(overdue, lv.codes, lv.level, "overdue", data.start, data.n_days)
-    rows += slow_response_rows(session, on, cfg)
     _link_children(session, rows)
     return rows, data.n_days
 
