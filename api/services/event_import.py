@@ -57,6 +57,7 @@ def _target(name: str, mapping: dict[str, str]) -> str | None:
 def _rows(stream, fmt: str, mapping: dict[str, str], summary: ImportSummary) -> Iterator:
     """(line number, row dict or the reason it cannot be read) of each non-blank row."""
     ignored: set[str] = set()
+    targets: dict[str, str | None] = {}
     if fmt == "csv":
         reader = csv.reader(stream)
         header = next(reader, None)
@@ -87,7 +88,9 @@ def _rows(stream, fmt: str, mapping: dict[str, str], summary: ImportSummary) -> 
                 continue
             row = {}
             for key, value in obj.items():
-                target = _target(key, mapping)
+                if key not in targets:
+                    targets[key] = _target(key, mapping)
+                target = targets[key]
                 if target is None:
                     ignored.add(key)
                 else:

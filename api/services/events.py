@@ -43,7 +43,7 @@ from api.db.models import AdminUnit, Case
 from api.engine import EVENTS, apply_changes
 from api.errors import ApiError
 from api.services.audit import audit
-from api.services.cases import CRS, EARLIEST, IngestReport, Outcome, _Reasons, dedupe, locate
+from api.services.cases import CRS, EARLIEST, IngestReport, Outcome, _Reasons, locate
 from api.services.local_time import CLOCK_SKEW, local_zone
 from api.services.scope import in_scope, subtree_unit_ids
 from api.services.units import get_unit
@@ -325,8 +325,16 @@ def ingest_events(
     frame = pd.DataFrame(typed, columns=list(FIELDS))
     frame.insert(0, "index", np.asarray(indexes, dtype=np.int64))
     _locate(session, frame, typed, r, scope_code)
-    dedupe(frame, r, index_label)
     keys = [(t["source"], t["external_id"]) for t in typed]
+    first: dict[tuple, int] = {}
+    for i in np.flatnonzero(r.ok):  # within a batch the first item of a key wins
+        if keys[i] in first:
+            r.reason[i] = (
+                f"duplicate of {index_label} {first[keys[i]]} in this batch (same source and "
+                "external_id); the first one is kept"
+            )
+        else:
+            first[keys[i]] = indexes[i]
     stored = _stored(session, [k for k, ok in zip(keys, r.ok, strict=True) if ok])
     units = _patrol_units(
         session,
@@ -523,16 +531,20 @@ def _locate(
         sub = _Reasons(len(part))
         locate(session, part, sub, scope)
         rows = np.flatnonzero(placing)
+        leaf = part["leaf_unit_id"].to_numpy().tolist()
+        village = part["village_code"].tolist()
+        grid = part["grid_code"].tolist()
+        tolerance = part["placed_by_tolerance"].to_numpy(bool).tolist()
         for j, i in enumerate(rows):
             why = sub.reason[j]
             if why is not None:
                 r.reason[i] = why.replace("the case lies", "the event lies")
             else:
                 typed[i].update(
-                    leaf_unit_id=int(part["leaf_unit_id"].iat[j]),
-                    village_code=part["village_code"].iat[j],
-                    grid_code=part["grid_code"].iat[j],
-                    placed_by_tolerance=bool(part["placed_by_tolerance"].iat[j]),
+                    leaf_unit_id=int(leaf[j]),
+                    village_code=village[j],
+                    grid_code=grid[j],
+                    placed_by_tolerance=tolerance[j],
                     lon=None if np.isnan(lon[i]) else float(lon[i]),
                     lat=None if np.isnan(lat[i]) else float(lat[i]),
                 )
