@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.db.events import (
@@ -292,7 +293,20 @@ def _columns(events: list[dict]) -> dict[str, np.ndarray]:
     return out
 
 
-def ingest_events(
+def ingest_events(session: Session, items: Sequence[dict], **options) -> IngestReport:
+    """Store a batch of events (see ``_ingest_once``); a race with another writer storing
+    the same new (source, external_id) at once is retried, the key then found stored."""
+    for attempt in range(3):
+        try:
+            return _ingest_once(session, items, **options)
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(
     session: Session,
     items: Sequence[dict],
     *,
