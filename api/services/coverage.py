@@ -100,9 +100,11 @@ def coverage(
     if not leaves:
         raise ApiError(404, f"unit {root!r} has no leaf units with boundaries")
     geoms = np.array([r.geom for r in leaves], dtype=object)
-    lat0 = float(shapely.centroid(shapely.union_all(geoms)).y)
+    lat0 = float(np.mean([g.centroid.y for g in geoms]))
     plane = Plane(lat0)
-    flat = np.array([plane.geom(g) for g in geoms], dtype=object)
+    # to metres, simplified to 20 m: far finer than a 2.5 km reach, and unions of thousands
+    # of densified borders cost minutes otherwise
+    flat = shapely.simplify(np.array([plane.geom(g) for g in geoms], dtype=object), 20)
     area = shapely.union_all(flat)
     bases = session.execute(
         select(PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat)
@@ -132,7 +134,8 @@ def coverage(
             DispatchEvent.received_at
             < dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone)
         )
-    pts = np.array(session.execute(stmt).all(), dtype=np.float64).reshape(-1, 2)
+    rows = session.execute(stmt).all()
+    pts = np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2)
     ev_xy = plane.xy(pts[:, 0], pts[:, 1])
     if len(bases) and len(ev_xy):
         near, _ = cKDTree(base_xy).query(ev_xy, distance_upper_bound=radius)
