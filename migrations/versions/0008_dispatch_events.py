@@ -78,9 +78,7 @@ def upgrade() -> None:
         sa.Column("leaf_unit_id", BIG_ID, nullable=False),
         sa.Column("village_code", sa.String(32), nullable=True),
         sa.Column("grid_code", sa.String(32), nullable=True),
-        sa.Column(
-            "placed_by_tolerance", sa.Boolean(), nullable=False, server_default=sa.false()
-        ),
+        sa.Column("placed_by_tolerance", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("shift", sa.String(8), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("set_off_at", sa.DateTime(timezone=True), nullable=True),
@@ -109,9 +107,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["leaf_unit_id"], ["admin_unit.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint(
-            "source", "external_id", name="uq_dispatch_event_source_external_id"
-        ),
+        sa.UniqueConstraint("source", "external_id", name="uq_dispatch_event_source_external_id"),
     )
     op.create_index(
         "ix_dispatch_event_leaf_received", "dispatch_event", ["leaf_unit_id", "received_at"]
