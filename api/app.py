@@ -21,6 +21,7 @@ from api.routers import (
     cases,
     choropleth,
     desk,
+    events,
     health,
     levels,
     metrics,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         reports,
         tiles,
         views,
+        events,
     ):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)

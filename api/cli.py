@@ -16,6 +16,7 @@ from api.commands.alerts import alerts as alerts_cmd
 from api.commands.boundaries import import_boundaries_cmd
 from api.commands.cases import import_cases_cmd
 from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
+from api.commands.events import import_events_cmd
 from api.commands.export import export_cmd
 from api.commands.report import report as report_cmd
 from api.commands.risk import import_risk_items_cmd
@@ -347,6 +348,7 @@ def seed_cmd(preset: str, seed_value: int, bursts: bool, database_url: str | Non
 main.add_command(import_boundaries_cmd)
 main.add_command(alerts_cmd)
 main.add_command(import_cases_cmd)
+main.add_command(import_events_cmd)
 db.add_command(rebuild_rollups_cmd)
 main.add_command(export_cmd)
 main.add_command(import_risk_items_cmd)

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         description="A case point in no leaf unit but this close to one (metres on the "
         "ground) goes to the nearest leaf, flagged placed_by_tolerance; 0 turns it off",
     )
+    reach_speed_kmh: float = Field(
+        30.0,
+        gt=0,
+        le=200,
+        description="Straight-line speed of a patrol leaving its base (km/h), for the area "
+        "it reaches within the 5-minute target (docs/events.md): 30 km/h covers 2.5 km",
+    )
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import geoalchemy2  # noqa: F401  (registers the PostGIS geometry type for reflection)
 from alembic import context
 
+import api.db.events  # noqa: F401  (the dispatch events' tables)
 from api.db.models import Base
 from api.db.session import get_engine
 from api.settings import get_settings

@@ -124,10 +124,13 @@ def seed_database(
     seed: int = 1,
     bursts: bool = True,
     progress: bool | None = None,
+    events: bool | None = None,
 ) -> dict[str, object]:
     """Seed an empty, migrated database with world ``preset`` (deterministic for ``seed``).
 
-    ``bursts=False`` builds a quiet world without the planted incident bursts. Refuses a
+    ``bursts=False`` builds a quiet world without the planted incident bursts. ``events``
+    (default: the small and metro presets) adds patrol bases and dispatch events
+    (``seed.events``). Refuses a
     database that has units already. Returns summary figures.
     """
     spec = get_preset(preset)
@@ -197,6 +200,12 @@ def seed_database(
         timings["rollups_s"] = time.perf_counter() - started - sum(timings.values())
         register = seed_register(session, spec.name, seed, spec.end)
         timings["risk_s"] = time.perf_counter() - started - sum(timings.values())
+        dispatch = {}
+        if events if events is not None else spec.name in ("small", "metro"):
+            from seed.events import seed_events
+
+            dispatch = seed_events(session, spec.name, seed)
+            timings["events_s"] = time.perf_counter() - started - sum(timings.values())
     if get_engine(url).dialect.name == "postgresql":
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -211,6 +220,7 @@ def seed_database(
         case_actions=actions,
         bursts=len(planted),
         **register,
+        **dispatch,
         population=int(population.sum()),
         seconds=round(time.perf_counter() - started, 1),
     )

@@ -25,7 +25,7 @@ from api.domain import CATEGORIES, CATEGORY_BY_CODE
 from api.principal import Principal
 from api.services.scope import check_scope, subtree_codes
 
-KINDS = ("caseload", "overdue", "unstaffed_grid")
+KINDS = ("caseload", "overdue", "unstaffed_grid", "slow_response")
 TRACE_DAYS = 60  # days of observed-vs-expected kept in an alert's detail
 
 
@@ -70,7 +70,7 @@ def _rows(
                 "closed_on": None if ongoing else start + dt.timedelta(days=last + 1),
                 "detail": {
                     "level": level,
-                    "window_days": 7 if kind == "caseload" else 1,
+                    "window_days": 1 if kind == "overdue" else 7,
                     "peak": {
                         "day": (start + dt.timedelta(days=int(episodes.peak_day[i]))).isoformat(),
                         "observed": _round(episodes.peak_observed[i], 2),
@@ -101,9 +101,10 @@ def compute_alert_rows(
     """Caseload and overdue alert rows of every episode up to ``on`` (and the days scanned)."""
     cfg = cfg or DetectorConfig()
     data = load_matrices(session, on, levels)
+    rows: list[dict] = slow_response_rows(session, on, cfg)
     if data is None or not data.levels:
-        return [], 0
-    rows: list[dict] = []
+        _link_children(session, rows)
+        return rows, 0
     caseload = detect_caseload([lv.series for lv in data.levels], cfg)
     for lv, episodes in zip(data.levels, caseload, strict=True):
         rows += _rows(episodes, lv.codes, lv.level, "caseload", data.start, data.n_days)
@@ -111,6 +112,22 @@ def compute_alert_rows(
         rows += _rows(overdue, lv.codes, lv.level, "overdue", data.start, data.n_days)
     _link_children(session, rows)
     return rows, data.n_days
+
+
+def slow_response_rows(session: Session, on: dt.date, cfg: DetectorConfig | None) -> list[dict]:
+    """Slow-response alert rows (``api.alerts.response``) of every episode up to ``on``."""
+    from api.alerts.response import detect_slow_response, load_response
+
+    start = on - dt.timedelta(days=7 * 20)
+    data = load_response(session, start, on)
+    if not data or not any(events.any() for *_, events in data):
+        return []
+    found = detect_slow_response([(m, e) for _, _, m, e in data], base=cfg)
+    n_days = (on - start).days + 1
+    rows: list[dict] = []
+    for (level, codes, *_), episodes in zip(data, found, strict=True):
+        rows += _rows(episodes, codes, level, "slow_response", start, n_days)
+    return rows
 
 
 def _link_children(session: Session, rows: list[dict]) -> None:
@@ -203,7 +220,8 @@ def run_alerts(session: Session, on: dt.date | None = None, cfg: DetectorConfig 
         on = span[1] if span else dt.date.today()
     rows, n_days = compute_alert_rows(session, on, cfg)
     fresh = {_key(r): r for r in rows}
-    existing = list(session.scalars(select(Alert).where(Alert.kind.in_(("caseload", "overdue")))))
+    computed = ("caseload", "overdue", "slow_response")
+    existing = list(session.scalars(select(Alert).where(Alert.kind.in_(computed))))
     stale = []
     for alert in existing:
         row = fresh.pop(_key(alert), None)
@@ -219,7 +237,7 @@ def run_alerts(session: Session, on: dt.date | None = None, cfg: DetectorConfig 
     grids = _sync_grids(session, on)
     session.flush()
     summary = RunSummary(on=on, days=n_days, seconds=time.perf_counter() - t0)
-    for kind in ("caseload", "overdue"):
+    for kind in computed:
         summary.episodes[kind] = sum(r["kind"] == kind for r in rows)
         summary.opened[kind] = sum(r["kind"] == kind and r["status"] == "open" for r in rows)
     summary.episodes["unstaffed_grid"] = summary.opened["unstaffed_grid"] = grids
@@ -244,6 +262,12 @@ def describe(alert: Alert, unit: AdminUnit | None) -> dict:
         message = (
             f"{alert.observed:g} overdue cases open against a recent level of "
             f"{alert.expected:.1f}, since {alert.opened_on.isoformat()}"
+        )
+    elif alert.kind == "slow_response":
+        message = (
+            f"{alert.observed:g} events missed the 5-minute on-scene target in the last 7 "
+            f"days against {alert.expected:.1f} expected from this unit's own history "
+            f"(probability {alert.probability:.1e}), since {alert.opened_on.isoformat()}"
         )
     else:
         message = f"grid without a full-time worker since {alert.opened_on.isoformat()}"

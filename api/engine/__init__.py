@@ -22,6 +22,7 @@ from api.engine.domain import (
     Tally,
 )
 from api.engine.domains.cases import CASES, SERIOUS
+from api.engine.domains.events import EVENTS, EventFacts
 from api.engine.periods import Period, PeriodError, parse_shorthand
 from api.engine.pivot import PivotCells, PivotQuery, pivot_cells
 from api.engine.query import MapQuery, MetricQuery, MetricsError, ResolvedQuery, last_data_day
@@ -29,7 +30,9 @@ from api.engine.registry import REGISTRY, forget_domain, get_metric, register_do
 from api.engine.rollup import (
     CaseSnapshot,
     apply_case_changes,
+    apply_changes,
     case_columns,
+    rebuild,
     rebuild_rollups,
 )
 from api.engine.safety_index import Component, load_components, score_components
@@ -48,6 +51,7 @@ from api.engine.units import UnitIndex
 
 __all__ = [
     "CASES",
+    "EVENTS",
     "REGISTRY",
     "SERIOUS",
     "CaseSnapshot",
@@ -57,6 +61,7 @@ __all__ = [
     "Dimension",
     "Distribution",
     "Event",
+    "EventFacts",
     "FactDomain",
     "MapQuery",
     "Metric",
@@ -75,6 +80,7 @@ __all__ = [
     "Tally",
     "UnitIndex",
     "apply_case_changes",
+    "apply_changes",
     "breakdown",
     "case_columns",
     "children_metrics",
@@ -92,6 +98,7 @@ __all__ = [
     "parse_shorthand",
     "pivot_cells",
     "ranking",
+    "rebuild",
     "rebuild_rollups",
     "register_domain",
     "score_components",

@@ -24,7 +24,7 @@ def alerts(
     user: Reader,
     unit: Annotated[str | None, Query(max_length=32)] = None,
     status: Literal["open", "closed", "all"] = "open",
-    kind: Literal["caseload", "overdue", "unstaffed_grid"] | None = None,
+    kind: Literal["caseload", "overdue", "unstaffed_grid", "slow_response"] | None = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict:

@@ -57,7 +57,10 @@ def breakdown(
     unit: ScopedUnit,
     query: MetricQueryDep,
     by: Annotated[
-        Literal["category", "channel", "status", "kind", "risk_level"], Query()
+        Literal[
+            "category", "channel", "status", "type", "force_kind", "shift", "kind", "risk_level"
+        ],
+        Query(),
     ] = "category",
 ) -> dict:
     """The metric for the unit split by category, channel or workflow status."""

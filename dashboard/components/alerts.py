@@ -26,6 +26,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "overdue": ("超期在办{observed:g}件，近期水平{expected:.1f}件",
                 "{observed:g} overdue open cases, recent level {expected:.1f}"),
     "unstaffed_grid": ("网格无专职网格员", "Grid without a full-time worker"),
+    "slow_response": ("近7天{observed:g}起警情未在5分钟内到场，按本单位规律预期{expected:.1f}起",
+                      "{observed:g} events not on scene within 5 minutes in 7 days, "
+                      "{expected:.1f} expected from its own history"),
     "since": ("自{day}起", "since {day}"),
     "marker": ("{n}条预警", "open alerts: {n}"),
     "observed": ("近7天实际", "Observed (7 days)"),
@@ -54,6 +57,10 @@ def alert_sentence(alert: Mapping, lang: str) -> str:
         )
     elif kind == "overdue":
         body = _t("overdue", lang, observed=alert["observed"] or 0, expected=alert["expected"] or 0)
+    elif kind == "slow_response":
+        body = _t(
+            "slow_response", lang, observed=alert["observed"] or 0, expected=alert["expected"] or 0
+        )
     else:
         body = _t("unstaffed_grid", lang)
     comma = ", " if lang == "en" else "，"

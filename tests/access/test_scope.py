@@ -96,6 +96,13 @@ def seed_cases_and_alerts(client: TestClient, world) -> None:
     response = client.post("/api/v1/cases", json=items)
     assert response.status_code == 200, response.text
     assert response.json()["created"] == len(items)
+    events = [  # dispatch events in every leaf too (GET /api/v1/events, its coverage)
+        {"source": "scope-test", "external_id": f"{code}-e", "type": "help",
+         "force_kind": "police", "received_at": (now - dt.timedelta(days=2)).isoformat(),
+         "lon": lon, "lat": lat}
+        for code, (lon, lat) in leaf_points(world).items()
+    ]  # fmt: skip
+    assert client.post("/api/v1/events", json=events).status_code == 200
     with session_scope(world.url) as session:
         for code in [*world.villages, *world.towns]:
             session.add(

@@ -3,9 +3,10 @@ metrics that read the measures of several domains."""
 
 from api.engine.domains.cases import CASES
 from api.engine.domains.desk import DESK
+from api.engine.domains.events import EVENTS
 from api.engine.domains.network import NETWORK
 from api.engine.domains.risk import RISK
 from api.engine.safety_index import SAFETY_INDEX
 
-BUILT_IN_DOMAINS = (CASES, NETWORK, DESK, RISK)
+BUILT_IN_DOMAINS = (CASES, NETWORK, EVENTS, DESK, RISK)
 METRICS_OF_SEVERAL_DOMAINS = (SAFETY_INDEX,)
