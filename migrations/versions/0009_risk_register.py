@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = api.db.types.UTCDateTime(timezone=True)
-ROLES_BEFORE = "'admin', 'official', 'village_worker', 'analyst', 'display', 'intake'"
+ROLES_BEFORE = "'admin', 'official', 'village_worker', 'department', 'analyst', 'display', 'intake'"
 SECTIONS = [
     "risk_points",
     "consultation",
