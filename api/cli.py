@@ -17,6 +17,7 @@ from api.commands.boundaries import import_boundaries_cmd
 from api.commands.cases import import_cases_cmd
 from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
 from api.commands.export import export_cmd
+from api.commands.populations import import_populations_cmd
 from api.commands.rollups import rebuild_rollups_cmd
 from api.db.session import session_scope
 from api.principal import ROLES
@@ -315,3 +316,4 @@ main.add_command(alerts_cmd)
 main.add_command(import_cases_cmd)
 db.add_command(rebuild_rollups_cmd)
 main.add_command(export_cmd)
+main.add_command(import_populations_cmd)

@@ -23,7 +23,12 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 GROUPS = [
     ("community_correction", "社区矫正对象", "Under community correction", "person"),
-    ("released_prisoner", "刑满释放人员（安置帮教）", "Released prisoners (resettlement)", "person"),
+    (
+        "released_prisoner",
+        "刑满释放人员（安置帮教）",
+        "Released prisoners (resettlement)",
+        "person",
+    ),
     ("severe_mental_disorder", "严重精神障碍患者", "Severe mental disorder", "person"),
     ("drug_rehabilitation", "社区戒毒/康复人员", "Community drug rehabilitation", "person"),
     ("key_youth", "重点青少年", "Key youth", "person"),
