@@ -32,6 +32,20 @@ class Settings(BaseSettings):
         description="A case point in no leaf unit but this close to one (metres on the "
         "ground) goes to the nearest leaf, flagged placed_by_tolerance; 0 turns it off",
     )
+    suppression_threshold: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Special-population counts from 1 to this minus one are suppressed "
+        "(shown as '<5'), with complementary suppression (docs/populations.md)",
+    )
+    protection_width: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Every suppressed special-population count must stay uncertain over "
+        "at least this many persons, whatever a reader combines (at most the threshold)",
+    )
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body")
 
 

@@ -82,6 +82,8 @@ class PopulationCount(Base):
     )
     is_current: Mapped[bool] = mapped_column(Boolean, server_default=true())
     month: Mapped[dt.date] = mapped_column(Date)
+    # noon local time of the month's first day: the figure engine dates the month by it
+    counted_at: Mapped[dt.datetime] = mapped_column()
     department: Mapped[str] = mapped_column(String(64))
     leaf_unit_id: Mapped[int] = mapped_column(BigInteger)  # admin_unit.id (village or grid)
     unit_code: Mapped[str] = mapped_column(String(32))

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from api.db.models import AdminUnit
 from api.db.populations import PopulationBatch, PopulationCount, PopulationGroup
 from api.db.versions import bump_version
+from api.services.local_time import local_zone
 
 DATASET = "special_populations"  # the domain's dataset version
 COUNTS = (
@@ -347,6 +348,7 @@ def _store(
             .where(PopulationCount.batch_id == old.id)
             .values(is_current=False)
         )
+    counted_at = dt.datetime.combine(month, dt.time(12), local_zone())
     session.execute(
         PopulationCount.__table__.insert(),
         [
@@ -354,6 +356,7 @@ def _store(
                 "batch_id": batch.id,
                 "is_current": True,
                 "month": month,
+                "counted_at": counted_at,
                 "department": department,
                 "leaf_unit_id": units[code],
                 "unit_code": code,

@@ -78,6 +78,7 @@ def upgrade() -> None:
         ),
         sa.Column("is_current", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("counted_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("department", sa.String(64), nullable=False),
         sa.Column("leaf_unit_id", sa.BigInteger(), nullable=False),
         sa.Column("unit_code", sa.String(32), nullable=False),

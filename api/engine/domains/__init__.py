@@ -3,7 +3,8 @@ metrics that read the measures of several domains."""
 
 from api.engine.domains.cases import CASES
 from api.engine.domains.network import NETWORK
+from api.engine.domains.populations import POPULATIONS
 from api.engine.safety_index import SAFETY_INDEX
 
-BUILT_IN_DOMAINS = (CASES, NETWORK)
+BUILT_IN_DOMAINS = (CASES, NETWORK, POPULATIONS)
 METRICS_OF_SEVERAL_DOMAINS = (SAFETY_INDEX,)
