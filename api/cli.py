@@ -176,13 +176,30 @@ def user() -> None:
     default=None,
     help="Password for the dashboard login (at least 8 characters; '-' reads it from stdin).",
 )
+@click.option(
+    "--special-populations",
+    is_flag=True,
+    help="May read the special-population figures (counts, with small counts suppressed).",
+)
 @database_option
 @friendly_errors
 def user_add(
-    name: str, role: str, unit_code: str, password: str | None, database_url: str | None
+    name: str,
+    role: str,
+    unit_code: str,
+    password: str | None,
+    special_populations: bool,
+    database_url: str | None,
 ) -> None:
     """Create user NAME and print an API token for it."""
-    from api.services.auth import create_user, find_user, hash_password, issue_token
+    from api.principal import SPECIAL_POPULATIONS
+    from api.services.auth import (
+        create_user,
+        find_user,
+        grant_permission,
+        hash_password,
+        issue_token,
+    )
     from api.services.units import get_unit
 
     if password == "-":
@@ -197,6 +214,8 @@ def user_add(
         if find_user(session, name) is not None:
             raise UsageProblem(f"user {name!r} exists already")
         account = create_user(session, name, role, unit_code, password_hash)
+        if special_populations:
+            grant_permission(session, account, SPECIAL_POPULATIONS)
         token = issue_token(session, account, get_settings().token_ttl_days, label="cli")
     click.echo(token)
 

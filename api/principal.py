@@ -13,6 +13,9 @@ READ_ROLES = frozenset({"admin", "official", "village_worker", "analyst", "displ
 WRITE_ROLES = frozenset({"admin", "intake"})
 # A wall display shows figures and maps, never lists of cases.
 CASE_LIST_ROLES = READ_ROLES - {"display"}
+# A permission beyond the role (table user_permission): special-population figures.
+SPECIAL_POPULATIONS = "special_populations"
+PERMISSIONS = (SPECIAL_POPULATIONS,)
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,12 @@ class Principal:
     unit_code: str
     via: str = "token"  # token | session
     token_id: int | None = None
+    permissions: frozenset[str] = frozenset()  # beyond the role: special_populations
+
+    @property
+    def can_read_special_populations(self) -> bool:
+        """Special-population figures need their own permission (any reading role)."""
+        return self.can_read and SPECIAL_POPULATIONS in self.permissions
 
     @property
     def can_read(self) -> bool:

@@ -34,6 +34,7 @@ from seed.cases import build_model, generate_cases
 from seed.geometry import WorldGeometry, build_geometry
 from seed.layout import Layout, make_layout
 from seed.network import facilities, grid_population, grid_workers
+from seed.populations import seed_populations
 from seed.presets import get_preset
 
 CHUNK_DAYS = 31
@@ -189,6 +190,9 @@ def seed_database(
         with bulk_loading(session, *(t.__table__ for t in rollups)):
             rebuild_rollups(session)
         timings["rollups_s"] = time.perf_counter() - started - sum(timings.values())
+        months = 12 if spec.name == "metro" else 6
+        population_rows = seed_populations(session, spec.end, months, seed)
+        timings["populations_s"] = time.perf_counter() - started - sum(timings.values())
     if get_engine(url).dialect.name == "postgresql":
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -200,6 +204,7 @@ def seed_database(
         grid_workers=workers,
         facilities=stations,
         cases=cases,
+        population_rows=population_rows,
         bursts=len(planted),
         population=int(population.sum()),
         seconds=round(time.perf_counter() - started, 1),

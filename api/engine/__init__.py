@@ -8,6 +8,7 @@ domain.
 """
 
 from api.engine.choropleth import ChoroplethTable, choropleth_table, feature_collection
+from api.engine.disclosure import PeriodNotPublished, is_protected, protected_metric_ids
 from api.engine.domain import (
     Current,
     Dimension,
@@ -63,6 +64,7 @@ __all__ = [
     "MetricsError",
     "Period",
     "PeriodError",
+    "PeriodNotPublished",
     "ResolvedQuery",
     "RollupTables",
     "Share",
@@ -82,11 +84,13 @@ __all__ = [
     "forget_domain",
     "forget_states",
     "get_metric",
+    "is_protected",
     "keep_snapshots_in",
     "last_data_day",
     "list_metrics",
     "load_components",
     "parse_shorthand",
+    "protected_metric_ids",
     "ranking",
     "rebuild_rollups",
     "register_domain",

@@ -228,3 +228,20 @@ def suppressed_shown(
     if hidden is None:
         return None
     return hidden & ~nodata, nodata
+
+
+def is_protected(metric: Metric) -> bool:
+    """True when ``metric`` reads a measure of a protected domain (its figures, counts of
+    persons or not, need the permission)."""
+    for name in metric.measures():
+        ref = MEASURES.get(name)
+        if ref is not None and ref.domain.protection is not None:
+            return True
+    return False
+
+
+def protected_metric_ids() -> frozenset[str]:
+    """The ids of every metric of a protected domain."""
+    from api.engine.registry import REGISTRY
+
+    return frozenset(m.id for m in REGISTRY.values() if is_protected(m))

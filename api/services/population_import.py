@@ -288,7 +288,17 @@ def import_populations(
             f"{path.name}: {len({p.line for p in problems})} offending rows; nothing stored",
             problems,
         )
-    return _store(session, path, raw, month, department, imported_by, records, units, groups)
+    return store_counts(
+        session,
+        month,
+        department,
+        records,
+        source_name=path.name,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        imported_by=imported_by,
+        units=units,
+        groups=groups,
+    )
 
 
 def _units(session: Session, codes: set[str], month: dt.date) -> dict[str, int]:
@@ -311,17 +321,24 @@ def _units(session: Session, codes: set[str], month: dt.date) -> dict[str, int]:
     return found
 
 
-def _store(
+def store_counts(
     session: Session,
-    path: Path,
-    raw: bytes,
     month: dt.date,
     department: str,
-    imported_by: str | None,
     records: list[tuple[str, str, dict[str, int]]],
-    units: dict[str, int],
-    groups: dict[str, str],
+    source_name: str | None = None,
+    sha256: str | None = None,
+    imported_by: str | None = None,
+    units: dict[str, int] | None = None,
+    groups: dict[str, str] | None = None,
 ) -> ImportReport:
+    """Store checked ``records`` (unit code, group, counts) as the month of ``department``,
+    replacing its current batch (kept as history); bumps the domain's dataset version.
+    ``import_populations`` checks a file first; the seed calls this with its own rows."""
+    if groups is None:
+        groups = dict(session.execute(select(PopulationGroup.code, PopulationGroup.kind)).all())
+    if units is None:
+        units = _units(session, {c for c, _, _ in records}, month)
     now = dt.datetime.now(dt.UTC)
     old = session.scalar(
         select(PopulationBatch).where(
@@ -333,8 +350,8 @@ def _store(
     batch = PopulationBatch(
         month=month,
         department=department,
-        source_name=path.name[:255],
-        sha256=hashlib.sha256(raw).hexdigest(),
+        source_name=source_name[:255] if source_name else None,
+        sha256=sha256,
         rows=len(records),
         imported_at=now,
         imported_by=imported_by,
@@ -362,6 +379,7 @@ def _store(
                 "unit_code": code,
                 "group_code": group,
                 "kind": groups[group],
+                **dict.fromkeys(COUNTS, 0),
                 **counts,
             }
             for code, group, counts in records
