@@ -50,22 +50,30 @@ class PeriodNotPublished(MetricsError):
     """A protected figure asked for a period other than one calendar month."""
 
 
+ROOMY = 10**12  # the room above a count nothing bounds
+
+
 def protect_hierarchy(
     values: np.ndarray,
     parent: np.ndarray,
     threshold: int,
     width: int,
     forced: np.ndarray | None = None,
+    room: np.ndarray | None = None,
 ) -> np.ndarray:
     """The suppressed cells of a hierarchical table: ``values`` (tables, units) counts,
     each table protected alike (a month each); ``parent`` (units,) the position of each
-    unit's parent (−1: a root). ``forced``: cells suppressed whatever their count. Primary
-    suppression of 1 .. threshold−1, then complementary suppression until every relation
-    holds (see the module docstring). Returns a boolean array like ``values``."""
+    unit's parent (−1: a root). ``forced``: cells suppressed whatever their count;
+    ``room``: how far each count could rise for a reader (visits: up to the shown number
+    under management), unbounded where None. Primary suppression of 1 .. threshold−1,
+    then complementary suppression until every relation holds (module docstring).
+    Returns a boolean array like ``values``."""
     values = np.asarray(values, dtype=np.int64)
     supp = (values >= 1) & (values < threshold)
     if forced is not None:
         supp |= forced
+    room = np.full(values.shape, ROOMY, dtype=np.int64) if room is None else room
+    room = np.minimum(np.asarray(room, dtype=np.int64), ROOMY)
     children = np.flatnonzero(parent >= 0)
     if not len(children) or not values.size:
         return supp
@@ -73,27 +81,38 @@ def protect_hierarchy(
     owner = parent[order]
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     parents = owner[starts]
-    child_vals = values[:, order]
-    big = np.iinfo(np.int64).max // 4
+    sizes = np.diff(np.r_[starts, len(order)])
+    v, r = values[:, order], room[:, order]
+    pv, pr = values[:, parents], room[:, parents]
     n_child = len(order)
     position = np.arange(n_child, dtype=np.int64)
+    tier_of = np.where((v > 0) & (r > 0), 0, np.where(v > 0, 1, np.where(r > 0, 2, 3)))
+    base = tier_of * 10**15 + np.minimum(v, 10**8) * n_child + position
     while True:
         s = supp[:, order]
-        n_s = np.add.reduceat(s.astype(np.int64), starts, axis=1)
-        sum_s = np.add.reduceat(np.where(s, child_vals, 0), starts, axis=1)
         top = supp[:, parents]
-        bad = (~top & (n_s >= 1) & ((n_s < 2) | (sum_s < width))) | (top & (n_s == 0))
+        sum_v = np.add.reduceat(np.where(s, v, 0), starts, axis=1)
+        sum_r = np.add.reduceat(np.where(s, r, 0), starts, axis=1)
+        up_v, up_r = np.where(top, pv, 0), np.where(top, pr, 0)
+        # how far each suppressed member can move with the others making up for it
+        rise = np.repeat(sum_v + up_r, sizes, axis=1) - v  # others fall, or the parent rises
+        fall = np.repeat(sum_r + up_v, sizes, axis=1) - r  # others rise, or the parent falls
+        spread = np.minimum(v, fall) + np.minimum(r, rise)
+        worst = np.minimum.reduceat(np.where(s, spread, ROOMY), starts, axis=1)
+        parent_spread = np.minimum(pv, sum_v) + np.minimum(pr, sum_r)
+        worst = np.where(top, np.minimum(worst, parent_spread), worst)
+        bad = worst < width  # (a relation with nothing suppressed is never bad)
         if not bad.any():
             return supp
-        # the smallest non-zero shown child of each relation (its position in ``order``)
-        eligible = ~s & (child_vals > 0)
-        key = np.where(eligible, child_vals * n_child + position, big)
+        key = np.where(~s & (tier_of < 3), base, np.iinfo(np.int64).max)
         best = np.minimum.reduceat(key, starts, axis=1)
-        has = best < big
+        has = best < np.iinfo(np.int64).max
         tables, groups = np.nonzero(bad & has)
-        supp[tables, order[best[tables, groups] % n_child]] = True
+        supp[tables, order[best[tables, groups] % 10**15 % n_child]] = True
         tables, groups = np.nonzero(bad & ~has & ~top)
         supp[tables, parents[groups]] = True
+        if not (bad & (has | ~top)).any():
+            return supp  # nothing left to add: the LP test is the judge
 
 
 def month_of(period: Period) -> dt.date | None:
@@ -192,8 +211,15 @@ def disclosure_table(state: State, domain: FactDomain) -> DisclosureTable:
     ordered += [m for m in measures if m in protection.linked]
     for measure in ordered:
         bound = protection.linked.get(measure)
-        forced = masks[bound] if bound else None
-        masks[measure] = protect_hierarchy(counts[measure], parent, threshold, width, forced)
+        forced = room = None
+        if bound:  # shown where its bound is shown, and never above it
+            forced = masks[bound]
+            # its true slack below the bound, even where the bound is suppressed: the
+            # bounds of a group add up to what is shown, and so do the slacks
+            room = counts[bound] - counts[measure]
+        masks[measure] = protect_hierarchy(
+            counts[measure], parent, threshold, width, forced, room
+        )
     table = DisclosureTable(
         {m: i for i, m in enumerate(months)}, masks, counts, reported, threshold, width
     )

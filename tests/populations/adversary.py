@@ -54,7 +54,7 @@ def recount(url: str) -> tuple[dict, dict[str, str | None], set]:
     )
     truth, reported = {}, set()
     with session_scope(url) as s:
-        for code, month, n, *values in s.execute(text(query)):
+        for code, month, _rows, *values in s.execute(text(query)):
             month = str(month)[:7]
             reported.add((code, month))
             for measure, v in zip(MEASURES, values, strict=True):
@@ -83,7 +83,7 @@ def _learn(known: dict, code: str, month: str, metric: str, row: dict, threshold
     for measure, value in pairs:
         assert value is not None, (metric, code, month, row)
         assert not 1 <= value < threshold, f"a small count shown: {metric} {code} {row}"
-        known[(measure, code, month)] = int(round(value))
+        known[(measure, code, month)] = round(value)
 
 
 def gather(client, root: str, months: list[str], threshold: int = 5) -> dict:
@@ -127,6 +127,20 @@ def gather(client, root: str, months: list[str], threshold: int = 5) -> dict:
     return known
 
 
+def _same_csv(client, params: dict, rows: list[dict], threshold: int) -> None:
+    flat = client.get("/api/v1/choropleth", params={**params, "format": "csv"})
+    assert flat.status_code == 200, flat.text
+    table = {r["code"]: r for r in csv.DictReader(io.StringIO(flat.content.decode("utf-8-sig")))}
+    for row in rows:
+        shown = table[row["code"]]
+        if row.get("suppressed"):
+            assert shown["value"] == f"<{threshold}" and shown["numerator"] == "", shown
+        else:
+            assert shown["value"] != f"<{threshold}", (row, shown)
+            if row.get("numerator") is not None:
+                assert float(shown["numerator"]) == row["numerator"], (row, shown)
+
+
 def _end(month: str) -> str:
     import datetime as dt
 
@@ -140,7 +154,6 @@ def intervals(
     """For each count of ``month`` among ``codes`` that was not learnt: (least, greatest,
     true value) the learnt counts allow."""
     cells = [(m, c) for c in sorted(codes) for m in MEASURES]
-    index = {cell: i for i, cell in enumerate(cells)}
     value = {cell: known.get((cell[0], cell[1], month)) for cell in cells}
     unknown = [cell for cell in cells if value[cell] is None]
     if not unknown:
@@ -175,11 +188,6 @@ def intervals(
                 ub_rows.append((dict(terms), rhs))
     n = len(unknown)
     rows_all = eq_rows + ub_rows
-    r, cidx = [], []
-    for k, (terms, _) in enumerate(rows_all):
-        for j in terms:
-            r.append(k)
-            cidx.append(j)
     # variables linked through a constraint share a component
     pairs_a, pairs_b = [], []
     for terms, _ in rows_all:
@@ -194,19 +202,8 @@ def intervals(
         members = np.flatnonzero(label == comp)
         local = {int(j): i for i, j in enumerate(members)}
 
-        def block(rows):
-            a, b = [], []
-            for terms, rhs in rows:
-                if any(j in local for j in terms):
-                    line = np.zeros(len(members))
-                    for j, coef in terms.items():
-                        line[local[j]] = coef
-                    a.append(line)
-                    b.append(rhs)
-            return (np.array(a), np.array(b)) if a else (None, None)
-
-        a_eq, b_eq = block(eq_rows)
-        a_ub, b_ub = block(ub_rows)
+        a_eq, b_eq = _block(eq_rows, local)
+        a_ub, b_ub = _block(ub_rows, local)
         for j in members:
             cost = np.zeros(len(members))
             cost[local[int(j)]] = 1.0
@@ -216,5 +213,17 @@ def intervals(
             top = np.inf if hi.status == 3 else -hi.fun
             m, c = unknown[j]
             out[(m, c)] = (lo.fun, top, truth.get((m, c, month), 0))
-    _ = index
     return out
+
+
+def _block(rows: list, local: dict[int, int]) -> tuple:
+    """The rows touching the component whose variables ``local`` numbers, as arrays."""
+    a, b = [], []
+    for terms, rhs in rows:
+        if any(j in local for j in terms):
+            line = np.zeros(len(local))
+            for j, coef in terms.items():
+                line[local[j]] = coef
+            a.append(line)
+            b.append(rhs)
+    return (np.array(a), np.array(b)) if a else (None, None)

@@ -27,7 +27,7 @@ def token_with(url: str, role: str, unit_code: str, permitted: bool) -> str:
 @pytest.fixture(scope="module")
 def small_populations(small_world_url, tmp_path_factory):
     """A copy of the small seed world (with its six months of counts) and an API client
-    of a city analyst with the permission."""
+    of an official of its first town, with the permission."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -40,8 +40,11 @@ def small_populations(small_world_url, tmp_path_factory):
         from sqlalchemy import text
 
         city = s.execute(text("SELECT code FROM admin_unit WHERE parent_code IS NULL")).scalar()
-    token = token_with(url, "analyst", city, permitted=True)
+        town = s.execute(
+            text("SELECT MIN(code) FROM admin_unit WHERE parent_code = :c"), {"c": city}
+        ).scalar()
+    token = token_with(url, "official", town, permitted=True)
     app = create_app(settings, with_dashboard=False)
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
-        yield url, city, client
+        yield url, town, client
     dispose_engines()
