@@ -217,9 +217,7 @@ def disclosure_table(state: State, domain: FactDomain) -> DisclosureTable:
             # its true slack below the bound, even where the bound is suppressed: the
             # bounds of a group add up to what is shown, and so do the slacks
             room = counts[bound] - counts[measure]
-        masks[measure] = protect_hierarchy(
-            counts[measure], parent, threshold, width, forced, room
-        )
+        masks[measure] = protect_hierarchy(counts[measure], parent, threshold, width, forced, room)
     table = DisclosureTable(
         {m: i for i, m in enumerate(months)}, masks, counts, reported, threshold, width
     )
