@@ -16,8 +16,14 @@ from api.db.session import dispose_engines, session_scope
 from api.settings import Settings
 from tests.populations.conftest import token_with
 
-PROTECTED = ("visit_coverage_rate", "lost_contact_rate", "floating_per_100",
-             "special_under_management", "rental_units_per_grid", "help_station_coverage")  # fmt: skip
+PROTECTED = (
+    "visit_coverage_rate",
+    "lost_contact_rate",
+    "floating_per_100",
+    "special_under_management",
+    "rental_units_per_grid",
+    "help_station_coverage",
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +106,7 @@ def test_dashboard_client_refuses_without_the_permission(tiny):
     from dashboard import client as dash
     from dashboard.state import MapView
 
-    url, w, _ = tiny
+    _, w, _ = tiny
     who = Principal(1, "x", "official", w.city)
     allowed = Principal(1, "x", "official", w.city, permissions=frozenset({"special_populations"}))
     assert not dash.may_read_metric(who, "visit_coverage_rate")
@@ -113,8 +119,8 @@ def test_user_add_grants_the_permission(tiny):
     from api.services.auth import principal_for_token
 
     url, w, _ = tiny
-    out = CliRunner().invoke(main, ["user", "add", "pop-reader", "--role", "analyst", "--unit",
-                                    w.city, "--special-populations", "--database-url", url])  # fmt: skip
+    args = ["user", "add", "pop-reader", "--role", "analyst", "--unit", w.city]
+    out = CliRunner().invoke(main, [*args, "--special-populations", "--database-url", url])
     assert out.exit_code == 0, out.output
     with session_scope(url) as s:
         principal = principal_for_token(s, out.output.strip().splitlines()[-1])
