@@ -324,6 +324,11 @@ def _check(session: Session, who: Principal, code: str) -> AdminUnit:
     return unit
 
 
+def suppressed_label() -> str:
+    """What a suppressed figure shows: ``<5`` (the settings' threshold)."""
+    return f"<{settings().suppression_threshold}"
+
+
 def _check_metric(session: Session, who: Principal, metric: str, what: str) -> None:
     """A special-population metric only for a user with the permission (``LookupError``
     otherwise, as for a unit out of scope); each such read audited."""
