@@ -70,6 +70,10 @@ def protect_hierarchy(
     Returns a boolean array like ``values``."""
     values = np.asarray(values, dtype=np.int64)
     supp = (values >= 1) & (values < threshold)
+    # a cell suppressed because its bound is (visits where under management is) may rise
+    # with its bound: its own rise is not capped by its slack (it still makes up for
+    # others only by its slack)
+    exempt = np.zeros(values.shape, dtype=bool) if forced is None else forced.copy()
     if forced is not None:
         supp |= forced
     room = np.full(values.shape, ROOMY, dtype=np.int64) if room is None else room
@@ -84,22 +88,29 @@ def protect_hierarchy(
     sizes = np.diff(np.r_[starts, len(order)])
     v, r = values[:, order], room[:, order]
     pv, pr = values[:, parents], room[:, parents]
+    ex, pex = exempt[:, order], exempt[:, parents]
     n_child = len(order)
     position = np.arange(n_child, dtype=np.int64)
     tier_of = np.where((v > 0) & (r > 0), 0, np.where(v > 0, 1, np.where(r > 0, 2, 3)))
     base = tier_of * 10**15 + np.minimum(v, 10**8) * n_child + position
+    levels = _levels_deepest_first(parent)
+    own_room = np.where(exempt, ROOMY, room)
     while True:
         s = supp[:, order]
         top = supp[:, parents]
-        sum_v = np.add.reduceat(np.where(s, v, 0), starts, axis=1)
-        sum_r = np.add.reduceat(np.where(s, r, 0), starts, axis=1)
+        # a count with children moves only as far as its suppressed children can
+        cv = _through_children(values, supp, parent, levels)[:, order]
+        cr = _through_children(room, supp, parent, levels)[:, order]
+        own_r = _through_children(own_room, supp, parent, levels)[:, order]
+        sum_v = np.add.reduceat(np.where(s, cv, 0), starts, axis=1)
+        sum_r = np.add.reduceat(np.where(s, cr, 0), starts, axis=1)
         up_v, up_r = np.where(top, pv, 0), np.where(top, pr, 0)
         # how far each suppressed member can move with the others making up for it
-        rise = np.repeat(sum_v + up_r, sizes, axis=1) - v  # others fall, or the parent rises
-        fall = np.repeat(sum_r + up_v, sizes, axis=1) - r  # others rise, or the parent falls
-        spread = np.minimum(v, fall) + np.minimum(r, rise)
+        rise = np.repeat(sum_v + up_r, sizes, axis=1) - cv  # others fall, or the parent rises
+        fall = np.repeat(sum_r + up_v, sizes, axis=1) - cr  # others rise, or the parent falls
+        spread = np.minimum(cv, fall) + np.minimum(own_r, rise)
         worst = np.minimum.reduceat(np.where(s, spread, ROOMY), starts, axis=1)
-        parent_spread = np.minimum(pv, sum_v) + np.minimum(pr, sum_r)
+        parent_spread = np.minimum(pv, sum_v) + np.minimum(np.where(pex, ROOMY, pr), sum_r)
         worst = np.where(top, np.minimum(worst, parent_spread), worst)
         bad = worst < width  # (a relation with nothing suppressed is never bad)
         if not bad.any():
@@ -113,6 +124,32 @@ def protect_hierarchy(
         supp[tables, parents[groups]] = True
         if not (bad & (has | ~top)).any():
             return supp  # nothing left to add: the LP test is the judge
+
+
+def _levels_deepest_first(parent: np.ndarray) -> list[np.ndarray]:
+    """The units with a parent, grouped by depth, deepest first."""
+    depth = np.zeros(len(parent), dtype=np.int64)
+    up = parent.copy()
+    while (up >= 0).any():
+        depth[up >= 0] += 1
+        up = np.where(up >= 0, parent[np.maximum(up, 0)], -1)
+    return [np.flatnonzero(depth == d) for d in range(int(depth.max()), 0, -1)]
+
+
+def _through_children(
+    amount: np.ndarray, supp: np.ndarray, parent: np.ndarray, levels: list[np.ndarray]
+) -> np.ndarray:
+    """``amount`` per cell, capped for a unit with children by what its suppressed
+    children can give (bottom-up): a parent is the sum of its children, so it moves
+    only as they do."""
+    out = amount.astype(np.int64, copy=True)
+    for kids in levels:
+        up = parent[kids]
+        total = np.zeros_like(out)
+        np.add.at(total, (slice(None), up), np.where(supp[:, kids], out[:, kids], 0))
+        ups = np.unique(up)
+        out[:, ups] = np.minimum(amount[:, ups], total[:, ups])
+    return out
 
 
 def month_of(period: Period) -> dt.date | None:
