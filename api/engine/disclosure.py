@@ -88,7 +88,7 @@ def protect_hierarchy(
     sizes = np.diff(np.r_[starts, len(order)])
     v, r = values[:, order], room[:, order]
     pv, pr = values[:, parents], room[:, parents]
-    ex, pex = exempt[:, order], exempt[:, parents]
+    pex = exempt[:, parents]
     n_child = len(order)
     position = np.arange(n_child, dtype=np.int64)
     tier_of = np.where((v > 0) & (r > 0), 0, np.where(v > 0, 1, np.where(r > 0, 2, 3)))
