@@ -125,3 +125,27 @@ def test_user_add_grants_the_permission(tiny):
     with session_scope(url) as s:
         principal = principal_for_token(s, out.output.strip().splitlines()[-1])
     assert principal.can_read_special_populations
+
+
+def test_every_export_carries_the_maps_suppression(tiny, tmp_path):
+    """GeoJSON, CSV and GeoPackage of one map suppress the same units."""
+    import csv
+    import io
+
+    import geopandas as gpd
+
+    url, w, client = tiny
+    c = _as(client, token_with(url, "analyst", w.city, permitted=True))
+    params = {"metric": "lost_contact_rate", "period": "2026-10", "level": "grid"}
+    geo = c.get("/api/v1/choropleth", params=params).json()
+    hidden = {f["id"] for f in geo["features"] if f["properties"]["suppressed"]}
+    assert hidden  # the tiny world's grids are small
+    flat = c.get("/api/v1/choropleth", params={**params, "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(flat.content.decode("utf-8-sig"))))
+    assert {r["code"] for r in rows if r["value"] == "<5"} == hidden
+    assert all(r["numerator"] == "" for r in rows if r["code"] in hidden)
+    path = tmp_path / "map.gpkg"
+    path.write_bytes(c.get("/api/v1/choropleth", params={**params, "format": "gpkg"}).content)
+    frame = gpd.read_file(path)
+    assert set(frame.loc[frame["suppressed"].astype(bool), "code"]) == hidden
+    assert frame.loc[frame["code"].isin(hidden), "value"].isna().all()
