@@ -18,6 +18,7 @@ from api.commands.cases import import_cases_cmd
 from api.commands.common import UsageProblem, database_option, friendly_errors, resolve_url
 from api.commands.events import import_events_cmd
 from api.commands.export import export_cmd
+from api.commands.populations import import_populations_cmd
 from api.commands.report import report as report_cmd
 from api.commands.risk import import_risk_items_cmd
 from api.commands.rollups import rebuild_rollups_cmd
@@ -185,6 +186,11 @@ def user() -> None:
     help="With --role department: the kind of the unit's department (labour, mediation, ...).",
 )
 @click.option("--agency", default=None, help="An assessor's agency code (the risk register).")
+@click.option(
+    "--special-populations",
+    is_flag=True,
+    help="May read the special-population figures (counts, with small counts suppressed).",
+)
 @database_option
 @friendly_errors
 def user_add(
@@ -195,9 +201,17 @@ def user_add(
     database_url: str | None,
     department_kind: str | None = None,
     agency: str | None = None,
+    special_populations: bool = False,
 ) -> None:
     """Create user NAME and print an API token for it."""
-    from api.services.auth import create_user, find_user, hash_password, issue_token
+    from api.principal import SPECIAL_POPULATIONS
+    from api.services.auth import (
+        create_user,
+        find_user,
+        grant_permission,
+        hash_password,
+        issue_token,
+    )
     from api.services.units import get_unit
 
     if password == "-":
@@ -231,6 +245,8 @@ def user_add(
                 add_member(session, agency, account.id)
             except ApiError as exc:
                 raise UsageProblem(exc.message) from None
+        if special_populations:
+            grant_permission(session, account, SPECIAL_POPULATIONS)
         token = issue_token(session, account, get_settings().token_ttl_days, label="cli")
     click.echo(token)
 
@@ -353,3 +369,4 @@ db.add_command(rebuild_rollups_cmd)
 main.add_command(export_cmd)
 main.add_command(import_risk_items_cmd)
 main.add_command(report_cmd)
+main.add_command(import_populations_cmd)

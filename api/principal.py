@@ -26,6 +26,9 @@ CASE_LIST_ROLES = READ_ROLES - {"display"}
 # assessor (评估机构) reads and reports on the items assigned to its agency only.
 RISK_WRITE_ROLES = frozenset({"admin", "official"})
 RISK_READ_ROLES = frozenset({"admin", "official", "analyst", "assessor"})
+# A permission beyond the role (table user_permission): special-population figures.
+SPECIAL_POPULATIONS = "special_populations"
+PERMISSIONS = (SPECIAL_POPULATIONS,)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class Principal:
     unit_code: str
     via: str = "token"  # token | session
     token_id: int | None = None
+    permissions: frozenset[str] = frozenset()  # beyond the role: special_populations
+
+    @property
+    def can_read_special_populations(self) -> bool:
+        """Special-population figures need their own permission (any reading role)."""
+        return self.can_read and SPECIAL_POPULATIONS in self.permissions
 
     @property
     def can_read(self) -> bool:

@@ -44,6 +44,20 @@ class Settings(BaseSettings):
         description="Straight-line speed of a patrol leaving its base (km/h), for the area "
         "it reaches within the 5-minute target (docs/events.md): 30 km/h covers 2.5 km",
     )
+    suppression_threshold: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Special-population counts from 1 to this minus one are suppressed "
+        "(shown as '<5'), with complementary suppression (docs/populations.md)",
+    )
+    protection_width: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Every suppressed special-population count must stay uncertain over "
+        "at least this many persons, whatever a reader combines (at most the threshold)",
+    )
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest request body")
 
 

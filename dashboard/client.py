@@ -36,6 +36,7 @@ from api.engine import (
     unit_values,
 )
 from api.principal import Principal
+from api.services.populations import audit_read, may_read_metric
 from api.services.scope import unit_in_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
 from api.services.units import current_children, list_levels
@@ -315,6 +316,7 @@ class Figure(NamedTuple):
     previous: float | None
     low_count: bool
     klass: int | None = None  # the class on the map (choropleth only)
+    suppressed: bool = False  # a small count of persons kept from view: shown as "<5"
 
 
 def metric_catalog() -> list[MetricInfo]:
@@ -388,6 +390,21 @@ def _query(
     return MetricQuery(metric, start.isoformat(), end.isoformat(), compare=compare, smooth=smooth)
 
 
+def suppressed_label() -> str:
+    """What a suppressed figure shows: ``<5`` (the settings' threshold)."""
+    return f"<{settings().suppression_threshold}"
+
+
+def _check_metric(session: Session, who: Principal, metric: str, what: str) -> None:
+    """A special-population metric only for a user with the permission (``LookupError``
+    otherwise, as for a unit out of scope); each such read audited."""
+    if not may_read_metric(who, metric):
+        raise LookupError(
+            f"no metric {metric!r} for you: it needs the special_populations permission"
+        )
+    audit_read(session, who, metric, f"dashboard:{what}", {"via": "dashboard", "what": what})
+
+
 def _figure(row: dict) -> Figure:
     return Figure(
         code=row["code"],
@@ -397,6 +414,7 @@ def _figure(row: dict) -> Figure:
         previous=row.get("previous"),
         low_count=bool(row.get("low_count")),
         klass=row.get("class"),
+        suppressed=bool(row.get("suppressed")),
     )
 
 
@@ -414,6 +432,7 @@ def choropleth(who: Principal, view: MapView) -> tuple[list[Figure], list[float]
     )
     with db() as session:
         _check(session, who, view.code)
+        _check_metric(session, who, view.metric, view.code)
         query = _query(view.metric, view.start, view.end, view.compare, view.smooth)
         table = choropleth_table(session, shown, query)
     return map_figures(table), list(keep) if keep else table.bounds
@@ -425,6 +444,7 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
     n = len(table.shown)
     previous = table.column("previous") if "previous" in table.columns else [None] * n
     smoothed = "smoothed" in table.columns and table.query.smooth == "eb"
+    hidden = table.column("suppressed") if "suppressed" in table.columns else [False] * n
     columns = zip(
         table.column("code"),
         table.column("name"),
@@ -433,9 +453,13 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
         previous,
         [False] * n if smoothed else table.column("low_count"),
         table.column("class"),
+        hidden,
         strict=True,
     )
-    return [Figure(c, name, v, k, p, bool(low), cls) for c, name, v, k, p, low, cls in columns]
+    return [
+        Figure(c, name, v, k, p, bool(low), cls, bool(h))
+        for c, name, v, k, p, low, cls, h in columns
+    ]
 
 
 def unit_figures(
@@ -444,6 +468,9 @@ def unit_figures(
     """Each of ``metrics`` for the unit itself."""
     with db() as session:
         _check(session, who, code)
+        metrics = [m for m in metrics if may_read_metric(who, m)]
+        for metric in metrics:
+            audit_read(session, who, metric, f"dashboard:{code}", {"via": "dashboard"})
         answer = unit_values(session, code, metrics, _query("caseload", start, end, compare))
     return {m: _figure(row) for m, row in answer.items()}
 
@@ -457,6 +484,7 @@ def monthly(
     first = dt.date(index // 12, index % 12 + 1, 1)
     with db() as session:
         _check(session, who, code)
+        _check_metric(session, who, metric, code)
         try:
             answer = timeseries(session, code, _query(metric, first, end, "yoy"), "month")
         except MetricsError:
@@ -476,6 +504,7 @@ def breakdown(
     the metric has no such breakdown."""
     with db() as session:
         _check(session, who, code)
+        _check_metric(session, who, metric, code)
         try:
             answer = engine.breakdown(session, code, _query(metric, start, end), by)
         except MetricsError:

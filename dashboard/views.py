@@ -72,6 +72,8 @@ def map_model(
         change = format_change(f.value, f.previous, fmt, lang)
         rank_text = t("rank_of", lang, rank=rank[f.code], total=total) if f.code in rank else "—"
         value_text = format_value(f.value, fmt, lang)
+        if f.suppressed:  # a small count of persons: greyed, "<5", never a number
+            value_text = client.suppressed_label()
         items.append(
             MapItem(
                 code=f.code,

@@ -34,6 +34,7 @@ from seed.cases import build_model, generate_cases
 from seed.geometry import WorldGeometry, build_geometry
 from seed.layout import Layout, make_layout
 from seed.network import facilities, grid_population, grid_workers
+from seed.populations import seed_populations
 from seed.presets import get_preset
 from seed.risk import seed_register
 from seed.routing import SeedRouting
@@ -206,6 +207,9 @@ def seed_database(
 
             dispatch = seed_events(session, spec.name, seed)
             timings["events_s"] = time.perf_counter() - started - sum(timings.values())
+        months = 12 if spec.name == "metro" else 6
+        population_rows = seed_populations(session, spec.end, months, seed)
+        timings["populations_s"] = time.perf_counter() - started - sum(timings.values())
     if get_engine(url).dialect.name == "postgresql":
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
@@ -218,6 +222,7 @@ def seed_database(
         facilities=stations,
         cases=cases,
         case_actions=actions,
+        population_rows=population_rows,
         bursts=len(planted),
         **register,
         **dispatch,

@@ -8,6 +8,7 @@ domain.
 """
 
 from api.engine.choropleth import ChoroplethTable, choropleth_table, feature_collection
+from api.engine.disclosure import PeriodNotPublished, is_protected, protected_metric_ids
 from api.engine.domain import (
     Current,
     Dimension,
@@ -69,6 +70,7 @@ __all__ = [
     "MetricsError",
     "Period",
     "PeriodError",
+    "PeriodNotPublished",
     "PivotCells",
     "PivotQuery",
     "ResolvedQuery",
@@ -91,12 +93,14 @@ __all__ = [
     "forget_domain",
     "forget_states",
     "get_metric",
+    "is_protected",
     "keep_snapshots_in",
     "last_data_day",
     "list_metrics",
     "load_components",
     "parse_shorthand",
     "pivot_cells",
+    "protected_metric_ids",
     "ranking",
     "rebuild",
     "rebuild_rollups",

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from api.engine.sql import SqlDialect
 
 Kind = Literal["count", "stock", "proportion", "per_capita", "mean", "ratio", "percentile"]
-Group = Literal["caseload", "resolution", "grid"]
+Group = Literal["caseload", "resolution", "grid", "populations"]
 Sql = Callable[["SqlDialect"], str]  # an SQL expression over one source row, per dialect
 Rows = Callable[[Any], np.ndarray]  # the same expression, vectorised over the domain's facts
 
@@ -177,6 +177,16 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Protection:
+    """Counts of persons a domain keeps from view (``api.engine.disclosure``): its
+    protected ``measures``, and those bounded by another (``linked``: visits ≤ under
+    management), suppressed wherever their bound is."""
+
+    measures: tuple[str, ...]
+    linked: Mapping[str, str] = field(default_factory=dict)  # measure → its bound
+
+
+@dataclass(frozen=True)
 class Source:
     """Where a domain's facts live: a table, its leaf-unit column and its date column."""
 
@@ -208,6 +218,8 @@ class FactDomain:
     tables: RollupTables | None = None  # None: read from ``source`` with a GROUP BY
     facts: Callable[[Mapping[str, np.ndarray]], Any] | None = None  # columns → what rows read
     metrics: tuple[Metric, ...] = ()
+    # counts of persons kept from view (``api.engine.disclosure``): None, nothing is
+    protection: Protection | None = None
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.measures] + [d.name for d in self.distributions]

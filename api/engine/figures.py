@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from api.engine.disclosure import suppressed_shown
 from api.engine.domain import Current, Metric, Share, Stock, Tally
 from api.engine.histogram import CellCounts, summed_histogram
 from api.engine.leaves import GroupingKey
@@ -171,11 +172,31 @@ class Figures:
     count: np.ndarray  # what the figure rests on (cases, closed cases, stations...)
     ci_low: np.ndarray | None = None
     ci_high: np.ndarray | None = None
+    suppressed: np.ndarray | None = None  # a protected count's figures kept from view
 
 
 def evaluate(metric: Metric, frame: Frame, intervals: bool = True) -> Figures:
     """The metric's value, numerator, denominator, count and (``intervals``) 95% interval
-    per unit."""
+    per unit; for a metric that reads protected counts of persons, the suppressed figures
+    blanked (NaN) and flagged (``suppressed``), and figures with no data blanked. Every
+    route reads figures here: this is the one place disclosure control is applied."""
+    fig = _evaluate(metric, frame, intervals)
+    found = suppressed_shown(metric, frame.state, frame.shown_at, frame.period)
+    if found is None:
+        return fig
+    hidden, nodata = found
+    blank = hidden | nodata
+    for name in ("value", "numerator", "denominator", "count", "ci_low", "ci_high"):
+        column = getattr(fig, name)
+        if column is not None:
+            column = np.array(column, dtype=float)
+            column[blank] = np.nan
+            setattr(fig, name, column)
+    fig.suppressed = hidden
+    return fig
+
+
+def _evaluate(metric: Metric, frame: Frame, intervals: bool = True) -> Figures:
     if metric.compute is not None:
         values, counts = metric.compute(frame)
         values = np.asarray(values, dtype=float)

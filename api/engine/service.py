@@ -116,6 +116,8 @@ def figure_columns(
     }
     if smoothed is not None:
         columns["smoothed"] = _column(smoothed, n)
+    if fig.suppressed is not None:  # a protected count: "value": null, "suppressed": true
+        columns["suppressed"] = np.asarray(fig.suppressed, dtype=bool)
     if q.compare:
         now = np.asarray(fig.value, dtype=float)
         before = np.asarray(prev.value, dtype=float) if prev is not None else np.full(n, np.nan)
@@ -241,6 +243,8 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
             "count": _num(fig.count[0]),
             "low_count": bool(is_low_count(q.metric, fig.count, low_min)[0]),
         }
+        if fig.suppressed is not None:
+            point["suppressed"] = bool(fig.suppressed[0])
         if compare:
             before = compare_period(part, compare)
             previous = _num(_figures(state, q, [i], before).value[0]) if covered(before) else None

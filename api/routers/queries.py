@@ -7,13 +7,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
-from api.engine import MapQuery, MetricQuery, MetricsError
+from api.deps import CurrentUser, SessionDep
+from api.engine import MapQuery, MetricQuery, MetricsError, get_metric, is_protected
 from api.responses import ORJSONResponse
+from api.services.populations import audit_read, check_metric_access
 
 
 async def metric_query(
     request: Request,
+    session: SessionDep,
+    user: CurrentUser,
     metric: Annotated[str, Query(max_length=64)] = "caseload",
     start: Annotated[str | None, Query(max_length=32)] = None,
     end: Annotated[str | None, Query(max_length=32)] = None,
@@ -23,10 +28,11 @@ async def metric_query(
 ) -> MetricQuery:
     """``metric``, ``start``/``end`` (dates, inclusive) or ``period`` (2026, 2026-Q3,
     2026-10, 2026-W05, last-30d), ``compare`` (yoy 同比 | prev 环比), ``smooth`` (eb), with
-    the app's low-count threshold (settings ``min_denominator``). ``async``: it does no
-    I/O, and FastAPI would run a plain ``def`` in the thread pool, a hop there and back
-    per request."""
-    return MetricQuery(
+    the app's low-count threshold (settings ``min_denominator``). A special-population
+    metric needs the caller's permission (403 without) and its every read is audited.
+    ``async``: it does no I/O otherwise, and FastAPI would run a plain ``def`` in the
+    thread pool, a hop there and back per request."""
+    query = MetricQuery(
         metric=metric,
         start=start,
         end=end,
@@ -35,6 +41,12 @@ async def metric_query(
         smooth=smooth,
         min_denominator=request.app.state.settings.min_denominator,
     )
+    if is_protected(get_metric(metric)):
+        check_metric_access(user, metric)
+        params = dict(request.query_params)
+        detail = {"path": request.url.path, **params}
+        await run_in_threadpool(audit_read, session, user, metric, request.url.path, detail)
+    return query
 
 
 async def map_query(

@@ -17,7 +17,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from api.db.models import ApiToken, AuditLog, User
-from api.principal import ROLES, Principal
+from api.db.populations import UserPermission
+from api.principal import PERMISSIONS, ROLES, SPECIAL_POPULATIONS, Principal
 from api.services.audit import audit
 
 SESSION_LABEL = "session"
@@ -78,6 +79,23 @@ def create_user(
     session.flush()
     audit(session, name, unit_code, "user.create", target=name, detail={"role": role})
     return user
+
+
+def grant_permission(session: Session, user: User, permission: str) -> None:
+    """Give ``user`` a permission beyond its role (``special_populations``), audited."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}: use one of {', '.join(PERMISSIONS)}")
+    if session.get(UserPermission, (user.id, permission)) is None:
+        session.add(UserPermission(user_id=user.id, permission=permission))
+        session.flush()
+        audit(
+            session,
+            user.name,
+            user.unit_code,
+            "user.permit",
+            target=user.name,
+            detail={"permission": permission},
+        )
 
 
 def set_password(session: Session, user: User, password: str) -> None:
@@ -149,6 +167,7 @@ def principal_for_token(session: Session, token: str, via: str = "token") -> Pri
         unit_code=row.unit_code,
         via=via,
         token_id=row.token_id,
+        permissions=frozenset([SPECIAL_POPULATIONS]) if row.special_populations else frozenset(),
     )
 
 
@@ -165,6 +184,13 @@ _TOKEN_PRINCIPAL = (
         User.role,
         User.unit_code,
         User.active,
+        select(UserPermission.user_id)
+        .where(
+            UserPermission.user_id == User.id,
+            UserPermission.permission == SPECIAL_POPULATIONS,
+        )
+        .exists()
+        .label("special_populations"),
     )
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == bindparam("token_hash"))

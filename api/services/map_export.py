@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.engine import MapQuery, MetricQuery, choropleth_table, feature_collection
 from api.principal import Principal
 from api.services.audit import audit_export
+from api.settings import get_settings
 
 Format = Literal["geojson", "csv", "gpkg"]
 MEDIA = {
@@ -85,12 +86,16 @@ def _table_file(rows: list[dict], fragments: dict, meta: dict, fmt: Format, name
     geoms[known] = shapely.from_geojson(
         [fragments[r["code"]] for r in rows if r["code"] in fragments]
     )
-    frame = gpd.GeoDataFrame([_flat(r, meta) for r in rows], geometry=geoms, crs="EPSG:4326")
+    frame = gpd.GeoDataFrame([_flat(r, meta, fmt) for r in rows], geometry=geoms, crs="EPSG:4326")
     return export_bytes(frame, fmt, layer=name, rfc7946=True)  # display geometry already is
 
 
-def _flat(row: dict, meta: dict) -> dict:
+def _flat(row: dict, meta: dict, fmt: Format = "csv") -> dict:
     out = {k: row.get(k) for k in COLUMNS}
+    if "suppressed" in row:  # a protected count: "<5" in CSV, NULL and a flag in GeoPackage
+        out["suppressed"] = bool(row["suppressed"])
+        if fmt == "csv" and row["suppressed"]:
+            out["value"] = f"<{get_settings().suppression_threshold}"
     out["metric"] = meta["metric"]
     out["start"], out["end"] = meta["period"]["start"], meta["period"]["end"]
     return out

@@ -608,3 +608,51 @@ def test_no_dashboard_route_shows_anything_outside_the_callers_subtree(
             assert named_self, f"{caller.label}: no page said who is logged in"
     assert callbacks_fired > 0  # the wall's callback at least
     assert not problems, f"{len(problems)} leaks:\n" + "\n".join(islice(problems, 40))
+
+
+def test_special_population_figures_walk_in_scope_and_need_the_permission(
+    app, db_url, world
+) -> None:
+    """Every figure route that takes a metric, with each special-population metric for one
+    month: a town official with the permission reads its own town (nothing of others) and
+    gets 404 for another's; without the permission, 403 everywhere."""
+    from api.db.session import session_scope
+    from api.engine import protected_metric_ids
+    from seed.populations import seed_populations
+    from tests.populations.conftest import token_with
+
+    with session_scope(db_url) as s:
+        seed_populations(s, dt.date(2026, 10, 31), 1, 1)
+    east, west = world.towns[0], world.towns[1]
+    everyone = {world.city, *world.towns, *world.villages, *world.grids}
+    routes = [
+        path
+        for path, item in app.openapi()["paths"].items()
+        if "get" in item and any(p["name"] == "metric" for p in item["get"].get("parameters", []))
+    ]
+    assert "/api/v1/choropleth" in routes and len(routes) >= 4
+    allowed = token_with(db_url, "official", east, permitted=True)
+    refused = token_with(db_url, "official", east, permitted=False)
+    problems = []
+    for metric in sorted(protected_metric_ids()):
+        for path in routes:
+            params = {"metric": metric, "period": "2026-10"}
+            for token, code in ((allowed, east), (allowed, west), (refused, east)):
+                url = path.replace("{code}", code)
+                query = {**params, "parent": code} if "{code}" not in path else params
+                with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
+                    r = c.get(url, params=query)
+                if token == refused:
+                    expected = {403}
+                elif code == west:
+                    expected = {404}
+                else:
+                    expected = {200, 400}  # 400: a breakdown these metrics do not have
+                if r.status_code not in expected:
+                    problems.append(f"{url} {query}: {r.status_code} {r.text[:120]}")
+                seen = {m.decode() for m in CODE_RE.findall(r.content)}
+                if r.status_code == 200 and (seen & everyone) - subtree_of(world, east):
+                    problems.append(
+                        f"{url} {query}: shows {sorted(seen - subtree_of(world, east))}"
+                    )
+    assert not problems, "\n".join(problems[:20])
