@@ -3,7 +3,7 @@
 touches, assessments, reports, follow-up links and reviews; the role ``assessor``.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 22:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import api.db.types
 
 revision: str = "0009"
-down_revision: str | None = "0011"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,7 +5,7 @@ accepted_at; the role ``department``.
 Cases stored before keep a NULL handling unit (the desk reads it as the case's village, or
 its leaf) and version 1.
 
-Revision ID: 0011
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-07 22:00:00
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 import api.db.types
 
-revision: str = "0011"
+revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

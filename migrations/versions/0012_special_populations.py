@@ -2,8 +2,8 @@
 per village or grid, department and group (never a person); and user permissions beyond a
 role (``special_populations``).
 
-Revision ID: 0010
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 22:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from api.db.types import UTCDateTime
 
-revision: str = "0010"
-down_revision: str | None = "0008"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

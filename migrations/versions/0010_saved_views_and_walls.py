@@ -1,8 +1,8 @@
 """saved_view and wall: saved map views (private or shared in a jurisdiction, with a short
 link) and composed command-center walls (issue 24).
 
-Revision ID: 0014
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 22:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 import api.db.types
 
-revision: str = "0014"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
