@@ -294,10 +294,12 @@ def _period_breakdown(state: State, q: ResolvedQuery, code: str, by: str) -> dic
     u, cube = state.units, state.cubes[domain.name]
     i = u.index[code]
     leaves = state.leaves[domain.name].ancestor_at(u.level[i]) == i
-    measures = [m.numerator] + ([m.denominator] if m.denominator else [])
+    # a denominator the cube does not split (residents: the network now) is the unit's own
+    split = m.denominator is not None and m.denominator in cube.measure_index
+    measures = [m.numerator] + ([m.denominator] if split else [])
     sums = cube.key_sums(q.period.start, q.period.end, leaves, by, measures)
     population = None
-    if m.kind == "per_capita":
+    if m.denominator is not None and not split:
         population = _figures(state, q, [i], q.period).denominator
     out = {}
     codes = [*domain.dimension(by).codes, "other"]
