@@ -69,7 +69,9 @@ class CaseIn(BaseModel):
     lon: Coordinate = Field(None, allow_inf_nan=False)
     lat: Coordinate = Field(None, allow_inf_nan=False)
     crs: Literal["wgs84", "gcj02", "cgcs2000"] = "wgs84"
-    unit_code: Code | None = Field(None, description="A current village or grid code.")
+    unit_code: Code | None = Field(
+        None, description="A current unit with none below it: a village or grid code."
+    )
     description: str | None = Field(
         None, description=f"Trimmed; at most {MAX_DESCRIPTION:,} characters."
     )

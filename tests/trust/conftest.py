@@ -14,6 +14,7 @@ from sqlalchemy import select
 from api.db.session import dispose_engines, session_scope
 from api.settings import Settings
 from tests.conftest import token_for
+from tests.intake.conftest import writer  # noqa: F401  (a fixture the intake tests share)
 
 
 @dataclass(frozen=True)
