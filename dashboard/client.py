@@ -296,6 +296,7 @@ class Figure(NamedTuple):
     previous: float | None
     low_count: bool
     klass: int | None = None  # the class on the map (choropleth only)
+    base_partial: bool = False  # the comparison base is not fully covered by data
 
 
 def metric_catalog() -> list[MetricInfo]:
@@ -336,6 +337,7 @@ def _figure(row: dict) -> Figure:
         previous=row.get("previous"),
         low_count=bool(row.get("low_count")),
         klass=row.get("class"),
+        base_partial=bool(row.get("base_partial")),
     )
 
 
@@ -364,6 +366,7 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
     is 8,820 of them)."""
     n = len(table.shown)
     previous = table.column("previous") if "previous" in table.columns else [None] * n
+    partial = table.query.base_partial
     columns = zip(
         table.column("code"),
         table.column("name"),
@@ -374,7 +377,9 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
         table.column("class"),
         strict=True,
     )
-    return [Figure(c, name, v, k, p, bool(low), cls) for c, name, v, k, p, low, cls in columns]
+    return [
+        Figure(c, name, v, k, p, bool(low), cls, partial) for c, name, v, k, p, low, cls in columns
+    ]
 
 
 def unit_figures(

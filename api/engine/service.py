@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from api.domain import STEP_NAMES_ZH, STEPS
 from api.engine.figures import Figures, Frame, evaluate, is_low_count
 from api.engine.periods import Period, PeriodError, bins, compare_period
-from api.engine.query import MetricQuery, MetricsError, ResolvedQuery
+from api.engine.query import MetricQuery, MetricsError, ResolvedQuery, covers
 from api.engine.registry import MEASURES, REGISTRY
 from api.engine.sql import SqlDialect
 from api.engine.state import State, engine_state
@@ -70,8 +70,9 @@ def figure_rows(
     state: State, q: ResolvedQuery, shown: list[int], within: int | None = None
 ) -> list[dict]:
     """One row per unit: its summary (code, name, level...), value, numerator, denominator,
-    count, low_count, 95% interval, previous value and change (and the smoothed value with
-    smooth=eb). ``within``: count only what lay under that unit (see ``Frame``)."""
+    count, low_count, 95% interval, previous value, change and base_partial (with compare;
+    a base the data does not fully cover, 基期不完整, gives no change) and the smoothed
+    value with smooth=eb. ``within``: count only what lay under that unit (see ``Frame``)."""
     return rows_of(state, shown, figure_columns(state, q, shown, within))
 
 
@@ -119,13 +120,18 @@ def figure_columns(
     if q.compare:
         now = np.asarray(fig.value, dtype=float)
         before = np.asarray(prev.value, dtype=float) if prev is not None else np.full(n, np.nan)
+        if q.base == "none":  # no data in the base: nothing to compare with, not zero
+            before = np.full(n, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             change = now - before
             pct = np.where(before != 0, change / np.abs(before), np.nan)
+        if q.base_partial:  # 基期不完整: the base holds only part of its days' data
+            change, pct = np.full(n, np.nan), np.full(n, np.nan)
         columns |= {
             "previous": _column(before, n),
             "change": _column(change, n),
             "change_pct": _column(pct, n),
+            "base_partial": np.full(n, q.base_partial, dtype=bool),
         }
     return columns
 
@@ -236,11 +242,15 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
         }
         if compare:
             before = compare_period(part, compare)
+            covered = covers(q.coverage, before)
             previous = _num(_figures(state, q, [i], before).value[0])
+            if covered == "none":  # no data then: nothing to compare with, not zero
+                previous = None
             point["previous"] = previous
+            point["base_partial"] = covered != "full"
             point["change"] = (
                 point["value"] - previous
-                if point["value"] is not None and previous is not None
+                if point["value"] is not None and previous is not None and covered == "full"
                 else None
             )
         points.append(point)

@@ -22,7 +22,8 @@ MEDIA = {
     "gpkg": "application/geopackage+sqlite3",
 }
 COLUMNS = ("code", "name", "level", "parent_code", "value", "numerator", "denominator",
-           "count", "low_count", "ci_low", "ci_high", "previous", "change", "class")  # fmt: skip
+           "count", "low_count", "ci_low", "ci_high", "previous", "change", "change_pct",
+           "base_partial", "class")  # fmt: skip
 
 
 @dataclass(frozen=True)
