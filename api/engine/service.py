@@ -337,7 +337,8 @@ def _breakdown_item(
 ) -> dict:
     m = q.metric
     value = n if d is None else (n / d * m.scale if d else None)
-    low = d is not None and (n if m.kind == "per_capita" else d) < q.min_denominator
+    count = n if m.kind == "per_capita" else d
+    low = d is not None and bool(is_low_count(m, np.array([count]), q.min_denominator)[0])
     return {
         "key": key,
         "label_zh": zh,
