@@ -32,7 +32,7 @@ def alerts(
     most significant first; each says observed against expected and since when."""
     if category is not None and category not in CATEGORY_BY_CODE:
         raise ApiError(
-            422, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
+            400, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
         )
     found = list_alerts(session, user, unit, status, kind, category, limit)
     return {
@@ -95,6 +95,6 @@ def caseload_pattern(
     expects (all cases or one category): the evidence behind its caseload alerts."""
     if category is not None and category not in CATEGORY_BY_CODE:
         raise ApiError(
-            422, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
+            400, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
         )
     return unit_pattern(session, unit, category, days)
