@@ -56,6 +56,7 @@ def _base(request: Request) -> str:
 
 
 @router.get("", include_in_schema=True)
+@router.get("/", include_in_schema=False)  # /ogc/ is the landing page too, not a redirect
 def landing(request: Request, user: Reader) -> Response:
     """Landing page: links to the API definition, conformance and collections."""
     _only(request, {"f"})
@@ -281,5 +282,11 @@ def item(
             continue
         current = feats.valid_to[i] is None
         if (since and feats.valid_from[i].isoformat() == since) or (not since and current):
-            return Response(_feature(feats, i, user.unit_code), media_type=GEOJSON)
+            feature = orjson.loads(_feature(feats, i, user.unit_code))
+            base = f"{_base(request)}/collections/{lv.code}"
+            feature["links"] = [  # OGC API - Features, /req/core/f-links
+                {"href": f"{base}/items/{code}", "rel": "self", "type": GEOJSON},
+                {"href": base, "rel": "collection", "type": JSON, "title": lv.name_en},
+            ]
+            return Response(orjson.dumps(feature), media_type=GEOJSON)
     raise ApiError(404, f"no feature {code!r} in collection {lv.code!r} in your jurisdiction")
