@@ -162,8 +162,9 @@ def collections(request: Request, session: SessionDep, user: Reader) -> Response
 def collection(
     request: Request, session: SessionDep, user: Reader, level: Annotated[str, Path()]
 ) -> Response:
-    """One level's collection description."""
-    _only(request, {"f"})
+    """One level's collection description (``metric`` and its period are taken, for a GIS
+    that opens the collection with them and asks its items with the same query)."""
+    _only(request, {"f", *FIGURE_PARAMS})
     return _json(_collection(session, request, user, _level(session, level)))
 
 
