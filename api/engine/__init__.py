@@ -30,6 +30,7 @@ from api.engine.rollup import (
     apply_case_changes,
     case_columns,
     rebuild_rollups,
+    rollup_table_count,
 )
 from api.engine.safety_index import Component, load_components, score_components
 from api.engine.service import (
@@ -90,6 +91,7 @@ __all__ = [
     "ranking",
     "rebuild_rollups",
     "register_domain",
+    "rollup_table_count",
     "score_components",
     "timeseries",
     "unit_summary",
