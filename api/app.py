@@ -21,6 +21,7 @@ from api.routers import (
     cases,
     choropleth,
     desk,
+    docs,
     events,
     health,
     levels,
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         version="1.0",
         description="Caseload and grid network of a multi-level governance center.",
         default_response_class=ORJSONResponse,
+        docs_url=None,  # /docs is served offline by api.routers.docs
+        redoc_url=None,  # ReDoc would load its script and fonts from CDNs
     )
     app.state.settings = settings
     keep_snapshots_in(settings.cache_dir)
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(ogc_router.router)
     app.include_router(views.links)  # /v/<slug>
+    app.include_router(docs.router)
 
     if with_dashboard:
         from dashboard.app import create_dash

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Callable
@@ -126,37 +125,15 @@ def serve(database_url: str | None, host: str, port: int, workers: int) -> None:
 @with_serve_options
 @friendly_errors
 def demo(database_url: str | None, host: str, port: int, workers: int) -> None:
-    """Create, migrate and seed the embedded database if needed, then serve."""
-    from api.db.migrate import upgrade
-    from api.db.models import AdminUnit, User
-    from api.services.auth import create_user, issue_token, set_password
+    """Create, migrate and seed the embedded database if needed (the demo world, two full
+    years of history), run the alerts, then serve."""
+    from api.commands.demo import prepare_demo
 
     url = resolve_url(database_url)
-    upgrade(url)
-    with session_scope(url) as session:
-        empty = not session.scalar(select(func.count()).select_from(AdminUnit))
-    if empty:
-        from seed.build import seed_database
-
-        click.echo("seeding the small preset ...")
-        seed_database(url, preset="small", seed=1)
-    with session_scope(url) as session:
-        admin = session.scalar(select(User).where(User.name == "demo"))
-        if admin is None:
-            root = session.scalar(
-                select(AdminUnit.code)
-                .where(AdminUnit.parent_code.is_(None))
-                .where(AdminUnit.valid_to.is_(None))
-                .order_by(AdminUnit.code)
-                .limit(1)
-            )
-            admin = create_user(session, "demo", "admin", root)
-        token = issue_token(session, admin, get_settings().token_ttl_days, label="demo")
-        password = secrets.token_urlsafe(9)  # a new one each run: the old one is only a hash
-        set_password(session, admin, password)
-    click.echo(f"demo admin token: {token}")
+    login = prepare_demo(url)
+    click.echo(f"demo admin token: {login.token}")
     click.echo(
-        f"demo login: user demo, password {password}  (http://{host}:{port}/dashboard/login)"
+        f"demo login: user demo, password {login.password}  (http://{host}:{port}/dashboard/login)"
     )
     _serve(url, host, port, workers)
 
@@ -343,7 +320,10 @@ def user_revoke(
 
 @main.command("seed")
 @click.option(
-    "--preset", default="small", show_default=True, type=click.Choice(["small", "metro", "large"])
+    "--preset",
+    default="small",
+    show_default=True,
+    type=click.Choice(["small", "demo", "metro", "large"]),
 )
 @click.option("--seed", "seed_value", default=1, show_default=True, type=int)
 @click.option("--bursts/--no-bursts", default=True, help="Plant incident bursts (default).")

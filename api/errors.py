@@ -28,6 +28,18 @@ def _describe(error: dict) -> str:
     return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
 
 
+BAD_PARAMETER = 400  # a query or path parameter the route cannot use (every route)
+BAD_BODY = 422  # a well-formed JSON body whose content does not fit
+
+
+def validation_status(errors: list[dict]) -> int:
+    """The one rule of the API (docs/errors.md): a bad query or path parameter is a 400,
+    on every route; a request body that is JSON but does not fit is a 422."""
+    if any(e.get("loc", ("body",))[0] == "body" for e in errors):
+        return BAD_BODY
+    return BAD_PARAMETER
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception to ``{"error": ..., "message": ...}``."""
 
@@ -44,8 +56,9 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         message = "; ".join(_describe(e) for e in exc.errors()[:5])
+        status = validation_status(exc.errors())
         return ORJSONResponse(
-            {"error": 422, "message": message, "problems": problems[:50]}, status_code=422
+            {"error": status, "message": message, "problems": problems[:50]}, status_code=status
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -317,6 +317,7 @@ class Figure(NamedTuple):
     low_count: bool
     klass: int | None = None  # the class on the map (choropleth only)
     suppressed: bool = False  # a small count of persons kept from view: shown as "<5"
+    base_partial: bool = False  # the comparison base is not fully covered by data
 
 
 def metric_catalog() -> list[MetricInfo]:
@@ -415,6 +416,7 @@ def _figure(row: dict) -> Figure:
         low_count=bool(row.get("low_count")),
         klass=row.get("class"),
         suppressed=bool(row.get("suppressed")),
+        base_partial=bool(row.get("base_partial")),
     )
 
 
@@ -445,6 +447,7 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
     previous = table.column("previous") if "previous" in table.columns else [None] * n
     smoothed = "smoothed" in table.columns and table.query.smooth == "eb"
     hidden = table.column("suppressed") if "suppressed" in table.columns else [False] * n
+    partial = table.query.base_partial
     columns = zip(
         table.column("code"),
         table.column("name"),
@@ -457,7 +460,7 @@ def map_figures(table: ChoroplethTable) -> list[Figure]:
         strict=True,
     )
     return [
-        Figure(c, name, v, k, p, bool(low), cls, bool(h))
+        Figure(c, name, v, k, p, bool(low), cls, bool(h), partial)
         for c, name, v, k, p, low, cls, h in columns
     ]
 

@@ -41,6 +41,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "value": ("数值", "Value"),
     "count": ("案件数", "Cases"),
     "change": ("变化", "Change"),
+    "base_partial": ("基期不完整", "partial base"),
     "rank": ("排名", "Rank"),
     "name": ("名称", "Name"),
     "code": ("代码", "Code"),

@@ -69,7 +69,7 @@ def map_model(
             z = LOW_COUNT
         else:
             z = f.klass
-        change = format_change(f.value, f.previous, fmt, lang)
+        change = partial_change(f.base_partial, f.value, f.previous, fmt, lang)
         rank_text = t("rank_of", lang, rank=rank[f.code], total=total) if f.code in rank else "—"
         value_text = format_value(f.value, fmt, lang)
         if f.suppressed:  # a small count of persons: greyed, "<5", never a number
@@ -103,6 +103,16 @@ def map_model(
     return MapModel(items, lower, bounds, rows)
 
 
+def partial_change(
+    base_partial: bool, value: float | None, previous: float | None, fmt: str, lang: str
+) -> str:
+    """The change, or "—" and 基期不完整 where the comparison base is not fully covered
+    by data (the API gives no change then)."""
+    if base_partial:
+        return f"— ({t('base_partial', lang)})"
+    return format_change(value, previous, fmt, lang)
+
+
 def kpis(who: client.Principal, view: MapView, metrics: dict[str, client.MetricInfo]) -> list[Kpi]:
     """The KPI cards' figures for the view's unit itself, over its (resolved) period."""
     wanted = [m for m in KPI_METRICS if m in metrics]
@@ -119,6 +129,7 @@ def kpis(who: client.Principal, view: MapView, metrics: dict[str, client.MetricI
                 previous=f.previous if f else None,
                 fmt=info.format,
                 higher_is_better=info.higher_is_better,
+                base_partial=bool(f and f.base_partial),
             )
         )
     return out

@@ -113,12 +113,22 @@ def _csv(frame: gpd.GeoDataFrame, geoms: np.ndarray) -> bytes:
     return text.getvalue().encode("utf-8-sig")
 
 
+# GeoPackage 1.3 (user_version 10300): what GDAL 3.6 (Debian 12, QGIS LTR) reads without
+# "may only be partially supported"; the bundled newer GDAL would write 1.4 by default
+GPKG_VERSION = "1.3"
+
+
 def _gpkg(frame: gpd.GeoDataFrame, layer: str) -> bytes:
     geoms = frame.geometry.to_numpy()
     kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]).tolist())
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "export.gpkg"
         pyogrio.write_dataframe(
-            frame, path, layer=layer, driver="GPKG", promote_to_multi=kinds <= {3, 6}
+            frame,
+            path,
+            layer=layer,
+            driver="GPKG",
+            promote_to_multi=kinds <= {3, 6},
+            dataset_options={"VERSION": GPKG_VERSION},
         )
         return path.read_bytes()

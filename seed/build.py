@@ -25,7 +25,7 @@ from api.db.models import (
 )
 from api.db.session import get_engine, session_scope
 from api.db.versions import bump_version
-from api.engine import rebuild_rollups
+from api.engine import rebuild_rollups, rollup_table_count
 from api.services.bulk import bulk_loading, copy_column_chunks, copy_rows
 from api.services.units import UnitRecord, add_units, ensure_levels
 from api.settings import get_settings
@@ -196,8 +196,18 @@ def seed_database(
             # millions of groups: let the aggregates hash in memory instead of spilling
             session.execute(text("SET LOCAL work_mem = '1GB'"))
         rollups = (CaseRollupDaily, CaseFlowDaily, CaseCloseHistogram)
-        with bulk_loading(session, *(t.__table__ for t in rollups)):
-            rebuild_rollups(session)
+        with (
+            tqdm(
+                total=rollup_table_count(),
+                unit=" tables",
+                disable=not progress,
+                desc=f"{spec.name} rollups",
+            ) as bar,
+            bulk_loading(session, *(t.__table__ for t in rollups)),
+        ):  # minutes at metro: a step per table filled, as the cases' bar
+            rebuild_rollups(
+                session, on_table=lambda name: bar.set_postfix_str(name) or bar.update()
+            )
         timings["rollups_s"] = time.perf_counter() - started - sum(timings.values())
         register = seed_register(session, spec.name, seed, spec.end)
         timings["risk_s"] = time.perf_counter() - started - sum(timings.values())

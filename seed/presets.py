@@ -9,7 +9,7 @@ construction). ``small`` scales these down to one county-level city. ``tiny`` is
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from api.services.units import (
     CITY_DISTRICT_TOWN_VILLAGE_GRID,
@@ -129,6 +129,14 @@ SMALL = Preset(
     sub_centers=3,
 )
 
+DEMO_START = dt.date(2024, 1, 1)  # two full calendar years before the last: 同比 shows
+DEMO = replace(
+    SMALL,
+    name="demo",
+    days=(END_DATE - DEMO_START).days + 1,
+    cases=round(SMALL.cases * ((END_DATE - DEMO_START).days + 1) / SMALL.days),
+)  # ``zhili demo``: the small city with history from 2024-01-01
+
 TINY = Preset(
     name="tiny",
     city_code="320598",
@@ -158,7 +166,13 @@ TINY = Preset(
     sub_centers=1,
 )
 
-PRESETS: dict[str, Preset] = {"small": SMALL, "metro": METRO, "large": METRO, "tiny": TINY}
+PRESETS: dict[str, Preset] = {
+    "small": SMALL,
+    "demo": DEMO,
+    "metro": METRO,
+    "large": METRO,
+    "tiny": TINY,
+}
 
 
 def get_preset(name: str) -> Preset:

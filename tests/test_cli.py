@@ -62,6 +62,7 @@ def test_demo_creates_seeds_and_serves(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},  # this tree's code
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
@@ -102,6 +103,19 @@ def test_demo_creates_seeds_and_serves(tmp_path: Path) -> None:
             timeout=10,
         )
         assert me.json()["name"] == "demo"
+        # issue 26, point 21: the alert panels are not empty the first time, and 同比 shows
+        # for a whole year (two full years of history)
+        auth = {"Authorization": f"Bearer {token[1]}"}
+        alerts = httpx.get(f"{base}/api/v1/alerts", headers=auth, timeout=30).json()
+        assert alerts["count"] > 0, alerts
+        root = httpx.get(f"{base}/api/v1/units", headers=auth, timeout=30).json()[0]["code"]
+        yoy = httpx.get(
+            f"{base}/api/v1/units/{root}/children/metrics",
+            params={"metric": "caseload", "period": "2025", "compare": "yoy"},
+            headers=auth,
+            timeout=60,
+        ).json()
+        assert yoy["base_partial"] is False and yoy["self"]["change_pct"] is not None, yoy
     finally:
         proc.terminate()
         proc.wait(timeout=20)

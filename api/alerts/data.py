@@ -139,6 +139,25 @@ def data_range(session: Session) -> tuple[dt.date, dt.date] | None:
     return min(lo_days), max(hi_days)
 
 
+def reported_range(session: Session) -> tuple[dt.date, dt.date] | None:
+    """First and last day with reported cases (None when there are none). The flow table
+    runs on to the open cases' deadlines, weeks after the last report: "today" for an
+    alert or an index is the last day cases came in, never a deadline in the future."""
+    has = CaseRollupDaily.cases > 0
+    lo = session.scalar(select(func.min(CaseRollupDaily.day)).where(has))
+    hi = session.scalar(select(func.max(CaseRollupDaily.day)).where(has))
+    if lo is None or hi is None:
+        return None
+    days = [d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in (lo, hi)]
+    return days[0], days[1]
+
+
+def last_reported_day(session: Session) -> dt.date:
+    """The last day with reported cases (today when there are none)."""
+    span = reported_range(session)
+    return span[1] if span else dt.date.today()
+
+
 def load_matrices(
     session: Session, end: dt.date, levels: Sequence[str] = TESTED_LEVELS
 ) -> AlertData | None:

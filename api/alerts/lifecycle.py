@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from api.alerts.data import TESTED_LEVELS, data_range, load_matrices
+from api.alerts.data import TESTED_LEVELS, last_reported_day, load_matrices
 from api.alerts.detector import DetectorConfig, Episodes, detect_caseload, detect_overdue
 from api.db.models import AdminUnit, Alert, GridWorker, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE
@@ -210,14 +210,13 @@ def _sync_grids(session: Session, on: dt.date) -> int:
 
 
 def run_alerts(session: Session, on: dt.date | None = None, cfg: DetectorConfig | None = None):
-    """Compute every alert up to ``on`` (default: the last day of data) and bring the
+    """Compute every alert up to ``on`` (default: the last day with reported cases) and bring the
     ``alert`` table in step; the caller commits. Returns a :class:`RunSummary`."""
     import time
 
     t0 = time.perf_counter()
     if on is None:
-        span = data_range(session)
-        on = span[1] if span else dt.date.today()
+        on = last_reported_day(session)
     rows, n_days = compute_alert_rows(session, on, cfg)
     fresh = {_key(r): r for r in rows}
     computed = ("caseload", "overdue", "slow_response")

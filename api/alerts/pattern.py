@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.alerts.data import data_range
+from api.alerts.data import last_reported_day
 from api.alerts.detector import DetectorConfig, score_series
 from api.db.models import AdminUnit, CaseRollupDaily, UnitAncestry
 from api.domain import CATEGORY_BY_CODE
@@ -43,13 +43,12 @@ def unit_pattern(
     cfg: DetectorConfig | None = None,
 ) -> dict:
     """Observed 7-day cases, expected and the probability of at least that many, for the
-    last ``days`` days up to ``end`` (default: the last day of data); all cases or one
+    last ``days`` days up to ``end`` (default: the last day with reported cases); all cases or one
     category. The probability uses the unit's own dispersion only, so it can differ a
     little from the alert's (which also borrows the level's)."""
     cfg = cfg or DetectorConfig()
     if end is None:
-        span = data_range(session)
-        end = span[1] if span else dt.date.today()
+        end = last_reported_day(session)
     history = 7 * (cfg.guard_weeks + cfg.baseline_weeks) + 7
     start = end - dt.timedelta(days=days - 1 + history)
     mine = UnitAncestry.ancestor_code == unit.code

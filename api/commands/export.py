@@ -25,7 +25,14 @@ from api.commands.common import database_option, friendly_errors, resolve_url
 )
 @click.option("--compare", type=click.Choice(["yoy", "prev"]), default=None, help="同比 or 环比.")
 @click.option("--format", "fmt", type=click.Choice(["geojson", "csv", "gpkg"]), required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The file, or a folder: the file is then named as the API names it "
+    "(unit_level_metric_start_end.format).",
+)
 @database_option
 @friendly_errors
 def export_cmd(
@@ -67,5 +74,7 @@ def export_cmd(
         exported = export_map(
             session, None, MapQuery(parent, level), query, fmt, cache_dir=settings.cache_dir
         )
+    if output.is_dir():
+        output = output / exported.filename
     output.write_bytes(exported.body)  # once the audit entry is committed
     click.echo(f"wrote {exported.rows:,} {level} units to {output} ({len(exported.body):,} bytes)")

@@ -35,6 +35,7 @@ from api.engine.rollup import (
     case_columns,
     rebuild,
     rebuild_rollups,
+    rollup_table_count,
 )
 from api.engine.safety_index import Component, load_components, score_components
 from api.engine.service import (
@@ -105,6 +106,7 @@ __all__ = [
     "rebuild",
     "rebuild_rollups",
     "register_domain",
+    "rollup_table_count",
     "score_components",
     "timeseries",
     "unit_summary",

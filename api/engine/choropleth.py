@@ -154,6 +154,8 @@ class ChoroplethTable:
             "period": info["period"],
             "compare": self.query.compare,
             "previous_period": info["previous_period"],
+            "base_partial": info["base_partial"],
+            "data_coverage": info["data_coverage"],
             "classes": self.map_query.classes,
             "breaks": self.bounds,
         }

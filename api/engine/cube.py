@@ -190,6 +190,23 @@ class Cube:
     def day_index(self, day: dt.date) -> int:
         return (day - self.day0).days
 
+    def first_fact_day(self) -> dt.date | None:
+        """The first day with a fact: the arrays' first (their rows are sorted by day) or
+        an earlier one added since. With ``last_fact_day``, what the data covers."""
+        count = self.measure_index[self.domain.count]
+        first = None
+        column = self.row_measures[:, count]
+        for stop in (4096, len(column)):  # the first rows nearly always hold it
+            hit = np.flatnonzero(column[:stop] > 0)
+            if len(hit):
+                first = int(self.row_day[hit[0]])
+                break
+        e = self.extra
+        added = e.row_day[e.row_measures[:, count] > 0] if e.rows else e.row_day[:0]
+        if len(added):
+            first = int(added.min()) if first is None else min(first, int(added.min()))
+        return None if first is None else self.day0 + dt.timedelta(days=first)
+
     def _clamp(self, index: int) -> int:
         return min(max(index, 0), self.ndays)
 

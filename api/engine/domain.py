@@ -43,6 +43,14 @@ if TYPE_CHECKING:
     from api.engine.sql import SqlDialect
 
 Kind = Literal["count", "stock", "proportion", "per_capita", "mean", "ratio", "percentile"]
+# How small numbers are treated (小数原则), per kind of metric (see ``Metric``):
+#   count            a count (or a stock) is what it is: never flagged;
+#   exact            a proportion or ratio of things counted in full, the network now
+#                    (stations built of those required, video-linked centers): exact, not a
+#                    sample, so no minimum denominator;
+#   min_denominator  a rate over a sample of cases: flagged low_count when it rests on
+#                    fewer cases than the settings' min_denominator (10).
+SmallNumberRule = Literal["count", "exact", "min_denominator"]
 Group = Literal["caseload", "resolution", "grid", "populations"]
 Sql = Callable[["SqlDialect"], str]  # an SQL expression over one source row, per dialect
 Rows = Callable[[Any], np.ndarray]  # the same expression, vectorised over the domain's facts
@@ -159,10 +167,21 @@ class Metric:
         default=None, compare=False, repr=False
     )
     timed: bool = True  # False: the figure is the state now (set by the registry)
+    small_number_rule: SmallNumberRule | None = None  # None: the registry's rule for its kind
 
     @property
     def is_rate(self) -> bool:
         return self.denominator is not None or self.kind == "percentile"
+
+    def default_small_number_rule(self) -> SmallNumberRule:
+        """The rule for this kind of metric: counts and stocks are counts; proportions and
+        ratios of the network now (every facility, grid or worker counted) are exact;
+        rates, means and percentiles of cases rest on a sample and need a minimum."""
+        if self.compute is None and self.kind in ("count", "stock"):
+            return "count"
+        if self.compute is None and (self.kind == "ratio" or not self.timed):
+            return "exact"
+        return "min_denominator"
 
     def measures(self) -> tuple[str, ...]:
         """The measures this metric reads."""

@@ -225,7 +225,8 @@ def _evaluate(metric: Metric, frame: Frame, intervals: bool = True) -> Figures:
 
 
 def is_low_count(metric: Metric, count: np.ndarray, min_denominator: int) -> np.ndarray:
-    """Rates resting on fewer than ``min_denominator`` cases (or items) are flagged."""
-    if metric.kind in ("count", "stock", "ratio") and metric.compute is None:
+    """Under the metric's small-number rule ``min_denominator``, figures resting on fewer
+    than ``min_denominator`` cases are flagged; counts and exact figures never are."""
+    if metric.small_number_rule != "min_denominator":
         return np.zeros(len(count), dtype=bool)
-    return count < min_denominator
+    return np.asarray(count) < min_denominator

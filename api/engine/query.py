@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from api.engine.periods import Period, PeriodError, compare_period, resolve_period
-from api.engine.registry import Metric, get_metric
+from api.engine.registry import MEASURES, Metric, get_metric
 from api.engine.state import State
 from api.settings import get_settings
 
@@ -89,14 +89,31 @@ class MetricQuery:
         except PeriodError as exc:
             raise MetricsError(str(exc)) from None
         low = self.min_denominator
+        metric = get_metric(self.metric)
         return ResolvedQuery(
-            metric=get_metric(self.metric),
+            metric=metric,
             period=period,
             previous=previous,
             compare=self.compare,
             smooth=self.smooth,
             min_denominator=get_settings().min_denominator if low is None else low,
+            coverage=state.coverage(metric_domains(metric)) if metric.timed else None,
         )
+
+
+def metric_domains(metric: Metric) -> list[str]:
+    """The dated domains whose facts a metric counts (none for the grid network now)."""
+    names = [MEASURES[m].domain.name for m in metric.measures() if MEASURES[m].timed]
+    return list(dict.fromkeys(names))
+
+
+def covers(coverage: tuple[dt.date, dt.date] | None, period: Period) -> str:
+    """How much of ``period`` the data covers: ``full``, ``partial`` or ``none``."""
+    if coverage is None or period.end < coverage[0] or period.start > coverage[1]:
+        return "none"
+    if period.start >= coverage[0] and period.end <= coverage[1]:
+        return "full"
+    return "partial"
 
 
 @dataclass(frozen=True)
@@ -110,11 +127,25 @@ class ResolvedQuery:
     compare: Compare | None
     smooth: Smooth | None
     min_denominator: int
+    coverage: tuple[dt.date, dt.date] | None = None  # first and last day of the data
 
     @property
     def timed(self) -> bool:
         """True when the metric counts what happened in a period (not the grid network)."""
         return self.metric.timed
+
+    @property
+    def base(self) -> str | None:
+        """How much of the comparison base the data covers (full, partial, none; None
+        without a comparison). A base not fully covered (基期不完整) gives no change."""
+        if self.previous is None or not self.timed:
+            return None
+        return covers(self.coverage, self.previous)
+
+    @property
+    def base_partial(self) -> bool:
+        """True when the comparison base is not fully covered by data."""
+        return self.base in ("partial", "none")
 
     def describe(self) -> dict:
         """What every figures answer opens with: metric, period, comparison, smoothing."""
@@ -122,9 +153,20 @@ class ResolvedQuery:
             "metric": self.metric.describe(),
             "period": self.period.describe(),
             "compare": self.compare,
-            "previous_period": self.previous.describe() if self.previous else None,
+            "previous_period": self._previous(),
+            "base_partial": self.base_partial,
+            "data_coverage": (
+                {"start": self.coverage[0].isoformat(), "end": self.coverage[1].isoformat()}
+                if self.coverage
+                else None
+            ),
             "smooth": self.smooth,
         }
+
+    def _previous(self) -> dict | None:
+        if self.previous is None:
+            return None
+        return {**self.previous.describe(), "covered": self.base}
 
 
 def check_classes(classes: str, k: int, breaks: tuple[float, ...] | None) -> None:
@@ -174,5 +216,7 @@ __all__ = [
     "MetricsError",
     "ResolvedQuery",
     "check_classes",
+    "covers",
     "last_data_day",
+    "metric_domains",
 ]

@@ -490,9 +490,10 @@ def plain_interval(metric: Metric, figure: Figure) -> tuple[float | None, float 
 
 
 def is_low_count(metric: Metric, figure: Figure, min_denominator: int) -> bool:
-    """Counts, stocks and ratios are never low-count; other figures are when they rest on
-    fewer than ``min_denominator`` cases (or residents' cases, or closed cases)."""
-    if metric.kind in ("count", "stock", "ratio"):
+    """Counts, stocks, ratios and the network's proportions (exact counts) are never
+    low-count; other figures are when they rest on fewer than ``min_denominator`` cases
+    (or residents' cases, or closed cases)."""
+    if metric.kind in ("count", "stock", "ratio") or not metric.timed:
         return False
     return figure.count < min_denominator
 

@@ -79,6 +79,8 @@ def register(metric: Metric) -> Metric:
     if unknown:
         raise ValueError(f"metric {metric.id!r} reads undeclared measures {unknown}")
     metric = replace(metric, timed=any(MEASURES[m].timed for m in metric.measures()))
+    if metric.small_number_rule is None:
+        metric = replace(metric, small_number_rule=metric.default_small_number_rule())
     REGISTRY[metric.id] = metric
     return metric
 

@@ -17,7 +17,7 @@ A fact's day is its date column's local day in the settings' time zone
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,9 +115,14 @@ def apply_case_changes(
     apply_changes(session, CASES, parts)
 
 
-def rebuild_rollups(session: Session) -> None:
+def rebuild_rollups(session: Session, on_table: Callable[[str], None] | None = None) -> None:
     """Recompute the cases' rollup tables from table ``case`` (see ``rebuild``)."""
-    rebuild(session, CASES)
+    rebuild(session, CASES, on_table)
+
+
+def rollup_table_count(domain: FactDomain = CASES) -> int:
+    """How many tables ``rebuild`` fills for ``domain`` (its steps, for a progress bar)."""
+    return len([name for name in _tables(domain).values() if name])
 
 
 # ---------------------------------------------------------------- deltas of facts
@@ -343,10 +348,13 @@ def _delete_empty(
 # ---------------------------------------------------------------- set-based rebuild
 
 
-def rebuild(session: Session, domain: FactDomain) -> None:
+def rebuild(
+    session: Session, domain: FactDomain, on_table: Callable[[str], None] | None = None
+) -> None:
     """Recompute ``domain``'s rollup tables from its source table with set-based SQL
     (both databases); bumps its version and resets the change log (a cube older than the
-    rebuild reloads)."""
+    rebuild reloads). ``on_table(name)`` is called as each table is filled (progress)."""
+    done = on_table or (lambda _name: None)
     d = SqlDialect.of(session.get_bind().dialect.name)
     tables, source = domain.tables, domain.source
     for name in _tables(domain).values():
@@ -365,6 +373,7 @@ def rebuild(session: Session, domain: FactDomain) -> None:
         FROM (SELECT f.*, {d.day(source.date)} AS d FROM "{source.table}" f) AS src
         GROUP BY {_list(source.leaf, "d", *dims)}"""
     )
+    done(tables.daily)
     if tables.flow:
         flow_dims = tables.flow_dimensions
         events = [e.name for e in domain.events]
@@ -381,6 +390,7 @@ def rebuild(session: Session, domain: FactDomain) -> None:
             FROM ({" UNION ALL ".join(selects)}) AS events
             GROUP BY {_list("leaf", "d", *flow_dims)}"""
         )
+        done(tables.flow)
     for dist in domain.distributions:
         value = d.least(str(dist.most), dist.value_sql(d))
         run(
@@ -391,6 +401,7 @@ def rebuild(session: Session, domain: FactDomain) -> None:
             ) AS measured
             GROUP BY leaf, d, b"""
         )
+        done(dist.table)
     changelog.record_reset(session, domain.name, bump_version(session, domain.name))
 
 

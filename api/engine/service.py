@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from api.domain import STEP_NAMES_ZH, STEPS
 from api.engine.figures import Figures, Frame, evaluate, is_low_count
 from api.engine.periods import Period, PeriodError, bins, compare_period
-from api.engine.query import MetricQuery, MetricsError, ResolvedQuery
+from api.engine.query import MetricQuery, MetricsError, ResolvedQuery, covers
 from api.engine.registry import MEASURES, REGISTRY
 from api.engine.sql import SqlDialect
 from api.engine.state import State, engine_state
@@ -70,8 +70,9 @@ def figure_rows(
     state: State, q: ResolvedQuery, shown: list[int], within: int | None = None
 ) -> list[dict]:
     """One row per unit: its summary (code, name, level...), value, numerator, denominator,
-    count, low_count, 95% interval, previous value and change (and the smoothed value with
-    smooth=eb). ``within``: count only what lay under that unit (see ``Frame``)."""
+    count, low_count, 95% interval, previous value, change and base_partial (with compare;
+    a base the data does not fully cover, 基期不完整, gives no change) and the smoothed
+    value with smooth=eb. ``within``: count only what lay under that unit (see ``Frame``)."""
     return rows_of(state, shown, figure_columns(state, q, shown, within))
 
 
@@ -121,13 +122,18 @@ def figure_columns(
     if q.compare:
         now = np.asarray(fig.value, dtype=float)
         before = np.asarray(prev.value, dtype=float) if prev is not None else np.full(n, np.nan)
+        if q.base == "none":  # no data in the base: nothing to compare with, not zero
+            before = np.full(n, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             change = now - before
             pct = np.where(before != 0, change / np.abs(before), np.nan)
+        if q.base_partial:  # 基期不完整: the base holds only part of its days' data
+            change, pct = np.full(n, np.nan), np.full(n, np.nan)
         columns |= {
             "previous": _column(before, n),
             "change": _column(change, n),
             "change_pct": _column(pct, n),
+            "base_partial": np.full(n, q.base_partial, dtype=bool),
         }
     return columns
 
@@ -247,11 +253,13 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
             point["suppressed"] = bool(fig.suppressed[0])
         if compare:
             before = compare_period(part, compare)
-            previous = _num(_figures(state, q, [i], before).value[0]) if covered(before) else None
+            base = covers(q.coverage, before)  # no data then: nothing to compare, not zero
+            previous = _num(_figures(state, q, [i], before).value[0]) if base != "none" else None
             point["previous"] = previous
+            point["base_partial"] = base != "full"
             point["change"] = (
                 point["value"] - previous
-                if point["value"] is not None and previous is not None
+                if point["value"] is not None and previous is not None and base == "full"
                 else None
             )
         points.append(point)
@@ -305,10 +313,12 @@ def _period_breakdown(state: State, q: ResolvedQuery, code: str, by: str) -> dic
     u, cube = state.units, state.cubes[domain.name]
     i = u.index[code]
     leaves = state.leaves[domain.name].ancestor_at(u.level[i]) == i
-    measures = [m.numerator] + ([m.denominator] if m.denominator else [])
+    # a denominator the cube does not split (residents: the network now) is the unit's own
+    split = m.denominator is not None and m.denominator in cube.measure_index
+    measures = [m.numerator] + ([m.denominator] if split else [])
     sums = cube.key_sums(q.period.start, q.period.end, leaves, by, measures)
     population = None
-    if m.kind == "per_capita":
+    if m.denominator is not None and not split:
         population = _figures(state, q, [i], q.period).denominator
     out = {}
     codes = [*domain.dimension(by).codes, "other"]
@@ -336,7 +346,8 @@ def _breakdown_item(
 ) -> dict:
     m = q.metric
     value = n if d is None else (n / d * m.scale if d else None)
-    low = d is not None and (n if m.kind == "per_capita" else d) < q.min_denominator
+    count = n if m.kind == "per_capita" else d
+    low = d is not None and bool(is_low_count(m, np.array([count]), q.min_denominator)[0])
     return {
         "key": key,
         "label_zh": zh,

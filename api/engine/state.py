@@ -59,6 +59,22 @@ class State:
             leaves={**self.leaves, name: self.leaves[name].for_ids(cube.leaf_ids)},
         )
 
+    def coverage(self, domains: list[str]) -> tuple[dt.date, dt.date] | None:
+        """The days the data of every domain of ``domains`` covers, first to last fact
+        (None when one of them has no facts, or none is dated)."""
+        spans = []
+        for name in domains:
+            cube = self.cubes.get(name)
+            if cube is None:
+                continue
+            first, last = cube.first_fact_day(), cube.last_fact_day
+            if first is None or last is None:
+                return None
+            spans.append((first, last))
+        if not spans:
+            return None
+        return max(a for a, _ in spans), min(b for _, b in spans)
+
     def last_fact_day(self) -> dt.date:
         """The last day any fact was dated (today when there are none)."""
         days = [c.last_fact_day for c in self.cubes.values() if c.last_fact_day]

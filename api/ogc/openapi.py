@@ -15,8 +15,9 @@ def _param(name: str, where: str, schema: dict, description: str, required: bool
     }
 
 
-def openapi_document(base: str, levels: list[str]) -> dict:
-    """The definition for a service at ``base`` with one collection per level."""
+def openapi_document(base: str, levels: list[str], metrics: list[str] | None = None) -> dict:
+    """The definition for a service at ``base`` with one collection per level, whose items
+    may carry the figures of one of ``metrics`` over a period."""
     json_ok = {"200": {"description": "OK", "content": {"application/json": {}}}}
     geo_ok = {"200": {"description": "OK", "content": {"application/geo+json": {}}}}
     errors = {
@@ -39,6 +40,18 @@ def openapi_document(base: str, levels: list[str]) -> dict:
                "minLon,minLat,maxLon,maxLat (CRS84)"),
         _param("datetime", "query", {"type": "string"},
                "Instant or interval a/b (.. open): unit versions valid then"),
+        _param("metric", "query", {"type": "string", "enum": metrics or []},
+               "A metric (GET /api/v1/metrics): each unit's value, numerator, denominator, "
+               "count, low_count and interval join its properties"),
+        _param("start", "query", {"type": "string", "format": "date"},
+               "With metric: the period's first day, YYYY-MM-DD"),
+        _param("end", "query", {"type": "string", "format": "date"},
+               "With metric: the period's last day (inclusive)"),
+        _param("period", "query", {"type": "string"},
+               "With metric, instead of start/end: 2026, 2026-Q3, 2026-10, 2026-W05, last-30d"),
+        _param("compare", "query", {"type": "string", "enum": ["yoy", "prev"]},
+               "With metric: previous value and change against the year before (同比) or "
+               "the period before (环比)"),
     ]  # fmt: skip
 
     def op(op_id: str, summary: str, responses: dict, params=None) -> dict:

@@ -8,6 +8,7 @@ read it with the same bearer token as the API.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -17,6 +18,14 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.deps import Reader, SessionDep
+from api.engine import (
+    REGISTRY,
+    MapQuery,
+    MetricQuery,
+    MetricsError,
+    choropleth_table,
+    unit_values,
+)
 from api.errors import ApiError
 from api.ogc.features import level_features, select_features
 from api.ogc.openapi import openapi_document
@@ -56,6 +65,7 @@ def _base(request: Request) -> str:
 
 
 @router.get("", include_in_schema=True)
+@router.get("/", include_in_schema=False)  # /ogc/ is the landing page too, not a redirect
 def landing(request: Request, user: Reader) -> Response:
     """Landing page: links to the API definition, conformance and collections."""
     _only(request, {"f"})
@@ -92,7 +102,7 @@ def api_definition(request: Request, session: SessionDep, user: Reader) -> Respo
     _only(request, {"f"})
     levels = [lv.code for lv in list_levels(session)]
     return Response(
-        orjson.dumps(openapi_document(_base(request), levels)),
+        orjson.dumps(openapi_document(_base(request), levels, list(REGISTRY))),
         media_type="application/vnd.oai.openapi+json;version=3.0",
     )
 
@@ -152,8 +162,9 @@ def collections(request: Request, session: SessionDep, user: Reader) -> Response
 def collection(
     request: Request, session: SessionDep, user: Reader, level: Annotated[str, Path()]
 ) -> Response:
-    """One level's collection description."""
-    _only(request, {"f"})
+    """One level's collection description (``metric`` and its period are taken, for a GIS
+    that opens the collection with them and asks its items with the same query)."""
+    _only(request, {"f", *FIGURE_PARAMS})
     return _json(_collection(session, request, user, _level(session, level)))
 
 
@@ -227,9 +238,11 @@ def items(
     request: Request, session: SessionDep, user: Reader, level: Annotated[str, Path()]
 ) -> Response:
     """Units of the level in the caller's subtree: ``limit`` (clamped to 1000), ``offset``,
-    ``bbox``, ``datetime``; exact numberMatched / numberReturned; next/prev links."""
-    _only(request, {"limit", "offset", "bbox", "datetime", "f"})
+    ``bbox``, ``datetime``; exact numberMatched / numberReturned; next/prev links. With
+    ``metric`` (``start``/``end`` or ``period``, ``compare``): each unit's figures too."""
+    _only(request, {"limit", "offset", "bbox", "datetime", "f", *FIGURE_PARAMS})
     lv = _level(session, level)
+    figures = _figures(request, session, user, lv.code)
     limit = min(_int(request, "limit", DEFAULT_LIMIT), MAX_LIMIT)
     offset = _int(request, "offset", 0)
     bbox = _bbox(request.query_params.get("bbox"))
@@ -256,10 +269,71 @@ def items(
             "numberReturned": len(page),
             "timeStamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "links": links,
-            "features": [orjson.Fragment(_feature(feats, i, user.unit_code)) for i in page],
+            "features": [
+                orjson.Fragment(_with_figures(_feature(feats, i, user.unit_code), figures))
+                for i in page
+            ],
         }
     )
     return Response(body, media_type=GEOJSON)
+
+
+FIGURE_PARAMS = ("metric", "start", "end", "period", "compare")
+FIGURE_KEYS = ("value", "numerator", "denominator", "count", "low_count", "ci_low", "ci_high",
+               "previous", "change", "change_pct", "base_partial")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ItemFigures:
+    """A metric's figures for the units of a collection, by code, and what they are."""
+
+    about: dict
+    by_code: dict[str, dict]
+
+
+def _figures(request: Request, session, user, level: str) -> ItemFigures | None:
+    """With ``metric=`` (and ``start``/``end``, ``period``, ``compare`` as the API takes
+    them): the metric for every unit of ``level`` in the caller's subtree, so that a GIS
+    loads a layer with its figures (None without ``metric``)."""
+    asked = {k: request.query_params.get(k) for k in FIGURE_PARAMS}
+    if not asked["metric"]:
+        if any(asked.values()):
+            raise ApiError(400, "start, end, period and compare go with metric=")
+        return None
+    settings = request.app.state.settings
+    query = MetricQuery(
+        asked["metric"], asked["start"], asked["end"], asked["period"], asked["compare"],
+        min_denominator=settings.min_denominator,
+    )  # fmt: skip
+    home = user.unit_code
+    try:
+        table = choropleth_table(session, MapQuery(home, level), query)
+        rows = table.rows()
+        about = table.meta()
+        about = {"metric": about["metric"], "period": about["period"],
+                 "previous_period": about["previous_period"]}  # fmt: skip
+    except MetricsError:  # the home unit's own level (or one above it: no units in scope)
+        rows = [unit_values(session, home, [query.metric], query)[query.metric]]
+        about = {"metric": query.metric}
+    by_code = {r["code"]: {k: r[k] for k in FIGURE_KEYS if k in r} for r in rows}
+    return ItemFigures(about, by_code)
+
+
+def _with_figures(feature: bytes, figures: ItemFigures | None) -> bytes:
+    """The feature with the metric's figures among its properties (null where the unit
+    has none: a past version, or no data)."""
+    if figures is None:
+        return feature
+    out = orjson.loads(feature)
+    mine = figures.by_code.get(out["properties"]["code"], {})
+    period = figures.about.get("period") or {}
+    out["properties"] |= {
+        "metric": figures.about["metric"],
+        "period_start": period.get("start"),
+        "period_end": period.get("end"),
+        **{k: mine.get(k) for k in FIGURE_KEYS},
+    }
+    return orjson.dumps(out)
 
 
 @router.get("/collections/{level}/items/{code}")
@@ -281,5 +355,11 @@ def item(
             continue
         current = feats.valid_to[i] is None
         if (since and feats.valid_from[i].isoformat() == since) or (not since and current):
-            return Response(_feature(feats, i, user.unit_code), media_type=GEOJSON)
+            feature = orjson.loads(_feature(feats, i, user.unit_code))
+            base = f"{_base(request)}/collections/{lv.code}"
+            feature["links"] = [  # OGC API - Features, /req/core/f-links
+                {"href": f"{base}/items/{code}", "rel": "self", "type": GEOJSON},
+                {"href": base, "rel": "collection", "type": JSON, "title": lv.name_en},
+            ]
+            return Response(orjson.dumps(feature), media_type=GEOJSON)
     raise ApiError(404, f"no feature {code!r} in collection {lv.code!r} in your jurisdiction")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.alerts.data import data_range
+from api.alerts.data import reported_range
 from api.alerts.lifecycle import alert_counts, get_alert, list_alerts
 from api.alerts.pattern import unit_pattern
 from api.alerts.safety import safety_index
@@ -32,7 +32,7 @@ def alerts(
     most significant first; each says observed against expected and since when."""
     if category is not None and category not in CATEGORY_BY_CODE:
         raise ApiError(
-            422, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
+            400, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
         )
     found = list_alerts(session, user, unit, status, kind, category, limit)
     return {
@@ -64,14 +64,22 @@ def unit_safety_index(
     """平安指数 of a unit for a month (YYYY-MM, default: the latest month with cases):
     0–100 with every weighted component (value, score, weight, contribution); see
     docs/safety_index.md."""
-    if month is None:  # the month of the latest data (a seeded or stale world has no "now")
-        span = data_range(session)
+    span = reported_range(session)
+    if month is None:  # the month of the latest cases (a seeded or stale world has no "now")
         first = (span[1] if span else dt.date.today()).replace(day=1)
     else:
         try:
             first = dt.date.fromisoformat(month + "-01")
         except ValueError:
-            raise ApiError(422, f"month {month!r} is not a month: use YYYY-MM") from None
+            raise ApiError(400, f"month {month!r} is not a month: use YYYY-MM") from None
+        if span is None:
+            raise ApiError(400, "there are no cases yet: no month has a safety index")
+        if not span[0].replace(day=1) <= first <= span[1]:
+            raise ApiError(
+                400,
+                f"month {month} is outside the data: give a month from "
+                f"{span[0]:%Y-%m} to {span[1]:%Y-%m} (the months with reported cases)",
+            )
     result = safety_index(session, [unit.code], first)[unit.code]
     return {"unit": unit.code, "name": unit.name, "level": unit.level, **result}
 
@@ -87,6 +95,6 @@ def caseload_pattern(
     expects (all cases or one category): the evidence behind its caseload alerts."""
     if category is not None and category not in CATEGORY_BY_CODE:
         raise ApiError(
-            422, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
+            400, f"unknown category {category!r}: use one of {', '.join(CATEGORY_BY_CODE)}"
         )
     return unit_pattern(session, unit, category, days)

@@ -38,7 +38,7 @@ def choropleth(
         cache_dir=request.app.state.settings.cache_dir,
     )
     session.commit()  # the audit entry
-    headers = {}
-    if format != "geojson":
-        headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    # every format names its file (unit, level, metric, period, extension): a browser
+    # saving a map no longer writes "choropleth"; a script's fetch ignores the header
+    headers = {"Content-Disposition": f'attachment; filename="{exported.filename}"'}
     return Response(exported.body, media_type=exported.media_type, headers=headers)

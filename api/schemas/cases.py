@@ -69,7 +69,9 @@ class CaseIn(BaseModel):
     lon: Coordinate = Field(None, allow_inf_nan=False)
     lat: Coordinate = Field(None, allow_inf_nan=False)
     crs: Literal["wgs84", "gcj02", "cgcs2000"] = "wgs84"
-    unit_code: Code | None = Field(None, description="A current village or grid code.")
+    unit_code: Code | None = Field(
+        None, description="A current unit with none below it: a village or grid code."
+    )
     description: str | None = Field(
         None, description=f"Trimmed; at most {MAX_DESCRIPTION:,} characters."
     )
@@ -179,6 +181,12 @@ class CasePage(BaseModel):
 # ---------------------------------------------------------------- parsing a POST body
 
 
+NOT_JSON_NUMBERS = (
+    "malformed JSON: NaN, Infinity and -Infinity are not JSON numbers (RFC 8259); "
+    "send a finite number, or null, or leave the field out"
+)
+
+
 class BatchError(ValueError):
     """The body as a whole cannot be read: nothing is stored (HTTP 400/413/422)."""
 
@@ -202,15 +210,16 @@ def parse_batch(body: bytes) -> tuple[list[tuple[int, CaseIn]], dict[int, str], 
     """The cases of a POST body (one object or a list of at most MAX_BATCH): the valid
     items with their index, the reasons of the invalid ones, and whether it was a list.
 
-    NaN/Infinity literals (not JSON, but what Python's json module writes) are read so that
-    the item carrying them is rejected by name rather than the whole batch."""
+    NaN and Infinity literals are not JSON (RFC 8259), though Python's json module writes
+    them: a body holding them is refused whole (400), saying so."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         try:
-            data = json.loads(body)
+            json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise BatchError(400, f"malformed JSON: {exc}") from None
+        raise BatchError(400, NOT_JSON_NUMBERS) from None
     is_list = isinstance(data, list)
     if not is_list and not isinstance(data, dict):
         raise BatchError(422, "the body must be one case (a JSON object) or a list of cases")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORY_BY_CODE, CHANNEL_BY_CODE, STEP_NAMES_ZH, STEPS
 from api.engine import CaseSnapshot, PeriodError, apply_case_changes, parse_shorthand
-from api.errors import ApiError
+from api.errors import BAD_PARAMETER, ApiError
 from api.principal import Principal
 from api.services.audit import audit
 from api.services.local_time import CLOCK_SKEW, local_zone
@@ -264,27 +264,29 @@ def list_cases(
             stmt = stmt.where(Case.status == status)
         else:
             raise ApiError(
-                422, f"unknown status {status!r}: use open, closed or one of {', '.join(STEPS)}"
+                BAD_PARAMETER,
+                f"unknown status {status!r}: use open, closed or one of {', '.join(STEPS)}",
             )
     if category is not None:
         if category not in CATEGORY_BY_CODE:
-            raise ApiError(422, f"unknown category {category!r}")
+            raise ApiError(BAD_PARAMETER, f"unknown category {category!r}")
         stmt = stmt.where(Case.category == category)
     if channel is not None:
         if channel not in CHANNEL_BY_CODE:
-            raise ApiError(422, f"unknown channel {channel!r}")
+            raise ApiError(BAD_PARAMETER, f"unknown channel {channel!r}")
         stmt = stmt.where(Case.channel == channel)
     zone = local_zone()
     if period is not None:
         if start is not None or end is not None:
-            raise ApiError(422, "give period, or start and end, not both")
+            raise ApiError(BAD_PARAMETER, "give period, or start and end, not both")
         try:
             found = parse_shorthand(period, now.astimezone(zone).date())
         except PeriodError as exc:
-            raise ApiError(422, str(exc)) from None
+            raise ApiError(BAD_PARAMETER, str(exc)) from None
         if found is None:
             raise ApiError(
-                422, f"bad period {period!r}: use 2026, 2026-Q3, 2026-10, 2026-W05 or last-30d"
+                BAD_PARAMETER,
+                f"bad period {period!r}: use 2026, 2026-Q3, 2026-10, 2026-W05 or last-30d",
             )
         start, end = found.start, found.end
     if start is not None:
@@ -293,7 +295,7 @@ def list_cases(
         after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone)
         stmt = stmt.where(Case.reported_at < after)
     if start is not None and end is not None and end < start:
-        raise ApiError(422, "end is before start")
+        raise ApiError(BAD_PARAMETER, "end is before start")
     late = func.coalesce(Case.handled_at, literal(now, Case.handled_at.type)) > Case.deadline
     if overdue is True:
         stmt = stmt.where(late)

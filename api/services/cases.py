@@ -5,8 +5,9 @@ or a bulk file — validate → locate → dedupe → store → rollups, in one 
   name), reported_at between 1990-01-01 and now (+5 min of clock skew; a time without zone
   is Asia/Shanghai), finite lon/lat inside the city (a swapped pair is named as such),
   description at most 2,000 characters after trimming, deadline not before the report.
-- **Locate**: ``unit_code`` (a current village, grid or other leaf unit; retired codes are
-  refused) or the point (GCJ-02 converted to WGS84) through
+- **Locate**: ``unit_code`` (a current village, grid or other leaf unit; retired codes and
+  units with units below them, a town, are refused, naming the levels that take cases) or
+  the point (GCJ-02 converted to WGS84) through
   ``api.services.locate.point_locator``. A point in a gap or sliver between units, within
   ``ZHILI_LOCATE_TOLERANCE_M`` (50 m) of a leaf, goes to the nearest leaf and the case is
   flagged ``placed_by_tolerance``; a point farther from every unit is refused, told how
@@ -39,7 +40,7 @@ from sqlalchemy import ARRAY, String, any_, literal, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from api.db.models import AdminUnit, Case, UnitAncestry
+from api.db.models import AdminLevel, AdminUnit, Case, UnitAncestry
 from api.domain import CATEGORIES, CATEGORY_BY_CODE, CHANNELS
 from api.engine import CaseSnapshot, apply_case_changes
 from api.services.audit import audit
@@ -392,15 +393,60 @@ def _units_by_code(session: Session, codes: set[str]) -> dict[str, tuple | str]:
                 .where(UnitAncestry.ancestor_level == "village")
             ).all()
         )
+    with_children = _with_children(session, list(current))
     for code in codes:
         unit = current.get(code)
-        if unit is not None:
+        if unit is not None and code in with_children:
+            out[code] = _not_a_leaf(session, unit.code, unit.level)
+        elif unit is not None:
             out[code] = (unit.id, villages.get(unit.id), code if unit.level == "grid" else None)
         elif code in retired:
             out[code] = f"unit {code} was retired on {retired[code].valid_to}: use its successor"
         else:
             out[code] = f"no unit with code {code!r}"
     return out
+
+
+def _with_children(session: Session, codes: list[str]) -> set[str]:
+    """The codes among ``codes`` of units with a current child."""
+    out: set[str] = set()
+    for i in range(0, len(codes), 500):
+        out.update(
+            session.scalars(
+                select(AdminUnit.parent_code)
+                .where(AdminUnit.parent_code.in_(codes[i : i + 500]))
+                .where(AdminUnit.valid_to.is_(None))
+                .distinct()
+            )
+        )
+    return out
+
+
+def _not_a_leaf(session: Session, code: str, level: str) -> str:
+    """Why a case cannot be filed against ``code``, a unit with units below it: its
+    children would no longer add up to it. Names the levels below it that take cases
+    (those of its current units with nothing below them)."""
+    child = AdminUnit.__table__.alias("child")
+    leaf = (
+        ~select(child.c.id)
+        .where(child.c.parent_code == AdminUnit.code, child.c.valid_to.is_(None))
+        .exists()
+    )
+    levels = session.execute(
+        select(AdminUnit.level, AdminLevel.name_zh)
+        .join(UnitAncestry, UnitAncestry.unit_id == AdminUnit.id)
+        .join(AdminLevel, AdminLevel.code == AdminUnit.level)
+        .where(UnitAncestry.ancestor_code == code, UnitAncestry.distance > 0)
+        .where(AdminUnit.valid_to.is_(None), leaf)
+        .group_by(AdminUnit.level, AdminLevel.name_zh, AdminLevel.depth)
+        .order_by(AdminLevel.depth)
+    ).all()
+    named = " or ".join(f"{lv} ({zh})" for lv, zh in levels) or "the units below it"
+    return (
+        f"unit {code} is a {level} with units below it, and a case is filed against a unit "
+        f"with none below (its figures add up to its parents'): the levels that take cases "
+        f"here are {named}; give one of their codes, or lon/lat"
+    )
 
 
 def dedupe(frame: pd.DataFrame, r: _Reasons, label: str = "item") -> None:

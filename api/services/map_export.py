@@ -23,7 +23,8 @@ MEDIA = {
     "gpkg": "application/geopackage+sqlite3",
 }
 COLUMNS = ("code", "name", "level", "parent_code", "value", "numerator", "denominator",
-           "count", "low_count", "ci_low", "ci_high", "previous", "change", "class")  # fmt: skip
+           "count", "low_count", "ci_low", "ci_high", "previous", "change", "change_pct",
+           "base_partial", "class")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def export_map(
     meta = table.meta()
     boundaries = table.state.units.version  # read by the engine in this same request
     layer = display_layer(session, level, parent, cache_dir=cache_dir, version=boundaries)
-    name = f"{level}_{meta['metric']}_{meta['period']['start']}_{meta['period']['end']}"
+    name = file_stem(parent, level, meta["metric"], meta["period"]["start"], meta["period"]["end"])
     # rows lie strictly below ``parent``, which is in the caller's scope: no row is the
     # caller's home unit, the one row whose parent_code could name a unit outside it
     if fmt == "geojson":
@@ -72,6 +73,13 @@ def export_map(
         via=principal.via if principal else "cli",
     )
     return MapFile(body, MEDIA[fmt], f"{name}.{fmt}", len(table.shown))
+
+
+def file_stem(parent: str, level: str, metric: str, start: str, end: str) -> str:
+    """A map file's name without extension: the unit, the level shown, the metric and the
+    period, e.g. ``320599_town_caseload_2026-10-01_2026-10-31`` (ASCII: codes and ids)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in parent)
+    return f"{safe}_{level}_{metric}_{start}_{end}"
 
 
 def _table_file(rows: list[dict], fragments: dict, meta: dict, fmt: Format, name: str) -> bytes:

@@ -19,14 +19,19 @@ class Kpi:
     previous: float | None
     fmt: str
     higher_is_better: bool | None
+    base_partial: bool = False  # the comparison base is not fully covered: no change
 
 
 def _tone(kpi: Kpi) -> str:
-    if format_change(kpi.value, kpi.previous, kpi.fmt, "en") == "—" or (
-        kpi.value is None
-        or kpi.previous is None
-        or kpi.value == kpi.previous
-        or kpi.higher_is_better is None
+    if (
+        kpi.base_partial
+        or format_change(kpi.value, kpi.previous, kpi.fmt, "en") == "—"
+        or (
+            kpi.value is None
+            or kpi.previous is None
+            or kpi.value == kpi.previous
+            or kpi.higher_is_better is None
+        )
     ):
         return "flat"
     better = (kpi.value > kpi.previous) == kpi.higher_is_better
@@ -36,6 +41,8 @@ def _tone(kpi: Kpi) -> str:
 def kpi_card(kpi: Kpi, compare_label: str, lang: str) -> html.Div:
     """A card: label, value, change (green when better, red when worse)."""
     change = format_change(kpi.value, kpi.previous, kpi.fmt, lang)
+    if kpi.base_partial:  # 基期不完整: the base holds only part of its days' data
+        change = f"— ({t('base_partial', lang)})"
     return html.Div(
         [
             html.Div(kpi.label, className="kpi-label"),

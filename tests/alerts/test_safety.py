@@ -112,9 +112,9 @@ def test_safety_index_is_scoped_and_checks_the_month(app, db_url, march):
         ok = c.get(f"/api/v1/units/{march.towns[1]}/safety-index", params={"month": "2025-03"})
         assert ok.status_code == 200 and 0 <= ok.json()["index"] <= 100
         bad = c.get(f"/api/v1/units/{march.towns[1]}/safety-index", params={"month": "2025-3"})
-        assert bad.status_code == 422
+        assert bad.status_code == 400
         bad = c.get(f"/api/v1/units/{march.towns[1]}/safety-index", params={"month": "2025-13"})
-        assert bad.status_code == 422 and "YYYY-MM" in bad.json()["message"]
+        assert bad.status_code == 400 and "YYYY-MM" in bad.json()["message"]
 
 
 def test_registry_metric_agrees_with_the_endpoint(client, march):
