@@ -39,6 +39,7 @@ from bench.common import free_port
 BULK_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_ROWS", 20_000))
 BIG_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_BIG_ROWS", 100_000))
 BULK_RUNS = 3
+FLOOR_RUNS = int(os.environ.get("ZHILI_BENCH_FLOOR_RUNS", 5))
 SERVER_SETTINGS = (
     "shared_buffers",
     "max_wal_size",
@@ -207,6 +208,110 @@ def bench_bulk(url: str, source: str, lon, lat, rows: int, writers: int | None =
         "bulk_import_cases_per_s_median": round(statistics.median(rates)),
         "bulk_rerun_noop_cases_per_s_median": round(statistics.median(rerun_rates)),
         "apply_case_changes_s_per_10k_cases_median": round(statistics.median(rollup_seconds), 2),
+    }
+
+
+def _floor_payload(session, cases: list[dict]) -> tuple[list[str], bytes]:
+    """The rows of ``cases`` as table ``case`` stores them (located, deadline by the
+    category's SLA, status received), as COPY text: what a plain ``COPY`` would load."""
+    from api.domain import CATEGORY_BY_CODE
+    from api.services.locate import point_locator
+
+    located = point_locator(session).locate(
+        np.array([c["lon"] for c in cases]), np.array([c["lat"] for c in cases])
+    )
+    now = dt.datetime.now(dt.UTC).isoformat()
+    columns = [
+        *("source", "external_id", "channel", "category", "description", "reported_at"),
+        *("lon", "lat", "leaf_unit_id", "village_code", "grid_code", "placed_by_tolerance"),
+        *("status", "received_at", "deadline", "created_at", "updated_at"),
+    ]
+    lines = []
+    for i, c in enumerate(cases):
+        at = dt.datetime.fromisoformat(c["reported_at"])
+        deadline = at + dt.timedelta(days=CATEGORY_BY_CODE[c["category"]].sla_days)
+        cells = [
+            *(c["source"], c["external_id"], c["channel"], c["category"], c["description"]),
+            c["reported_at"],
+            repr(c["lon"]),
+            repr(c["lat"]),
+            str(int(located.leaf_unit_id[i])),
+            located.village_code[i] or "\\N",
+            located.grid_code[i] or "\\N",
+            "t" if located.by_tolerance[i] else "f",
+            *("received", c["reported_at"], deadline.isoformat(), now, now),
+        ]
+        lines.append("\t".join(cells))
+    return columns, ("\n".join(lines) + "\n").encode()
+
+
+def _plain_copy(url: str, columns: list[str], payload: bytes) -> float:
+    """Seconds to ``COPY`` ``payload`` into table ``case`` and commit, on a new connection
+    (the floor: every index and constraint of ``case`` kept, nothing else done)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with psycopg.connect(dsn) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f'COPY "case" ({cols}) FROM STDIN') as copy:
+            for start in range(0, len(payload), 1 << 20):
+                copy.write(payload[start : start + (1 << 20)])
+        conn.commit()
+        return time.perf_counter() - t0
+
+
+def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RUNS) -> dict:
+    """The import of ``rows`` new cases (rollups included) against the floor: a plain
+    ``COPY`` of the same rows into the indexed table ``case``, alternated run by run (so
+    both see the same noise of a shared machine); rates, and their ratio per run."""
+    from api.db.session import session_factory, session_scope
+    from api.services import case_import
+    from api.services.case_import import import_cases
+
+    floor_rates, import_rates, ratios = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(runs):
+            tag = f"{source}-f{rows // 1000}k{run}"
+            cases = _cases(tag, 0, rows, lon, lat, 100 + run)
+            path = Path(tmp) / f"floor{run}.csv"
+            _write_csv(path, cases)
+            floor_rows = [{**c, "source": f"floor-{tag}"[:32]} for c in cases]
+            with session_scope(url) as session:
+                columns, payload = _floor_payload(session, floor_rows)
+
+            def imported() -> float:
+                session = session_factory(url)()
+                try:
+                    t0 = time.perf_counter()
+                    summary = import_cases(session, path)
+                    elapsed = time.perf_counter() - t0
+                finally:
+                    session.close()
+                assert summary.created == rows, (summary.created, summary.errors[:3])
+                return elapsed
+
+            if run % 2:
+                import_s, copy_s = imported(), _plain_copy(url, columns, payload)
+            else:
+                copy_s, import_s = _plain_copy(url, columns, payload), imported()
+            floor_rates.append(rows / copy_s)
+            import_rates.append(rows / import_s)
+            ratios.append(copy_s / import_s)
+            print(
+                f"  floor {rows:,} rows, run {run}: plain COPY {floor_rates[-1]:,.0f} rows/s, "
+                f"import {import_rates[-1]:,.0f} cases/s, ratio {ratios[-1]:.2f}",
+                flush=True,
+            )
+    return {
+        "rows_per_run": rows,
+        "runs": runs,
+        "writers": case_import.WRITERS,
+        "plain_copy_rows_per_s_median": round(statistics.median(floor_rates)),
+        "import_cases_per_s_median": round(statistics.median(import_rates)),
+        "import_over_copy_ratio_median": round(statistics.median(ratios), 2),
+        "import_over_copy_ratio_min": round(min(ratios), 2),
     }
 
 
