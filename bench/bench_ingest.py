@@ -281,7 +281,7 @@ def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RU
             with session_scope(url) as session:
                 columns, payload = _floor_payload(session, floor_rows)
 
-            def imported() -> float:
+            def imported(path: Path = path) -> float:
                 session = session_factory(url)()
                 try:
                     t0 = time.perf_counter()
