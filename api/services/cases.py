@@ -550,14 +550,17 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _insert_new(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict[tuple, int]:
+def _insert_new(
+    session: Session, frame: pd.DataFrame, now: dt.datetime, bulk: bool = False
+) -> dict[tuple, int]:
     """Insert the rows of ``frame`` (new keys) in key order; returns key → id of the rows
     this transaction wrote. A key another writer inserted meanwhile is left out (``ON
-    CONFLICT DO NOTHING``), so the caller treats it as existing."""
+    CONFLICT DO NOTHING``), so the caller treats it as existing. ``bulk`` (PostgreSQL): in
+    the order of the biggest index instead, see ``_insert_new_staged``."""
     if frame.empty:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        return _insert_new_staged(session, frame, now)
+        return _insert_new_staged(session, frame, now, bulk)
     from sqlalchemy.dialects.sqlite import insert
 
     table = Case.__table__
@@ -584,11 +587,21 @@ def _utc_column(values: pd.Series) -> np.ndarray:
     return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
-def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict:
+def _insert_new_staged(
+    session: Session, frame: pd.DataFrame, now: dt.datetime, bulk: bool = False
+) -> dict:
     """PostgreSQL: COPY the new rows (numpy columns, no Python object per value) into a
     temporary table of this connection, then one ``INSERT .. SELECT .. ON CONFLICT DO
     NOTHING RETURNING`` into ``case``: COPY's speed, and a race with another writer is a
-    skipped row instead of an error that fails the whole chunk."""
+    skipped row instead of an error that fails the whole chunk.
+
+    A batch is inserted in key order (two writers of overlapping batches wait for each
+    other, never deadlock); a bulk chunk (keys no other chunk holds) in the order of the
+    index by leaf and time, whose pages are then visited once each, in order, with the
+    grid and village indexes in the same order: at metro a third fewer buffer reads than
+    in key order and half the dirty pages evicted (EXPLAIN ANALYZE BUFFERS, 100,000 new
+    cases). A rare overlap with an API batch may then deadlock: detected, and retried by
+    ``ingest_frame``."""
     from sqlalchemy import table as table_clause
 
     from api.services.bulk import copy_columns
@@ -621,7 +634,7 @@ def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) 
     sql = (
         f'INSERT INTO "case" ({cols}, status, received_at, created_at, updated_at) '
         f"SELECT {cols}, 'received', reported_at, %(now)s, %(now)s FROM intake_case_stage "
-        "ORDER BY source, external_id "
+        f"ORDER BY {'leaf_unit_id, reported_at' if bulk else 'source, external_id'} "
         "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id"
     )
     # the driver's own cursor: plain tuples back, no result row object per case; its
@@ -657,7 +670,7 @@ def store(
     external_ids = frame["external_id"].tolist()
     keys = list(zip(sources, external_ids, strict=True))
     if pg and bulk:
-        written = _insert_new(session, frame, now)
+        written = _insert_new(session, frame, now, bulk=True)
         stored = _existing(session, [k for k in keys if k not in written], lock=True)
     else:
         stored = _existing(session, keys, lock=pg)
