@@ -270,7 +270,7 @@ def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RU
     from api.services import case_import
     from api.services.case_import import import_cases
 
-    floor_rates, import_rates, ratios = [], [], []
+    floor_rates, import_rates, ratios, loads = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(runs):
             tag = f"{source}-f{rows // 1000}k{run}"
@@ -299,9 +299,11 @@ def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RU
             floor_rates.append(rows / copy_s)
             import_rates.append(rows / import_s)
             ratios.append(copy_s / import_s)
+            loads.append(os.getloadavg()[0])
             print(
                 f"  floor {rows:,} rows, run {run}: plain COPY {floor_rates[-1]:,.0f} rows/s, "
-                f"import {import_rates[-1]:,.0f} cases/s, ratio {ratios[-1]:.2f}",
+                f"import {import_rates[-1]:,.0f} cases/s, ratio {ratios[-1]:.2f} "
+                f"(load average {loads[-1]:.1f} on {os.cpu_count()} cores)",
                 flush=True,
             )
     return {
@@ -312,6 +314,7 @@ def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RU
         "import_cases_per_s_median": round(statistics.median(import_rates)),
         "import_over_copy_ratio_median": round(statistics.median(ratios), 2),
         "import_over_copy_ratio_min": round(min(ratios), 2),
+        "load_average_median": round(statistics.median(loads), 1),
     }
 
 
