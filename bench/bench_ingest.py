@@ -11,9 +11,15 @@ as it was. Prints medians of several runs, and the server settings it ran with.
 Bulk import runs at two file sizes: 20,000 rows (the figure kept since the first runs) and
 100,000 rows, a more usual bulk file, where the import's fixed costs (the first chunk read
 alone, the last one stored alone) weigh less; and at 20,000 rows with one writer, the
-serial import, for the ratio. The import runs in this
-process with the point locator already built (the cold build is a once-per-process cost of
-the command, a few seconds at metro, not part of the rate).
+serial import, for the ratio.
+
+Then the floor, on a throwaway copy of the database (it writes rows that bypass the
+rollups): a plain ``COPY`` of 100,000 rows into the indexed table ``case`` against the
+import of the same rows as new cases, rollups included, alternated run by run, with their
+ratio (``python -m bench.bench_ingest --floor``).
+
+The import runs in this process with the point locator already built (the cold build is
+a once-per-process cost of the command, a few seconds at metro, not part of the rate).
 """
 
 from __future__ import annotations
@@ -452,6 +458,26 @@ def bench_api(url: str, source: str, lon, lat, workers: int) -> dict:
     }
 
 
+def floor_on_copy(database_url: str, in_place: bool = False) -> dict:
+    """``bench_floor`` on a throwaway copy of the database (dropped after), or on the
+    database itself when ``in_place`` (one that is a copy already)."""
+    from api.db.session import normalize_url, session_scope
+    from bench.bench_cube import _copy, _drop
+
+    url = normalize_url(database_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = url if in_place else _copy(url, Path(tmp), "import_floor")
+        try:
+            with session_scope(copy) as session:
+                server = _server(session)
+                lon, lat = _points(session, BIG_ROWS, seed=7)
+            print("  server: " + ", ".join(f"{k}={v}" for k, v in server.items()), flush=True)
+            return bench_floor(copy, f"bench-floor-{os.getpid()}", lon, lat, BIG_ROWS)
+        finally:
+            if not in_place:
+                _drop(copy)
+
+
 def run(database_url: str, preset: str = "metro") -> dict:
     """The bench section: bulk import and the batch API, medians printed and returned."""
     from api.db.models import Case
@@ -476,6 +502,8 @@ def run(database_url: str, preset: str = "metro") -> dict:
     finally:
         removed = _cleanup(url, source)
         print(f"  removed the bench's {removed:,} cases", flush=True)
+    if BIG_ROWS and url.startswith("postgresql"):
+        results["floor"] = floor_on_copy(url)
     return results
 
 
@@ -484,5 +512,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/zhili_metro"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="only the import against a plain COPY (a copy)"
+    )
+    parser.add_argument(
+        "--in-place", action="store_true", help="--floor on the database itself (a copy)"
+    )
     args = parser.parse_args()
-    print(run(args.database_url))
+    if args.floor:
+        print(floor_on_copy(args.database_url, args.in_place))
+    else:
+        print(run(args.database_url))
