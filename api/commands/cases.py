@@ -120,12 +120,15 @@ def _tell(summary, file: Path, errors_path: Path | None, stopped) -> None:
         write_errors(path, summary.errors)
         click.echo(f"bad rows listed in {path}", err=True)
     if stopped is not None:
-        click.echo(
-            f"Error: the import stopped: {stopped.reason}. The rows counted above are stored; "
-            "the rest of the file is not. Once the cause is fixed, run the same file again: "
-            "rows already stored are not stored twice.",
-            err=True,
-        )
+        if summary.rows:
+            told = (
+                "The rows counted above are stored; the rest of the file is not. Once the "
+                "cause is fixed, run the same file again: rows already stored are not "
+                "stored twice."
+            )
+        else:
+            told = "Nothing was stored: fix the cause and run the file again."
+        click.echo(f"Error: the import stopped: {stopped.reason}. {told}", err=True)
         sys.exit(3)
     if summary.errors:
         sys.exit(1)
