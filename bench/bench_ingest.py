@@ -268,7 +268,9 @@ def _plain_copy(url: str, columns: list[str], payload: bytes) -> float:
         return time.perf_counter() - t0
 
 
-def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RUNS) -> dict:
+def bench_floor(
+    url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RUNS, writers: int | None = None
+) -> dict:
     """The import of ``rows`` new cases (rollups included) against the floor: a plain
     ``COPY`` of the same rows into the indexed table ``case``, alternated run by run (so
     both see the same noise of a shared machine); rates, and their ratio per run."""
@@ -291,7 +293,7 @@ def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RU
                 session = session_factory(url)()
                 try:
                     t0 = time.perf_counter()
-                    summary = import_cases(session, path)
+                    summary = import_cases(session, path, writers=writers)
                     elapsed = time.perf_counter() - t0
                 finally:
                     session.close()
@@ -315,7 +317,7 @@ def bench_floor(url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RU
     return {
         "rows_per_run": rows,
         "runs": runs,
-        "writers": case_import.WRITERS,
+        "writers": writers or case_import.WRITERS,
         "plain_copy_rows_per_s_median": round(statistics.median(floor_rates)),
         "import_cases_per_s_median": round(statistics.median(import_rates)),
         "import_over_copy_ratio_median": round(statistics.median(ratios), 2),
