@@ -71,7 +71,8 @@ def import_cases_cmd(
 ) -> None:
     """Import cases from a CSV or JSON-lines FILE. Good rows land, bad rows are listed
     with their line number and reason in the error file (exit code 1); running the same
-    file again changes nothing."""
+    file again changes nothing. An import that stops half-way (the database gone, a row
+    it refuses) tells what it stored before and exits with code 3."""
     from tqdm import tqdm
 
     from api.db.session import session_factory
