@@ -38,7 +38,7 @@ EXTRA_TARGET = 90_000  # extra rows for the query comparison (cube.EXTRA_ROWS: 1
 SOURCE = "bench-cube"
 
 
-def _copy(url: str, folder: Path) -> str:
+def _copy(url: str, folder: Path, suffix: str = "cube_bench") -> str:
     """A throwaway copy of the database at ``url``, migrated to head."""
     from api.db.migrate import upgrade
     from api.db.session import dispose_engines, normalize_url
@@ -49,7 +49,7 @@ def _copy(url: str, folder: Path) -> str:
         shutil.copy(parsed.database, path)
         copy = f"sqlite:///{path}"
     else:
-        name = f"{parsed.database}_cube_bench"
+        name = f"{parsed.database}_{suffix}"
         admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -11,9 +11,15 @@ as it was. Prints medians of several runs, and the server settings it ran with.
 Bulk import runs at two file sizes: 20,000 rows (the figure kept since the first runs) and
 100,000 rows, a more usual bulk file, where the import's fixed costs (the first chunk read
 alone, the last one stored alone) weigh less; and at 20,000 rows with one writer, the
-serial import, for the ratio. The import runs in this
-process with the point locator already built (the cold build is a once-per-process cost of
-the command, a few seconds at metro, not part of the rate).
+serial import, for the ratio.
+
+Then the floor, on a throwaway copy of the database (it writes rows that bypass the
+rollups): a plain ``COPY`` of 100,000 rows into the indexed table ``case`` against the
+import of the same rows as new cases, rollups included, alternated run by run, with their
+ratio (``python -m bench.bench_ingest --floor``).
+
+The import runs in this process with the point locator already built (the cold build is
+a once-per-process cost of the command, a few seconds at metro, not part of the rate).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from bench.common import free_port
 BULK_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_ROWS", 20_000))
 BIG_ROWS = int(os.environ.get("ZHILI_BENCH_INGEST_BIG_ROWS", 100_000))
 BULK_RUNS = 3
+FLOOR_RUNS = int(os.environ.get("ZHILI_BENCH_FLOOR_RUNS", 5))
 SERVER_SETTINGS = (
     "shared_buffers",
     "max_wal_size",
@@ -210,6 +217,115 @@ def bench_bulk(url: str, source: str, lon, lat, rows: int, writers: int | None =
     }
 
 
+def _floor_payload(session, cases: list[dict]) -> tuple[list[str], bytes]:
+    """The rows of ``cases`` as table ``case`` stores them (located, deadline by the
+    category's SLA, status received), as COPY text: what a plain ``COPY`` would load."""
+    from api.domain import CATEGORY_BY_CODE
+    from api.services.locate import point_locator
+
+    located = point_locator(session).locate(
+        np.array([c["lon"] for c in cases]), np.array([c["lat"] for c in cases])
+    )
+    now = dt.datetime.now(dt.UTC).isoformat()
+    columns = [
+        *("source", "external_id", "channel", "category", "description", "reported_at"),
+        *("lon", "lat", "leaf_unit_id", "village_code", "grid_code", "placed_by_tolerance"),
+        *("status", "received_at", "deadline", "created_at", "updated_at"),
+    ]
+    lines = []
+    for i, c in enumerate(cases):
+        at = dt.datetime.fromisoformat(c["reported_at"])
+        deadline = at + dt.timedelta(days=CATEGORY_BY_CODE[c["category"]].sla_days)
+        cells = [
+            *(c["source"], c["external_id"], c["channel"], c["category"], c["description"]),
+            c["reported_at"],
+            repr(c["lon"]),
+            repr(c["lat"]),
+            str(int(located.leaf_unit_id[i])),
+            located.village_code[i] or "\\N",
+            located.grid_code[i] or "\\N",
+            "t" if located.by_tolerance[i] else "f",
+            *("received", c["reported_at"], deadline.isoformat(), now, now),
+        ]
+        lines.append("\t".join(cells))
+    return columns, ("\n".join(lines) + "\n").encode()
+
+
+def _plain_copy(url: str, columns: list[str], payload: bytes) -> float:
+    """Seconds to ``COPY`` ``payload`` into table ``case`` and commit, on a new connection
+    (the floor: every index and constraint of ``case`` kept, nothing else done)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with psycopg.connect(dsn) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f'COPY "case" ({cols}) FROM STDIN') as copy:
+            for start in range(0, len(payload), 1 << 20):
+                copy.write(payload[start : start + (1 << 20)])
+        conn.commit()
+        return time.perf_counter() - t0
+
+
+def bench_floor(
+    url: str, source: str, lon, lat, rows: int, runs: int = FLOOR_RUNS, writers: int | None = None
+) -> dict:
+    """The import of ``rows`` new cases (rollups included) against the floor: a plain
+    ``COPY`` of the same rows into the indexed table ``case``, alternated run by run (so
+    both see the same noise of a shared machine); rates, and their ratio per run."""
+    from api.db.session import session_factory, session_scope
+    from api.services import case_import
+    from api.services.case_import import import_cases
+
+    floor_rates, import_rates, ratios, loads = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(runs):
+            tag = f"{source}-f{rows // 1000}k{run}"
+            cases = _cases(tag, 0, rows, lon, lat, 100 + run)
+            path = Path(tmp) / f"floor{run}.csv"
+            _write_csv(path, cases)
+            floor_rows = [{**c, "source": f"floor-{tag}"[:32]} for c in cases]
+            with session_scope(url) as session:
+                columns, payload = _floor_payload(session, floor_rows)
+
+            def imported(path: Path = path) -> float:
+                session = session_factory(url)()
+                try:
+                    t0 = time.perf_counter()
+                    summary = import_cases(session, path, writers=writers)
+                    elapsed = time.perf_counter() - t0
+                finally:
+                    session.close()
+                assert summary.created == rows, (summary.created, summary.errors[:3])
+                return elapsed
+
+            if run % 2:
+                import_s, copy_s = imported(), _plain_copy(url, columns, payload)
+            else:
+                copy_s, import_s = _plain_copy(url, columns, payload), imported()
+            floor_rates.append(rows / copy_s)
+            import_rates.append(rows / import_s)
+            ratios.append(copy_s / import_s)
+            loads.append(os.getloadavg()[0])
+            print(
+                f"  floor {rows:,} rows, run {run}: plain COPY {floor_rates[-1]:,.0f} rows/s, "
+                f"import {import_rates[-1]:,.0f} cases/s, ratio {ratios[-1]:.2f} "
+                f"(load average {loads[-1]:.1f} on {os.cpu_count()} cores)",
+                flush=True,
+            )
+    return {
+        "rows_per_run": rows,
+        "runs": runs,
+        "writers": writers or case_import.WRITERS,
+        "plain_copy_rows_per_s_median": round(statistics.median(floor_rates)),
+        "import_cases_per_s_median": round(statistics.median(import_rates)),
+        "import_over_copy_ratio_median": round(statistics.median(ratios), 2),
+        "import_over_copy_ratio_min": round(min(ratios), 2),
+        "load_average_median": round(statistics.median(loads), 1),
+    }
+
+
 def bench_api(url: str, source: str, lon, lat, workers: int) -> dict:
     import httpx
     import orjson
@@ -344,6 +460,26 @@ def bench_api(url: str, source: str, lon, lat, workers: int) -> dict:
     }
 
 
+def floor_on_copy(database_url: str, in_place: bool = False) -> dict:
+    """``bench_floor`` on a throwaway copy of the database (dropped after), or on the
+    database itself when ``in_place`` (one that is a copy already)."""
+    from api.db.session import normalize_url, session_scope
+    from bench.bench_cube import _copy, _drop
+
+    url = normalize_url(database_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = url if in_place else _copy(url, Path(tmp), "import_floor")
+        try:
+            with session_scope(copy) as session:
+                server = _server(session)
+                lon, lat = _points(session, BIG_ROWS, seed=7)
+            print("  server: " + ", ".join(f"{k}={v}" for k, v in server.items()), flush=True)
+            return bench_floor(copy, f"bench-floor-{os.getpid()}", lon, lat, BIG_ROWS)
+        finally:
+            if not in_place:
+                _drop(copy)
+
+
 def run(database_url: str, preset: str = "metro") -> dict:
     """The bench section: bulk import and the batch API, medians printed and returned."""
     from api.db.models import Case
@@ -368,6 +504,8 @@ def run(database_url: str, preset: str = "metro") -> dict:
     finally:
         removed = _cleanup(url, source)
         print(f"  removed the bench's {removed:,} cases", flush=True)
+    if BIG_ROWS and url.startswith("postgresql"):
+        results["floor"] = floor_on_copy(url)
     return results
 
 
@@ -376,5 +514,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/zhili_metro"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="only the import against a plain COPY (a copy)"
+    )
+    parser.add_argument(
+        "--in-place", action="store_true", help="--floor on the database itself (a copy)"
+    )
     args = parser.parse_args()
-    print(run(args.database_url))
+    if args.floor:
+        print(floor_on_copy(args.database_url, args.in_place))
+    else:
+        print(run(args.database_url))

@@ -268,11 +268,11 @@ def _array_literal(values: np.ndarray) -> str:
         cells = values.astype(np.int64).astype(str)
     elif kind == "f":
         cells = values.astype(np.float64).astype(str)  # shortest round-trip repr
-    else:
-        cells = np.array(
-            ['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values],
-            dtype=object,
-        )
+    else:  # text: each distinct value quoted once (categories, channels: a handful)
+        codes, uniques = pd.factorize(values)
+        quoted = ['"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in uniques]
+        codes = np.where(codes < 0, len(quoted), codes)  # a missing value: NULL
+        cells = np.array([*quoted, "NULL"], dtype=object)[codes]
     return "{" + ",".join(cells.tolist()) + "}"
 
 

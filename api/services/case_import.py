@@ -13,6 +13,7 @@ re-running a file changes nothing.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -73,6 +74,29 @@ class ImportSummary:
     rejected: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # line, external_id, why
+
+
+class ImportStopped(RuntimeError):
+    """The import stopped before the end of the file (the database went away, a chunk
+    failed, the file could not be read further). ``summary`` counts what was stored
+    before: every chunk committed, none of the chunk that failed."""
+
+    def __init__(self, summary: ImportSummary, reason: str) -> None:
+        super().__init__(reason)
+        self.summary = summary
+        self.reason = reason
+
+
+def _why(exc: BaseException) -> str:
+    """A failure in one line a person can act on (a database error by its own message)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc).strip()
+    first = text_.splitlines()[0] if text_ else type(exc).__name__
+    if isinstance(exc, ValueError | LookupError | UnicodeError):
+        return first
+    return f"{type(orig or exc).__name__}: {first}"
 
 
 def guess_format(path: Path) -> str:
@@ -325,19 +349,27 @@ def import_cases(
         stored = (
             _stored_in_parallel(session, typed, writers, user_name)
             if writers > 1
-            else ((raw, _ingest_chunk(session, *rest, user_name)) for raw, *rest in typed)
+            else _stored_serially(session, typed, user_name)
         )
-        for raw, report in stored:
+        failure: BaseException | None = None
+        for raw, report in stored:  # to the end, also after a failure: what was stored
+            if isinstance(report, BaseException):
+                failure = failure or report
+                continue
             ids = dict(zip(raw["index"].tolist(), raw["external_id"].tolist(), strict=True))
             for o in report.items:
                 if o.status == "rejected":
                     summary.errors.append((o.index, str(ids.get(o.index) or ""), o.reason or ""))
             for status in ("created", "updated", "unchanged", "rejected"):
                 setattr(summary, status, getattr(summary, status) + report.count(status))
-            summary.rows += len(report.items)
+            summary.rows += report.rows
             if progress:
-                progress(len(report.items))
+                progress(report.rows)
     summary.errors.sort()
+    if failure is not None:
+        if isinstance(failure, ValueError | LookupError) and summary.rows == 0:
+            raise failure  # the file or the options, before anything was stored: fix and rerun
+        raise ImportStopped(summary, _why(failure)) from failure
     return summary
 
 
@@ -352,16 +384,30 @@ def _typed_chunk(raw: pd.DataFrame, unreadable_rows: dict, source: str | None):
     return raw, frame, unreadable
 
 
+def _stored_serially(session: Session, typed: Iterator, user_name: str) -> Iterator[tuple]:
+    """Each typed chunk stored in turn, in this session: (raw, report), or (None, the
+    exception) once, last, when reading or storing a chunk failed."""
+    try:
+        for raw, frame, unreadable in typed:
+            yield raw, _ingest_chunk(session, frame, unreadable, user_name)
+    except (Exception, KeyboardInterrupt) as exc:  # told in the summary, after what was stored
+        with contextlib.suppress(Exception):  # the connection may be gone
+            session.rollback()
+        yield None, exc
+
+
 def _stored_in_parallel(
     session: Session, typed: Iterator, writers: int, user_name: str
-) -> Iterator[tuple[pd.DataFrame, IngestReport]]:
+) -> Iterator[tuple]:
     """Each typed chunk stored by one of ``writers`` threads (a session each), at most
-    ``writers`` chunks in flight while the next is read; the reports in file order.
+    ``writers`` chunks in flight while the next is read; (raw, report) in file order.
 
-    A chunk that shares a (source, external_id) with a chunk in flight waits until those
-    are stored, so a case repeated further down a file ends as its last line says, as in
-    a serial import. The point locator is built once, before the first chunk is stored,
-    not by each writer."""
+    When reading or storing a chunk fails, no chunk is started after it; the chunks in
+    flight end (stored or not), their reports come out, and then (None, the first
+    exception). A chunk that shares a (source, external_id) with a chunk in flight waits
+    until those are stored, so a case repeated further down a file ends as its last line
+    says, as in a serial import. The point locator is built once, before the first chunk
+    is stored, not by each writer."""
     engine = session.get_bind()
 
     def warm() -> None:
@@ -375,9 +421,21 @@ def _stored_in_parallel(
             return _ingest_chunk(s, frame, unreadable, user_name)
 
     pending: deque = deque()  # (raw, future, keys) in file order
+    failure: BaseException | None = None
+
+    def finished() -> Iterator[tuple]:
+        nonlocal failure
+        raw_done, done, _ = pending.popleft()
+        try:
+            report = done.result()
+        except Exception as exc:
+            failure = failure or exc
+            return
+        yield raw_done, report
+
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="import-writer") as pool:
         try:
-            warming = pool.submit(warm)
+            warming = pool.submit(warm)  # while the first chunk is read
             for raw, frame, unreadable in typed:
                 if warming is not None:
                     warming.result()
@@ -386,14 +444,16 @@ def _stored_in_parallel(
                 while pending and (
                     len(pending) >= writers or any(keys & other for *_, other in pending)
                 ):
-                    raw_done, done, _ = pending.popleft()
-                    yield raw_done, done.result()
+                    yield from finished()
+                if failure is not None:
+                    break
                 pending.append((raw, pool.submit(store, frame, unreadable), keys))
-            while pending:
-                raw_done, done, _ = pending.popleft()
-                yield raw_done, done.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except (Exception, KeyboardInterrupt) as exc:  # reading the file failed, or Ctrl-C
+            failure = failure or exc
+        while pending:  # the chunks in flight end, stored or not, before anything is told
+            yield from finished()
+    if failure is not None:
+        yield None, failure
 
 
 def _keys(frame: pd.DataFrame) -> set[tuple]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import ARRAY, String, any_, literal, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -109,9 +110,18 @@ class IngestReport:
     """Counts and the per-item outcomes of one batch, in input order."""
 
     items: list[Outcome] = field(default_factory=list)
+    # cases created by a bulk file's chunk, counted without an Outcome each (no one reads
+    # their ids: the file's summary counts them)
+    created_unlisted: int = 0
 
     def count(self, status: str) -> int:
-        return sum(1 for o in self.items if o.status == status)
+        listed = sum(1 for o in self.items if o.status == status)
+        return listed + (self.created_unlisted if status == "created" else 0)
+
+    @property
+    def rows(self) -> int:
+        """How many input items the batch held."""
+        return len(self.items) + self.created_unlisted
 
     def summary(self) -> dict[str, int]:
         return {s: self.count(s) for s in ("created", "updated", "unchanged", "rejected")}
@@ -597,14 +607,17 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _insert_new(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict[tuple, int]:
+def _insert_new(
+    session: Session, frame: pd.DataFrame, now: dt.datetime, bulk: bool = False
+) -> dict[tuple, int]:
     """Insert the rows of ``frame`` (new keys) in key order; returns key → id of the rows
     this transaction wrote. A key another writer inserted meanwhile is left out (``ON
-    CONFLICT DO NOTHING``), so the caller treats it as existing."""
+    CONFLICT DO NOTHING``), so the caller treats it as existing. ``bulk`` (PostgreSQL): in
+    the order of the biggest index instead, see ``_insert_new_staged``."""
     if frame.empty:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        return _insert_new_staged(session, frame, now)
+        return _insert_new_staged(session, frame, now, bulk)
     from sqlalchemy.dialects.sqlite import insert
 
     table = Case.__table__
@@ -631,11 +644,21 @@ def _utc_column(values: pd.Series) -> np.ndarray:
     return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
 
 
-def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) -> dict:
+def _insert_new_staged(
+    session: Session, frame: pd.DataFrame, now: dt.datetime, bulk: bool = False
+) -> dict:
     """PostgreSQL: COPY the new rows (numpy columns, no Python object per value) into a
     temporary table of this connection, then one ``INSERT .. SELECT .. ON CONFLICT DO
     NOTHING RETURNING`` into ``case``: COPY's speed, and a race with another writer is a
-    skipped row instead of an error that fails the whole chunk."""
+    skipped row instead of an error that fails the whole chunk.
+
+    A batch is inserted in key order (two writers of overlapping batches wait for each
+    other, never deadlock); a bulk chunk (keys no other chunk holds) in the order of the
+    index by leaf and time, whose pages are then visited once each, in order, with the
+    grid and village indexes in the same order: at metro a third fewer buffer reads than
+    in key order and half the dirty pages evicted (EXPLAIN ANALYZE BUFFERS, 100,000 new
+    cases). A rare overlap with an API batch may then deadlock: detected, and retried by
+    ``ingest_frame``."""
     from sqlalchemy import table as table_clause
 
     from api.services.bulk import copy_columns
@@ -667,17 +690,22 @@ def _insert_new_staged(session: Session, frame: pd.DataFrame, now: dt.datetime) 
         for c in _STAGED
     }
     copy_columns(session, table_clause("intake_case_stage"), columns)
-    rows = session.execute(
-        text(
-            f'INSERT INTO "case" ({cols}, status, received_at, handler_since, created_at, '
-            f"updated_at) SELECT {cols}, 'received', reported_at, reported_at, :now, :now "
-            "FROM intake_case_stage "
-            "ORDER BY source, external_id "
-            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id"
-        ),
-        {"now": now},
+    sql = (
+        f'INSERT INTO "case" ({cols}, status, received_at, handler_since, created_at, '
+        f"updated_at) SELECT {cols}, 'received', reported_at, reported_at, %(now)s, %(now)s "
+        "FROM intake_case_stage "
+        f"ORDER BY {'leaf_unit_id, reported_at' if bulk else 'source, external_id'} "
+        "ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id"
     )
-    return {(source, external_id): id_ for id_, source, external_id in rows}
+    # the driver's own cursor: plain tuples back, no result row object per case; its
+    # errors wrapped as SQLAlchemy's (a deadlock is retried by the caller)
+    driver = conn.connection.driver_connection
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(sql, {"now": now})
+            return {(src, ext): id_ for id_, src, ext in cursor.fetchall()}
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, {"now": now}, exc, psycopg.Error) from exc
 
 
 def _later_step_before(stored: dict, reported_at: dt.datetime) -> bool:
@@ -686,21 +714,31 @@ def _later_step_before(stored: dict, reported_at: dt.datetime) -> bool:
 
 
 def store(
-    session: Session, frame: pd.DataFrame, now: dt.datetime
+    session: Session, frame: pd.DataFrame, now: dt.datetime, *, bulk: bool = False
 ) -> tuple[list[Outcome], list[tuple], dict[str, np.ndarray] | None]:
     """Write a frame of valid, deduplicated rows: insert the new, compare and update the
     existing. Returns the outcomes, the rollup changes of updated cases (old, new
-    snapshots) and the created cases as columns for ``apply_case_changes(added=...)``."""
+    snapshots) and the created cases as columns for ``apply_case_changes(added=...)``.
+
+    ``bulk`` (a file's chunk): no outcome is made for a created case (the caller counts
+    ``added``), and on PostgreSQL every row is offered to ``INSERT .. ON CONFLICT DO
+    NOTHING`` first, so that only the rows already stored are looked up (a file of new
+    cases probes nothing); the plain order (look up, then insert the rest) is the
+    reference ``tests/intake/test_bulk_paths.py`` holds the bulk path to."""
     pg = session.get_bind().dialect.name == "postgresql"
     sources = frame["source"].tolist()
     external_ids = frame["external_id"].tolist()
     keys = list(zip(sources, external_ids, strict=True))
-    stored = _existing(session, keys, lock=pg)
-    is_new = np.array([k not in stored for k in keys], dtype=bool)
-    written = _insert_new(session, frame[is_new], now)
-    raced = [k for k, new in zip(keys, is_new, strict=True) if new and k not in written]
-    if raced:
-        stored.update(_existing(session, raced, lock=pg))
+    if pg and bulk:
+        written = _insert_new(session, frame, now, bulk=True)
+        stored = _existing(session, [k for k in keys if k not in written], lock=True)
+    else:
+        stored = _existing(session, keys, lock=pg)
+        is_new = np.array([k not in stored for k in keys], dtype=bool)
+        written = _insert_new(session, frame[is_new], now)
+        raced = [k for k, new in zip(keys, is_new, strict=True) if new and k not in written]
+        if raced:
+            stored.update(_existing(session, raced, lock=pg))
     created = np.array([k in written for k in keys], dtype=bool)
     indexes = frame["index"].astype("int64").tolist()
     outcomes = [
@@ -711,7 +749,7 @@ def store(
             external_id=keys[i][1],
             id=written[keys[i]],
         )
-        for i in np.flatnonzero(created)
+        for i in ([] if bulk else np.flatnonzero(created))
     ]
     added = None
     if created.any():
@@ -722,6 +760,7 @@ def store(
             "deadline": _utc_column(made["deadline"]),
             "category": made["category"].to_numpy(dtype=object),
             "channel": made["channel"].to_numpy(dtype=object),
+            "source": made["source"].to_numpy(dtype=object),  # for the audit entry
         }
     changes: list[tuple] = []
     updates: list[dict] = []
@@ -783,22 +822,28 @@ def _audit_batch(
     user_name: str | None,
     scope_code: str | None,
     list_ids: bool = True,
+    added: dict[str, np.ndarray] | None = None,
 ) -> None:
     """One audit entry for a batch that changed something: the counts, the ids created
-    (unless ``list_ids`` is false: a bulk file's cases carry their source and created_at)
-    and, for each update, the id and the fields changed."""
+    (unless ``list_ids`` is false: a bulk file's cases carry their source and created_at;
+    they are counted from ``added``, the created cases' columns) and, for each update, the
+    id and the fields changed."""
     created = [o for o in outcomes if o.status == "created"]
     updated = [o for o in outcomes if o.status == "updated"]
-    if not created and not updated:
+    unlisted = 0 if list_ids or added is None else len(added["leaf_unit_id"])
+    if not created and not updated and not unlisted:
         return
+    sources = {o.source for o in created + updated if o.source}
+    if unlisted:
+        sources |= set(pd.unique(added["source"]).tolist())
     audit(
         session,
         user_name,
         scope_code,
         "case.ingest",
-        target=",".join(sorted({o.source for o in created + updated if o.source}))[:128],
+        target=",".join(sorted(sources))[:128],
         detail={
-            "created": len(created),
+            "created": len(created) + unlisted,
             "updated": len(updated),
             "unchanged": sum(1 for o in outcomes if o.status == "unchanged"),
             "rejected": rejected,
@@ -823,7 +868,8 @@ def ingest_frame(
     """Run a typed batch frame through validate → locate → dedupe → store → rollups in one
     transaction and commit it. ``prior``: rejections found by the caller's parsing
     (input index → reason), reported in order with the rest. ``bulk`` (a file's chunk): the
-    audit entry counts the cases created without listing their ids."""
+    cases created are counted (``IngestReport.created_unlisted``), not listed, in the report
+    and the audit entry, and stored by ``store``'s bulk path."""
     now = now or dt.datetime.now(dt.UTC)
     r = _Reasons(len(frame))
     frame = validate(frame, now, r)
@@ -842,6 +888,7 @@ def ingest_frame(
         Outcome(index=i, status="rejected", reason=why) for i, why in (prior or {}).items()
     ]
     outcomes: list[Outcome] = []
+    added: dict[str, np.ndarray] | None = None
     for attempt in range(6):
         lock = _sqlite_writer if session.get_bind().dialect.name == "sqlite" else None
         try:
@@ -849,10 +896,16 @@ def ingest_frame(
                 lock.acquire()
             try:
                 _take_write_lock(session)
-                outcomes, changes, added = store(session, good, now)
+                outcomes, changes, added = store(session, good, now, bulk=bulk)
                 apply_case_changes(session, changes, added=added)
                 _audit_batch(
-                    session, outcomes, len(rejected), user_name, scope_code, list_ids=not bulk
+                    session,
+                    outcomes,
+                    len(rejected),
+                    user_name,
+                    scope_code,
+                    list_ids=not bulk,
+                    added=added,
                 )
                 if commit:
                     session.commit()
@@ -868,4 +921,6 @@ def ingest_frame(
                 raise
             time.sleep(0.05 * (attempt + 1))
     report = IngestReport(sorted(outcomes + rejected, key=lambda o: o.index))
+    if bulk and added is not None:
+        report.created_unlisted = len(added["leaf_unit_id"])
     return report
