@@ -23,16 +23,18 @@ def report() -> None:
 @friendly_errors
 def monthly(unit: str, month: str, output: Path, database_url: str | None) -> None:
     """Write the monthly report of UNIT for MONTH to OUTPUT (PDF) and OUTPUT-N.png."""
+    from api.alerts.data import reported_range
     from api.db.session import session_scope
     from api.errors import ApiError
     from api.services.audit import audit
-    from api.services.report import monthly_report, write_report
+    from api.services.report import check_month, monthly_report, write_report
     from api.services.scope import unit_in_scope
 
     with session_scope(resolve_url(database_url)) as session:
         if unit_in_scope(session, unit, unit) is None:
             raise UsageProblem(f"no unit {unit!r}: give a unit code (see GET /api/v1/units)")
         try:
+            check_month(month, reported_range(session))
             made = monthly_report(session, unit, month)
         except ApiError as exc:
             raise UsageProblem(exc.message) from None

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.alerts.data import reported_range
 from api.deps import Reader, SessionDep
 from api.errors import ApiError
 from api.services.audit import audit
@@ -29,7 +30,7 @@ def monthly(
     同比 and 环比, maps, rankings, alerts, what changed most; as PDF, or one page as PNG.
     Report reads are audited."""
     root = check_scope(session, user, unit or user.unit_code)
-    check_month(month)
+    check_month(month, reported_range(session))
     report = monthly_report(session, root.code, month, pngs=format == "png")
     audit(session, user.name, user.unit_code, "report.read", target=root.code,
           detail={"month": month, "format": format})  # fmt: skip

@@ -65,10 +65,19 @@ def _change(now: float | None, before: float | None, fmt: str) -> str:
     return f"{(now - before) / abs(before) * 100:+.1f}%"
 
 
-def check_month(month: str) -> str:
-    """``YYYY-MM`` or a 400 that says so."""
+def check_month(month: str, span: tuple[dt.date, dt.date] | None = None) -> str:
+    """``YYYY-MM`` or a 400 that says so; with ``span`` (the first and last day with
+    reported cases) also a 400 for a month outside it, naming the months there are."""
     if not MONTH.match(month or ""):
         raise ApiError(400, f"bad month {month!r}: give YYYY-MM, e.g. 2026-10")
+    if span is not None:
+        first = dt.date.fromisoformat(month + "-01")
+        if not span[0].replace(day=1) <= first <= span[1]:
+            raise ApiError(
+                400,
+                f"month {month} is outside the data: give a month from "
+                f"{span[0]:%Y-%m} to {span[1]:%Y-%m} (the months with reported cases)",
+            )
     return month
 
 

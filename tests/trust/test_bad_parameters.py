@@ -60,21 +60,35 @@ def get_routes(trust_client) -> list[tuple[str, list[dict]]]:
     ]
 
 
+def _ids_of(client) -> dict[str, str]:
+    """A real id for each kind of path parameter the world has (a case, a risk item, ...),
+    so that a bad query parameter is tried on a route that would otherwise answer."""
+    found = {}
+    cases = client.get("/api/v1/cases", params={"limit": 1}).json().get("items", [])
+    if cases:
+        found["case_id"] = str(cases[0]["id"])
+    items = client.get("/api/v1/risk-items").json()
+    items = items.get("items", []) if isinstance(items, dict) else []
+    if items:
+        found["risk_item_id"] = str(items[0]["id"])
+    return found
+
+
 def test_every_bad_query_or_path_parameter_is_a_400(trust_client, trust_world, get_routes):
-    fill = {"code": trust_world.city, "alert_id": "1"}
+    fill = {"code": trust_world.city, "alert_id": "1", **_ids_of(trust_client)}
     tried, wrong = 0, []
     for path, params in get_routes:
         url = path
         for p in params:
             if p["in"] == "path":
-                url = url.replace("{" + p["name"] + "}", fill[p["name"]])
+                url = url.replace("{" + p["name"] + "}", fill.get(p["name"], "1"))
         for p in params:
             for value in bad_values(p):
                 if p["in"] == "path":
                     target = path.replace("{" + p["name"] + "}", value)
                     for q in params:
                         if q["in"] == "path" and q is not p:
-                            target = target.replace("{" + q["name"] + "}", fill[q["name"]])
+                            target = target.replace("{" + q["name"] + "}", fill.get(q["name"], "1"))
                     r = trust_client.get(target)
                 else:
                     r = trust_client.get(url, params={p["name"]: value})
