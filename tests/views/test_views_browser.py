@@ -237,13 +237,13 @@ def test_pivot_page_sorts_and_downloads(admin, browser, server, town, artifacts)
     )
     numbers = [float(t.replace(",", "").rstrip(" *")) for t in totals if t[:1].isdigit()]
     assert numbers and numbers == sorted(numbers, reverse=True)
-    page.screenshot(path=str(artifacts / "views_pivot.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "views_pivot.png"))
     csv_href = page.get_attribute("#pivot-csv", "href")
     assert csv_href.startswith("/api/v1/pivot?") and "sort=total" in csv_href
     for link, kind in (("#pivot-csv", "text/csv"), ("#pivot-xlsx", "spreadsheetml")):
         answer = page.request.get(server.url + page.get_attribute(link, "href"))
         assert answer.status == 200 and kind in answer.headers["content-type"]
-    page.get_by_label("周").check()
+    page.get_by_role("radio", name="周").check()
     page.click("#pivot-go")
     page.wait_for_url(re.compile(r"interval=week"), timeout=20_000)
     page.wait_for_selector("#pivot-table tbody tr", timeout=30_000)
