@@ -114,6 +114,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         run = monthly_run(settings.database_url, settings.data_dir, settings.timezone)
         task = asyncio.create_task(run)
+    app.state.report_task = task
     yield
     if task is not None:
         task.cancel()

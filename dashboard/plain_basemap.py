@@ -47,6 +47,8 @@ def plain_basemap(who: Principal, code: str, level: str, font: int = 11) -> Plai
     x0, y0, x1, y1 = shown.extent
     dx, dy = (x1 - x0) * MARGIN, (y1 - y0) * MARGIN
     box = (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+    reach = (box[0] - (box[2] - box[0]), box[1] - (box[3] - box[1]))
+    reach += (box[2] + (box[2] - box[0]), box[3] + (box[3] - box[1]))
     near = {code, *(a.code for a in unit.ancestors)}
     below_unit = {lv for lv, _, _ in client.levels_below(unit.level)}
     layers: list[tuple[str, list[str]]] = []
@@ -59,7 +61,15 @@ def plain_basemap(who: Principal, code: str, level: str, font: int = 11) -> Plai
         if base_level in below_unit:
             under = client.display_geometry(who, code, base_level)
             inside |= {lab[0] for lab in under.labels} if under else set()
-        kept = [lab for lab in around.labels if lab[0] not in inside]
+        # only the neighbours (a unit whose point lies within a box's width of the view):
+        # at metro, a town's map does not draw the city's 2,236 villages
+        kept = [
+            lab
+            for lab in around.labels
+            if lab[0] not in inside
+            and reach[0] <= lab[2] <= reach[2]
+            and reach[1] <= lab[3] <= reach[3]
+        ]
         if not kept:
             continue
         layers.append((client.boundaries_url(who.unit_code, base_level), [k[0] for k in kept]))

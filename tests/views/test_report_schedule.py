@@ -16,6 +16,24 @@ from tests.views.test_report import pdf_text
 pytestmark = [pytest.mark.browser]
 
 
+def test_the_server_runs_the_schedule_when_asked(town, tmp_path) -> None:
+    """``ZHILI_REPORT_SCHEDULE=true``: a task starts with the app and stops with it."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    settings = town.settings.model_copy(update={"report_schedule": True, "data_dir": tmp_path})
+    app = create_app(settings, with_dashboard=False)
+    with TestClient(app) as c:
+        assert c.get("/api/v1/health").status_code == 200
+        task = app.state.report_task
+        assert task is not None and not task.done()
+    assert task.done() or task.cancelling()  # stopped with the app
+    off = create_app(town.settings, with_dashboard=False)
+    with TestClient(off):
+        assert off.state.report_task is None  # off by default
+
+
 def test_schedule_then_run(views_app, town, tmp_path) -> None:
     admin = town.client(views_app, "admin@city")
     r = admin.put("/api/v1/reports/schedule", json={"units": [town.east, town.city]})
