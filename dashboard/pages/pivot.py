@@ -223,5 +223,8 @@ def _go(_n, period, metric, level, columns, interval, search):
 
     now = {k: v[0] for k, v in parse_qs((search or "").lstrip("?")).items()}
     keep = {k: now[k] for k in ("unit", "lang") if k in now}
+    who = client.principal()
+    if "unit" in keep and (who is None or client.unit_view(who, keep["unit"]) is None):
+        del keep["unit"]  # never echo a unit outside the reader's jurisdiction
     asked = {"metric": metric, "level": level, "columns": columns, "interval": interval}
     return _href(keep | asked | {"period": period or ""})
