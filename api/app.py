@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         default_response_class=ORJSONResponse,
         docs_url=None,  # /docs is served offline by api.routers.docs
         redoc_url=None,  # ReDoc would load its script and fonts from CDNs
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     keep_snapshots_in(settings.cache_dir)
@@ -96,6 +101,23 @@ def create_app(settings: Settings | None = None, with_dashboard: bool = True) ->
         return RedirectResponse("/dashboard/")
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The server's background work: the monthly reports' schedule, when turned on
+    (``ZHILI_REPORT_SCHEDULE``)."""
+    settings: Settings = app.state.settings
+    task = None
+    if settings.report_schedule:
+        from api.services.report_schedule import monthly_run
+
+        run = monthly_run(settings.database_url, settings.data_dir, settings.timezone)
+        task = asyncio.create_task(run)
+    app.state.report_task = task
+    yield
+    if task is not None:
+        task.cancel()
 
 
 def with_basemap(settings: Settings) -> Settings:

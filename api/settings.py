@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         description="The city's data folder: a basemap.mbtiles or basemap.pmtiles (raster "
         "tiles) there is served at /api/v1/tiles/{z}/{x}/{y} and drawn under the maps",
     )
+    report_schedule: bool = Field(
+        False,
+        description="Render the scheduled units' monthly reports in the running server, "
+        "once a month (else run `zhili report run-scheduled` from cron)",
+    )
     wall_refresh_seconds: int = Field(60, ge=1, description="Wall display refresh interval")
     locate_tolerance_m: float = Field(
         50.0,

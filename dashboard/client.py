@@ -791,3 +791,48 @@ def layer_points(who: Principal, name: str, code: str) -> dict | None:
         if unit_in_scope(session, who.unit_code, code) is None:
             return None
         return service(session, who, name, code, settings().cache_dir)
+
+
+# ---------------------------------------------------------------- the pivot
+
+
+def pivot(
+    who: Principal,
+    code: str,
+    asked: dict[str, str],
+    sort: str | None = None,
+    order: str = "desc",
+) -> dict:
+    """The analysts' pivot under ``code`` (``GET /api/v1/pivot``): ``asked`` holds metric,
+    period, level, rows, columns and interval as the API takes them. The table with its
+    flat ``head`` and ``body`` (and each body row's low-count flags); LookupError for a
+    unit out of scope or a metric the user may not read, ValueError (the engine's
+    message) for a pivot the engine cannot answer."""
+    from api.engine import PivotQuery
+    from api.services.pivot import PivotLayout, pivot_rows, pivot_table
+
+    with db() as session:
+        if unit_in_scope(session, who.unit_code, code) is None:
+            raise LookupError(f"no unit {code!r} in your jurisdiction")
+        metric = asked.get("metric", "caseload")
+        _check_metric(session, who, metric, "pivot")
+        try:
+            query = MetricQuery(
+                metric=metric,
+                period=asked.get("period") or None,
+                min_denominator=settings().min_denominator,
+            )
+            pq = PivotQuery(
+                query,
+                asked.get("level") or None,
+                tuple(asked.get("rows", "unit").split(",")),
+                tuple(asked.get("columns", "category").split(",")),
+                asked.get("interval", "month"),
+            )
+            table = pivot_table(session, code, pq, PivotLayout(sort, order))  # type: ignore[arg-type]
+        except MetricsError as exc:
+            raise ValueError(str(exc)) from None
+        session.commit()  # a special-population read's audit entry
+    head, body = pivot_rows(table)
+    low = table["low_count"].tolist()
+    return {**table, "head": head, "body": body, "low": [*low, [False] * len(table["columns"])]}

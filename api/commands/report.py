@@ -41,3 +41,40 @@ def monthly(unit: str, month: str, output: Path, database_url: str | None) -> No
         audit(session, "cli", unit, "report.read", target=unit, detail={"month": month})
     for path in write_report(made, output):
         click.echo(str(path))
+
+
+@report.command("run-scheduled")
+@click.option("--month", default=None, help="YYYY-MM (default: last month, local time).")
+@click.option("--force", is_flag=True, help="Render again the reports already written.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The data folder (default: ZHILI_DATA_DIR).",
+)
+@database_option
+@friendly_errors
+def run_scheduled_cmd(
+    month: str | None, force: bool, data_dir: Path | None, database_url: str | None
+) -> None:
+    """Render the monthly report of every scheduled unit into
+    ZHILI_DATA_DIR/reports/<unit>/<month>.pdf (cron: ``0 3 1 * * zhili report
+    run-scheduled``). Exit code 1 when a unit's report failed."""
+    from api.db.session import session_scope
+    from api.errors import ApiError
+    from api.services.report_schedule import last_month, local_today, run_scheduled
+    from api.settings import get_settings
+
+    settings = get_settings()
+    month = month or last_month(local_today(settings.timezone))
+    with session_scope(resolve_url(database_url)) as session:
+        try:
+            done = run_scheduled(session, data_dir or settings.data_dir, month, force)
+        except ApiError as exc:
+            raise UsageProblem(exc.message) from None
+    for item in done:
+        click.echo(f"{item.status}\t{item.unit}\t{item.path}\t{item.reason}".rstrip())
+    if not done:
+        click.echo("no unit is scheduled: PUT /api/v1/reports/schedule")
+    if any(item.status == "failed" for item in done):
+        raise SystemExit(1)

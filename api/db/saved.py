@@ -57,3 +57,14 @@ class Wall(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column()
+
+
+class ReportSchedule(Base):
+    """A unit whose monthly report (月报) is made on a schedule (``zhili report
+    run-scheduled``, or the app's monthly run): picked by an admin over it."""
+
+    __tablename__ = "report_schedule"
+
+    unit_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime] = mapped_column()

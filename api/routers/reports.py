@@ -6,12 +6,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.alerts.data import reported_range
-from api.deps import Reader, SessionDep
+from api.deps import Admin, Reader, SessionDep
 from api.errors import ApiError
 from api.services.audit import audit
 from api.services.report import check_month, monthly_report
+from api.services.report_schedule import get_schedule, put_schedule
 from api.services.scope import check_scope
 
 router = APIRouter(tags=["reports"])
@@ -42,3 +44,24 @@ def monthly(
         return Response(report.pages[page - 1], media_type="image/png")
     headers = {"Content-Disposition": f'inline; filename="{name}.pdf"'}
     return Response(report.pdf, media_type="application/pdf", headers=headers)
+
+
+class ScheduleBody(BaseModel):
+    """The units (codes) whose monthly report is made on a schedule."""
+
+    units: list[str] = Field(default_factory=list, max_length=500)
+
+
+@router.get("/reports/schedule")
+def schedule(session: SessionDep, user: Admin) -> dict:
+    """(admin) The units in your jurisdiction whose monthly report is made each month
+    (into the data folder's ``reports/<unit>/<YYYY-MM>.pdf``)."""
+    return get_schedule(session, user)
+
+
+@router.put("/reports/schedule")
+def set_schedule(session: SessionDep, user: Admin, body: ScheduleBody) -> dict:
+    """(admin) Set the scheduled units in your jurisdiction (those outside it are kept)."""
+    out = put_schedule(session, user, body.units)
+    session.commit()
+    return out

@@ -226,6 +226,13 @@ def _flat(table: dict) -> tuple[list[str], list[list]]:
     return head, body
 
 
+def pivot_rows(table: dict) -> tuple[list[str], list[list]]:
+    """The pivot as a header and rows (the row dimensions' labels, one value per column,
+    the row's total; the last row the column totals), as the files write it; a missing
+    value is None, never 0."""
+    return _flat(table)
+
+
 def pivot_csv(table: dict) -> bytes:
     """The pivot as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese)."""
     head, body = _flat(table)

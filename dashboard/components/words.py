@@ -33,6 +33,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "no_view": ("没有这个视图", "No such view"),
     "no_wall": ("没有这个大屏", "No such wall"),
     "no_alerts": ("暂无预警", "No open alerts"),
+    "metric": ("指标", "Metric"),
+    "period": ("时段", "Period"),
+    "show": ("显示", "Show"),
+    "back": ("返回", "Back"),
+    "no_unit": ("没有这个单位，或其下没有单位", "No such unit, or no units below it"),
+    "no_pivot": ("无法生成这个透视表", "This pivot cannot be made"),
 }
 
 

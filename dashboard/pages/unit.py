@@ -40,6 +40,7 @@ from dashboard.components.level_picker import LEVEL_PICKER, level_picker
 from dashboard.components.saved_views import saved_views_box
 from dashboard.components.tables import cases_table, ranking_columns, ranking_table
 from dashboard.i18n import format_value, metric_title, t
+from dashboard.plain_basemap import plain_basemap, with_basemap
 from dashboard.state import MapView, format_break, round_break
 from dashboard.views import (
     MAP_WIDTH,
@@ -328,6 +329,7 @@ def _map(page: _Page, model: MapModel, alerts: list[dict]) -> dict:
         tile_url=client.settings().tile_url,
         extent=geometry.extent if geometry else None,
     )
+    with_basemap(figure, plain_basemap(page.who, view.code, view.level))
     if alerts:  # after the map's own traces, which metric changes patch by index
         above = above_label(extent, (MAP_WIDTH, map_height(extent)))
         figure["data"].append(alert_marker_trace(alerts, points, page.lang, above))
@@ -417,6 +419,13 @@ def _header(unit: client.UnitView, view: MapView) -> html.Div:
                         "稳评" if lang == "zh" else "Risk register",
                         href=dash.get_relative_path("/risk"),
                         className="nav-link",
+                    ),
+                    dcc.Link(
+                        "透视表" if lang == "zh" else "Pivot",
+                        href=dash.get_relative_path(f"/pivot?unit={unit.code}")
+                        + ("&lang=en" if lang == "en" else ""),
+                        className="nav-link",
+                        id="unit-pivot-link",
                     ),
                     dcc.Link(
                         t("lang_switch", lang),

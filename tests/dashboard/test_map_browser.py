@@ -17,7 +17,8 @@ from tests.dashboard.conftest import Watched
 pytestmark = [pytest.mark.browser]
 SQLITE_ONLY = pytest.mark.parametrize("db_kind", ["sqlite"])
 
-SHAPES = "#unit-map path.choroplethlocation"
+# the figures' shapes (the plain basemap's, when drawn, come after them)
+SHAPES = "#unit-map .choroplethlayer > .trace:first-child path.choroplethlocation"
 
 
 def wait_for_unit(page, code: str, shapes: int | None = None) -> None:

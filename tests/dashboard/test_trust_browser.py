@@ -314,7 +314,8 @@ OVERLAPS = """() => {
 }"""
 FILL = """() => {
     const box = document.querySelector('#unit-map').getBoundingClientRect();
-    const shapes = [...document.querySelectorAll('#unit-map path.choroplethlocation')]
+    const shapes = [...document.querySelectorAll(
+        '#unit-map .choroplethlayer > .trace:first-child path.choroplethlocation')]
         .map(p => p.getBoundingClientRect());
     const w = Math.max(...shapes.map(s => s.right)) - Math.min(...shapes.map(s => s.left));
     const h = Math.max(...shapes.map(s => s.bottom)) - Math.min(...shapes.map(s => s.top));

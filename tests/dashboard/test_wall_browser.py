@@ -92,28 +92,63 @@ SAMPLES = 4  # heap samples over the run
 RUN_S = 60  # then a minute of one-second refreshes (longer soaks: bench/bench_browser.py)
 
 
+COUNT_REFRESHES = """(id) => { window.__refreshes = 0;
+    new MutationObserver(() => window.__refreshes++).observe(
+        document.getElementById(id), {childList: true, subtree: true, characterData: true}); }"""
+
+
+def composed_wall(browser, live_server, db_url, settings, world):
+    """A composed wall (issue 24) of two views at different units, 5 s each (its
+    shortest): full figures when the unit changes, patches otherwise; its page opened."""
+    from api.db.session import session_scope
+    from api.principal import Principal
+    from api.services.auth import create_user
+    from api.services.saved_views import put_wall
+
+    with session_scope(db_url) as session:
+        user = create_user(session, "heap-wall-admin", "admin", world.city)
+        who = Principal(user.id, user.name, "admin", world.city)
+        views = [
+            {"spec": {"unit": world.city, "metric": "caseload"}, "seconds": 5},
+            {"spec": {"unit": world.towns[0], "metric": "on_time_rate"}, "seconds": 5},
+        ]
+        put_wall(session, who, "heap", {"title": "heap", "unit": world.city, "views": views,
+                                         "kpis": ["caseload"], "ticker": True})  # fmt: skip
+    cookie = login_cookie(db_url, settings, "display", world.city)
+    watched = watched_page(
+        browser, live_server.url, cookie, viewport={"width": 1920, "height": 1080}
+    )
+    watched.page.goto(f"{live_server.url}/dashboard/wall/heap")
+    watched.page.wait_for_selector("#cwall-map path.choroplethlocation", timeout=20_000)
+    return watched
+
+
 def test_wall_heap_does_not_grow(browser, live_server, db_url, settings, world, cases):
     """A minute of one-second refreshes, rotating between two maps (full figures and
-    patches): the heap after garbage collection stays where it was after warming up."""
+    patches): the heap after garbage collection stays where it was after warming up.
+    A composed wall (5-second views, at two units) runs beside it and is held to the same."""
     query = f"refresh=1&metrics=caseload,on_time_rate&units={world.city},{world.towns[0]}"
     watched = open_wall(browser, live_server, db_url, settings, world, query)
     page = watched.page
     cdp = page.context.new_cdp_session(page)
     cdp.send("HeapProfiler.enable")
-    page.evaluate(
-        """() => { window.__refreshes = 0;
-            new MutationObserver(() => window.__refreshes++).observe(
-                document.getElementById('wall-asof-text'),
-                {childList: true, subtree: true, characterData: true}); }"""
-    )
+    page.evaluate(COUNT_REFRESHES, "wall-asof-text")
+    composed = composed_wall(browser, live_server, db_url, settings, world)
+    c_page = composed.page
+    c_cdp = c_page.context.new_cdp_session(c_page)
+    c_cdp.send("HeapProfiler.enable")
+    c_page.evaluate(COUNT_REFRESHES, "cwall-title")  # its views alternate: a new title
     page.wait_for_timeout(WARM_UP_S * 1000)
     before = heap_mb(cdp)
+    c_samples = [heap_mb(c_cdp)]
+    c_counted = c_page.evaluate("window.__refreshes")
     refreshes_before = page.evaluate("document.getElementById('wall-asof-text').innerText")
     counted = page.evaluate("window.__refreshes")
     samples = [before]  # garbage collected before each sample (HeapProfiler.collectGarbage)
     for _ in range(SAMPLES):
         page.wait_for_timeout(RUN_S * 1000 // SAMPLES)
         samples.append(heap_mb(cdp))
+        c_samples.append(heap_mb(c_cdp))
     after = samples[-1]
     refreshes = page.evaluate("window.__refreshes") - counted
     assert page.evaluate("document.getElementById('wall-asof-text').innerText") != (
@@ -131,3 +166,10 @@ def test_wall_heap_does_not_grow(browser, live_server, db_url, settings, world, 
     assert page.evaluate("window.store.getState().history.past.length") <= 40
     assert watched.errors == []
     watched.page.context.close()
+    c_refreshes = c_page.evaluate("window.__refreshes") - c_counted
+    print("composed wall:", c_refreshes, "ticks; MB:", " ".join(f"{m:.2f}" for m in c_samples))
+    assert c_refreshes >= RUN_S // 10  # its 5-second views kept turning
+    assert c_samples[-1] - c_samples[0] < max(2.0, 0.1 * c_samples[0])
+    assert c_samples[-1] - c_samples[half] <= max(0.5, c_samples[half] - c_samples[0])
+    assert composed.errors == [] and composed.external() == []
+    composed.page.context.close()

@@ -20,7 +20,8 @@ from tests.dashboard.conftest import login_cookie, watched_page
 from tests.views.basemap import build_mbtiles
 
 pytestmark = [pytest.mark.browser]
-SHAPES = "#unit-map path.choroplethlocation"
+# the figures' shapes (the plain basemap's, when drawn, come after them)
+SHAPES = "#unit-map .choroplethlayer > .trace:first-child path.choroplethlocation"
 
 
 def count(town, level: str, under: str) -> int:
@@ -174,3 +175,85 @@ def test_basemap_tiles_come_from_the_app(browser, town, tmp_path: Path, artifact
         assert watched.external() == [], "requests left 127.0.0.1"
         assert watched.errors == [], "console errors"
         watched.page.context.close()
+
+
+BASEMAP = """() => {
+    const data = document.querySelector('#unit-map .js-plotly-plot').data;
+    const names = data.find(t => t.name === 'basemap-names');
+    return [data.filter(t => (t.name || '').startsWith('basemap-') && t.locations)
+                .map(t => t.locations), names ? names.text : null, data[0].locations];
+}"""
+
+
+def test_plain_basemap_from_the_boundaries(admin, browser, server, town, artifacts) -> None:
+    """No tile file and no tile server: around a town, the city's other towns and their
+    villages in grey with their names, from the app; a town's official sees only their
+    own town's villages around one of them, and nothing around their own town."""
+    with session_scope(town.url) as session:
+        west_name = session.scalar(
+            select(AdminUnit.name).where(AdminUnit.code == town.west, AdminUnit.valid_to.is_(None))
+        )
+    page = admin.page
+    page.goto(f"{server.url}/dashboard/unit/{town.east}")
+    n = count(town, "village", town.east)
+    every = "#unit-map path.choroplethlocation"  # the figures' and the basemap's
+    page.wait_for_function(f"document.querySelectorAll('{every}').length > {n}", timeout=30_000)
+    layers, names, shown = page.evaluate(BASEMAP)
+    assert layers and town.west in layers[0] and town.east not in layers[0]
+    assert not set(shown) & {c for layer in layers for c in layer}  # never under the figures
+    assert west_name in names
+    page.screenshot(path=str(artifacts / "views_plain_basemap.png"), full_page=True)
+    cookie = login_cookie(town.url, town.settings, "official", town.east)
+    official = watched_page(browser, server.url, cookie)
+    official.page.goto(f"{server.url}/dashboard/unit/{town.village}")
+    official.page.wait_for_selector(SHAPES, timeout=30_000)
+    layers, names, _ = official.page.evaluate(BASEMAP)
+    drawn = {c for layer in layers for c in layer}
+    assert drawn and all(c.startswith(town.east) for c in drawn)  # only their own town
+    assert west_name not in names
+    official.page.goto(f"{server.url}/dashboard/unit/{town.east}")
+    official.page.wait_for_selector(SHAPES, timeout=30_000)
+    layers, names, _ = official.page.evaluate(BASEMAP)
+    assert layers == [] and names is None  # the home unit: nothing of theirs around it
+    assert official.external() == [] and official.errors == []
+    official.page.context.close()
+
+
+def test_pivot_page_sorts_and_downloads(admin, browser, server, town, artifacts) -> None:
+    """The pivot page: villages × month × category, a column's header sorts the rows,
+    the controls write the URL, CSV and XLSX are the API's downloads; out of scope: a
+    message, never another town's figures."""
+    page = admin.page
+    query = f"unit={town.city}&level=village&columns=category&period=2026-Q1"
+    page.goto(f"{server.url}/dashboard/pivot?{query}")
+    page.wait_for_selector("#pivot-table tbody tr", timeout=30_000)
+    rows = page.locator("#pivot-table tbody tr").count()
+    assert rows > count(town, "village", town.city)  # village × month, and the totals
+    page.click('#pivot-table th[data-sort="total"] a')
+    page.wait_for_url(re.compile(r"sort=total"), timeout=20_000)
+    page.wait_for_selector('#pivot-table th[data-sort="total"] a:has-text("▼")', timeout=20_000)
+    totals = page.eval_on_selector_all(
+        "#pivot-table tbody tr:not(.total-row) td:last-child", "cs => cs.map(c => c.innerText)"
+    )
+    numbers = [float(t.replace(",", "").rstrip(" *")) for t in totals if t[:1].isdigit()]
+    assert numbers and numbers == sorted(numbers, reverse=True)
+    page.screenshot(path=str(artifacts / "views_pivot.png"))
+    csv_href = page.get_attribute("#pivot-csv", "href")
+    assert csv_href.startswith("/api/v1/pivot?") and "sort=total" in csv_href
+    for link, kind in (("#pivot-csv", "text/csv"), ("#pivot-xlsx", "spreadsheetml")):
+        answer = page.request.get(server.url + page.get_attribute(link, "href"))
+        assert answer.status == 200 and kind in answer.headers["content-type"]
+    page.get_by_role("radio", name="周").check()
+    page.click("#pivot-go")
+    page.wait_for_url(re.compile(r"interval=week"), timeout=20_000)
+    page.wait_for_selector("#pivot-table tbody tr", timeout=30_000)
+    page.goto(f"{server.url}/dashboard/pivot?{query}&lang=en")
+    page.wait_for_selector("#pivot-table", timeout=30_000)
+    assert "Pivot" in page.inner_text("#pivot-page")
+    cookie = login_cookie(town.url, town.settings, "official", town.west)
+    west = watched_page(browser, server.url, cookie)
+    west.page.goto(f"{server.url}/dashboard/pivot?unit={town.east}")
+    west.page.wait_for_selector("#page-problem", timeout=30_000)
+    assert west.page.locator("#pivot-table").count() == 0
+    assert west.external() == [] and west.errors == []
+    west.page.context.close()
