@@ -9,13 +9,13 @@ Here: the register itself (kinds, areas, who reads what, registering). The steps
 live beside it: ``risk_assess`` (assign, report, review) and ``risk_follow`` (decide, link
 incidents, follow-up reviews); ``risk_views`` reads.
 
-- **Assign** (``risk_assess.assign_agency``): to a registered, active agency; due before the planned
-  date by the lead time of the review rule ``lead_time``.
-- **Submit** (``risk_assess.submit_report``): an assessor of the assigned agency submits a structured
-  report; the review (``api.services.risk_review``) runs the rules in the table; a failing
-  report is kept as a draft with each rule's reason, and the agency submits again.
-- **Decide** (``risk_follow.decide``): 实施 / 调整后实施 / 暂缓 / 不实施; a decision without a passed
-  assessment is allowed and flagged. Follow-up reviews fall due at 30 and 90 days.
+- **Assign** (``risk_assess.assign_agency``): to a registered, active agency; due before
+  the planned date by the lead time of the review rule ``lead_time``.
+- **Submit** (``risk_assess.submit_report``): an assessor of the assigned agency submits a
+  structured report; the review (``api.services.risk_review``) runs the rules in the table; a
+  failing report is kept as a draft with each rule's reason, and the agency submits again.
+- **Decide** (``risk_follow.decide``): 实施 / 调整后实施 / 暂缓 / 不实施; a decision without
+  a passed assessment is allowed and flagged. Follow-up reviews fall due at 30 and 90 days.
 - **Follow** (``risk_follow.link_incidents``): cases and dispatch events in the item's area
   from the decision to the end of the follow-up period are linked (风险转化为案事件); re-run
   whenever cases or events moved.

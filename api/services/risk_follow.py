@@ -130,9 +130,9 @@ def link_items(session: Session, items: list[RiskItem]) -> int:
     for item in items:
         if item.decided_at is None or item.follow_until is None:
             continue
-        have = set(session.execute(
+        have = {tuple(r) for r in session.execute(
             select(RiskLink.kind, RiskLink.ref_id).where(RiskLink.item_id == item.id)
-        ).tuples())  # fmt: skip
+        )}  # fmt: skip
         area = prep(influence_area(item.place))
         inside = [c for c in _candidates(session, item) if area.contains(shapely.Point(c[3], c[4]))]
         cases = {c[1] for c in inside if c[0] == "case"} | {
