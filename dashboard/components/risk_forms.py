@@ -99,8 +99,9 @@ def _f(field: str) -> dict:
     return {"type": FIELD, "field": field}
 
 
-def _row(label: str, control) -> html.Label:
-    return html.Label([html.Span(label), control], className="risk-f-row")
+def _row(label: str, control) -> html.Div:
+    # a Div, not a Label: a label around a dropdown or a number box passes clicks on
+    return html.Div([html.Span(label), control], className="risk-f-row")
 
 
 def _text(field: str, value: str | None = None, **kw) -> dcc.Input:
@@ -116,7 +117,9 @@ def _options(pairs: dict, lang: str) -> list[dict]:
 
 
 def _form(title: str, step: str, lang: str, rows: list, fid: str) -> html.Div:
-    button = html.Button(w("send", lang), id={"type": BUTTON, "step": step})
+    button = html.Button(
+        w("send", lang), id={"type": BUTTON, "step": step}, className="risk-f-send"
+    )
     return html.Div([html.H4(title), *rows, button], className="panel risk-form", id=fid)
 
 
@@ -351,7 +354,8 @@ def take_step(clicks: list, _values: list, store: dict):
     )
     if status >= 300:
         return w("refused", lang) + message, dash.no_update
-    query = f"?item={answer['id']}" + ("&lang=en" if lang == "en" else "")
+    saved = int(dt.datetime.now(dt.UTC).timestamp() * 1000)  # a new address: the page reloads
+    query = f"?item={answer['id']}&saved={saved}" + ("&lang=en" if lang == "en" else "")
     return "", dash.get_relative_path("/risk") + query
 
 
