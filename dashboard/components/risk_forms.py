@@ -71,6 +71,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "decision": ("决策", "Decision"),
     "follow": ("记录跟踪回访", "Record a follow-up review"),
     "days": ("回访", "Review"),
+    "due": ("{days}天回访 · 应于 {on}", "{days}-day review · due {on}"),
     "note": ("回访情况", "Note"),
     "send": ("提交", "Submit"),
     "refused": ("未保存：", "Not saved: "),
@@ -215,7 +216,10 @@ def step_forms(who, item: dict, lang: str) -> list[html.Div]:
         forms.append(_form(w("decide", lang), "decide", lang, rows, "risk-decide-form"))
     due = [f for f in item.get("follow_ups") or [] if not f["done_at"]]
     if writer and status == "decided" and due:
-        days = [{"label": f"{f['days']} · {f['due_on']}", "value": f["days"]} for f in due]
+        days = [
+            {"label": w("due", lang, days=f["days"], on=f["due_on"]), "value": f["days"]}
+            for f in due
+        ]
         rows = [
             _row(w("days", lang), dcc.Dropdown(days, due[0]["days"], id=_f("days"))),
             _row(w("note", lang), _area("note")),
