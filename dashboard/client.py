@@ -764,7 +764,8 @@ def risk_act(who: Principal, step: str, item_id: int | None, **request) -> tuple
                 body = RiskItemIn(**request)
                 item = risk.register_item(session, who, risk.NewItem(**body.model_dump()))
                 return 201, "", {"id": item.id}
-            assert item_id is not None
+            if item_id is None:
+                return 400, "pick an item first", {}
             if step == "assign":
                 a = AssignIn(**request)
                 risk_assess.assign_agency(session, who, item_id, a.agency, a.due_at)
