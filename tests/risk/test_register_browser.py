@@ -103,7 +103,14 @@ def test_the_register_workflow_shown_on_the_dashboard(
     page.click("#risk-register-form .risk-f-send")
     page.wait_for_selector("#risk-f-message:has-text('outside every unit')", timeout=20_000)
     assert "item=" not in page.url
-    page.fill(f("geojson"), json.dumps(square(*EAST_SOUTH)))
+    page.set_input_files(  # the polygon uploaded as a file, read into the box
+        "#risk-f-upload input[type=file]",
+        files=[{"name": "site.geojson", "mimeType": "application/geo+json",
+                "buffer": json.dumps(square(*EAST_SOUTH)).encode()}],
+    )  # fmt: skip
+    page.wait_for_function(
+        f"document.querySelector({json.dumps(f('geojson'))}).value.includes('121.02')"
+    )
     send(page, "risk-register-form")
     rid = int(re.search(r"item=(\d+)", page.url).group(1))
     assert page.inner_text("#risk-status") == "已登记"
@@ -158,8 +165,6 @@ def test_the_register_workflow_shown_on_the_dashboard(
         },
     ).json()["items"][0]["id"]
 
-    page.goto(f"{live_server.url}/dashboard/risk?item={rid}")
-    page.wait_for_selector("#risk-follow-form", timeout=20_000)
     page.fill(f("note"), "走访群众，无异常")
     send(page, "risk-follow-form")
     page.wait_for_selector(f"#{'risk-map'} path.choroplethlocation", timeout=20_000)
