@@ -28,7 +28,7 @@ def run(database_url: str, preset: str = "metro") -> dict[str, Any]:
     from api.db.risk import RiskItem
     from api.db.session import session_scope
     from api.services.auth import create_user, issue_token
-    from api.services.risk import link_incidents
+    from api.services.risk_follow import link_incidents
     from api.settings import Settings
     from seed.presets import get_preset
     from seed.risk import seed_register

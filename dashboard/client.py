@@ -721,6 +721,76 @@ def risk_agencies(who: Principal) -> list[dict] | None:
     return None if found is None else found["agencies"]
 
 
+def risk_units(who: Principal) -> list[dict]:
+    """The units ``who`` may name as an item's deciding unit: its own and two levels below."""
+    with db() as session:
+        home = unit_in_scope(session, who.unit_code, who.unit_code)
+        if home is None:
+            return []
+        out = [{"code": home.code, "name": home.name}]
+        for child in current_children(session, home.code):
+            out.append({"code": child.code, "name": f"· {child.name}"})
+            out += [
+                {"code": g.code, "name": f"· · {g.name}"}
+                for g in current_children(session, child.code)
+            ]
+    return out
+
+
+def risk_draft(who: Principal, item_id: int) -> dict | None:
+    """The body of the item's latest report (to fix and submit again); the read is audited.
+    None when there is none or it is not ``who``'s to read."""
+    from api.services.risk_assess import read_report
+
+    found = _risk_read(lambda s: read_report(s, who, item_id))
+    return None if found is None else found.body
+
+
+def risk_act(who: Principal, step: str, item_id: int | None, **request) -> tuple[int, str, dict]:
+    """One step of the register's workflow through its services, as the API takes it:
+    ``register`` (the fields of ``POST /risk-items``), ``assign``, ``report`` (the report's
+    JSON), ``decide``, ``follow_up``. Returns (status, message, answer); a refusal's status
+    and message are the service's (or the validation's) and nothing is written."""
+    from pydantic import ValidationError
+
+    from api.errors import ApiError
+    from api.schemas.risk import AssignIn, DecisionIn, FollowUpIn, RiskItemIn
+    from api.services import risk, risk_assess, risk_follow
+    from api.services.risk_review import RiskReportBody
+
+    with db() as session:
+        try:
+            if step == "register":
+                body = RiskItemIn(**request)
+                item = risk.register_item(session, who, risk.NewItem(**body.model_dump()))
+                return 201, "", {"id": item.id}
+            if item_id is None:
+                return 400, "pick an item first", {}
+            if step == "assign":
+                a = AssignIn(**request)
+                risk_assess.assign_agency(session, who, item_id, a.agency, a.due_at)
+            elif step == "report":
+                report = risk_assess.submit_report(session, who, item_id, RiskReportBody(**request))
+                return 200, "", {"id": item_id, "status": report.status,
+                                 "failures": report.failures}  # fmt: skip
+            elif step == "decide":
+                d = DecisionIn(**request)
+                risk_follow.decide(session, who, item_id, d.decision, d.decided_at, d.follow_days)
+            elif step == "follow_up":
+                f = FollowUpIn(**request)
+                risk_follow.record_follow_up(session, who, item_id, f.days, f.note, f.done_at)
+            else:
+                return 400, f"unknown step {step!r}", {}
+        except ApiError as exc:
+            session.rollback()
+            return exc.status, exc.message, {}
+        except ValidationError as exc:
+            session.rollback()
+            where = lambda e: ".".join(str(x) for x in e["loc"]) or "body"  # noqa: E731
+            return 422, "; ".join(f"{where(e)}: {e['msg']}" for e in exc.errors()), {}
+    return 200, "", {"id": item_id}
+
+
 # ---------------------------------------------------------------- saved views, walls, layers
 
 

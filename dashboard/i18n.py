@@ -29,6 +29,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "group_caseload": ("案件", "Caseload"),
     "group_resolution": ("化解", "Resolution"),
     "group_grid": ("网格", "Grid network"),
+    "group_risk": ("稳评", "Stability-risk register"),
     "no_data": ("无数据", "No data"),
     "loading": ("加载中…", "Loading…"),
     "no_data_note": ("该时段无案件或无分母", "no cases or no denominator in the period"),

@@ -27,6 +27,7 @@ from api.db.session import get_engine, session_scope
 from api.db.versions import bump_version
 from api.engine import rebuild_rollups, rollup_table_count
 from api.services.bulk import bulk_loading, copy_column_chunks, copy_rows
+from api.services.risk_follow import link_incidents
 from api.services.units import UnitRecord, add_units, ensure_levels
 from api.settings import get_settings
 from seed.bursts import planted_bursts
@@ -217,6 +218,8 @@ def seed_database(
 
             dispatch = seed_events(session, spec.name, seed)
             timings["events_s"] = time.perf_counter() - started - sum(timings.values())
+            link_incidents(session, everything=True)  # the register's follow-up counts events
+            timings["risk_events_s"] = time.perf_counter() - started - sum(timings.values())
         months = 12 if spec.name == "metro" else 6
         population_rows = seed_populations(session, spec.end, months, seed)
         timings["populations_s"] = time.perf_counter() - started - sum(timings.values())

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from api.db.models import AdminUnit, Case, UnitAncestry
 from api.db.risk import RiskAgency, RiskAssessment, RiskFollowUp, RiskItem, RiskItemArea, RiskReport
 from api.db.versions import bump_version
-from api.services.risk import FOLLOW_UPS, LINKED_CATEGORIES, link_items, touched_units
+from api.services.risk import FOLLOW_UPS, LINKED_CATEGORIES, touched_units
+from api.services.risk_follow import link_items
 
 ITEMS = {"metro": 600, "small": 150}
 YEARS = 3

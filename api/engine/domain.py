@@ -51,7 +51,7 @@ Kind = Literal["count", "stock", "proportion", "per_capita", "mean", "ratio", "p
 #   min_denominator  a rate over a sample of cases: flagged low_count when it rests on
 #                    fewer cases than the settings' min_denominator (10).
 SmallNumberRule = Literal["count", "exact", "min_denominator"]
-Group = Literal["caseload", "resolution", "grid", "populations"]
+Group = Literal["caseload", "resolution", "grid", "populations", "risk"]
 Sql = Callable[["SqlDialect"], str]  # an SQL expression over one source row, per dialect
 Rows = Callable[[Any], np.ndarray]  # the same expression, vectorised over the domain's facts
 

@@ -14,7 +14,7 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics")
 def metrics(request: Request, user: Reader) -> list[dict]:
     """Every metric: id, zh/en label, unit, numerator, denominator, format,
-    higher_is_better, group (caseload | resolution | grid | populations), kind, breakdowns,
+    higher_is_better, group (caseload | resolution | grid | populations | risk), kind, breakdowns,
     and its
     small-number rule: ``count`` (a count, never flagged), ``exact`` (a proportion or
     ratio of things counted in full, the network now: no minimum) or ``min_denominator``

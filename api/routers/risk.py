@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, SessionDep
 from api.schemas.risk import AgencyIn, AssignIn, DecisionIn, FollowUpIn, RiskItemIn
-from api.services import risk, risk_views
+from api.services import risk, risk_assess, risk_follow, risk_views
 from api.services.risk_review import RiskReportBody
 
 router = APIRouter(tags=["risk"])
@@ -63,7 +63,7 @@ def post_assessment(
     session: SessionDep, user: CurrentUser, risk_item_id: int, body: AssignIn
 ) -> dict:
     """评估: assign the item to a registered agency (admin, official)."""
-    risk.assign_agency(session, user, risk_item_id, body.agency, body.due_at)
+    risk_assess.assign_agency(session, user, risk_item_id, body.agency, body.due_at)
     return risk_views.item_detail(session, user, risk_item_id)
 
 
@@ -73,7 +73,7 @@ def post_report(
 ) -> dict:
     """报告提交 + 自动审查: the agency's report, reviewed by the rules; a failing one is kept
     as a draft and lists each failed rule with its reason."""
-    report = risk.submit_report(session, user, risk_item_id, body)
+    report = risk_assess.submit_report(session, user, risk_item_id, body)
     return risk_views.report_out(report)
 
 
@@ -85,7 +85,7 @@ def get_report(
     number: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict:
     """The item's latest report (or report ``number``); every read is audited."""
-    return risk_views.report_out(risk.read_report(session, user, risk_item_id, number))
+    return risk_views.report_out(risk_assess.read_report(session, user, risk_item_id, number))
 
 
 @router.post("/risk-items/{risk_item_id}/decision")
@@ -93,7 +93,9 @@ def post_decision(
     session: SessionDep, user: CurrentUser, risk_item_id: int, body: DecisionIn
 ) -> dict:
     """决策: record the decision; without a passed assessment it is flagged."""
-    risk.decide(session, user, risk_item_id, body.decision, body.decided_at, body.follow_days)
+    risk_follow.decide(
+        session, user, risk_item_id, body.decision, body.decided_at, body.follow_days
+    )
     return risk_views.item_detail(session, user, risk_item_id)
 
 
@@ -102,7 +104,7 @@ def post_follow_up(
     session: SessionDep, user: CurrentUser, risk_item_id: int, body: FollowUpIn
 ) -> dict:
     """跟踪: record the follow-up review due 30 or 90 days after the decision as done."""
-    risk.record_follow_up(session, user, risk_item_id, body.days, body.note, body.done_at)
+    risk_follow.record_follow_up(session, user, risk_item_id, body.days, body.note, body.done_at)
     return risk_views.item_detail(session, user, risk_item_id)
 
 

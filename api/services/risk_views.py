@@ -30,10 +30,10 @@ from api.services.risk import (
     _readable,
     agency_of,
     get_item,
-    link_incidents,
     now_utc,
     visible,
 )
+from api.services.risk_follow import link_incidents
 
 MAX_ITEMS = 2000
 

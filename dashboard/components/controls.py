@@ -9,7 +9,7 @@ from dashboard import ids
 from dashboard.i18n import t
 from dashboard.state import COMPARES, METHODS, PERIODS, MapView
 
-GROUPS = ("caseload", "resolution", "grid")
+GROUPS = ("caseload", "resolution", "grid", "risk")
 # The controls' (id, property) in one order: the callbacks that read or set them list them
 # so, and ``control_values`` gives a view's values so.
 CONTROLS = (

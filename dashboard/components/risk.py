@@ -17,6 +17,7 @@ STATUS_ZH = {
     "decided": "已决策",
 }
 LOCAL = dt.timedelta(hours=8)
+LINK_KINDS = {"case": "案件", "event": "警情"}
 
 
 def local_day(iso: str | None) -> str:
@@ -212,7 +213,10 @@ def item_panel(item: dict) -> html.Div:
         for r in item["reports"]
     ]
     links = [
-        html.Li(f"案件 #{link['id']} · {local_day(link['at'])}", className="risk-link")
+        html.Li(
+            f"{LINK_KINDS.get(link['kind'], link['kind'])} #{link['id']} · {local_day(link['at'])}",
+            className="risk-link",
+        )
         for link in item["links"]
     ]
     ups = [

@@ -3,7 +3,9 @@ jurisdiction. The items on a map (points and areas coloured by risk level, open 
 diamonds) over a choropleth of assessment coverage (``assessed_before_decision_rate`` of
 the home unit's children over the register's three years), the calendar of coming large
 events, the agencies, the latest items; ``?item=<id>`` adds one item's story (reports and
-the rules they failed, the decision, linked cases, follow-up reviews)."""
+the rules they failed, the decision, linked cases and events, follow-up reviews) and the
+forms of the steps open on it; officials and admins register items from the map
+(``dashboard.components.risk_forms``; ``?lang=en`` puts the forms in English)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dashboard.auth import signed_in_as
 from dashboard.components.choropleth import GRAPH_CONFIG, map_figure
 from dashboard.components.legend import legend
 from dashboard.components.risk import agencies_table, calendar, item_panel, item_traces, items_table
+from dashboard.components.risk_forms import forms
 from dashboard.state import MapView
 from dashboard.views import catalog, label_points, map_model
 
@@ -88,7 +91,7 @@ def _key() -> html.Div:
     )
 
 
-def layout(item: str | None = None, **_query: str) -> html.Div:
+def layout(item: str | None = None, lang: str | None = None, **_query: str) -> html.Div:
     """The register page for the logged-in user (a message for a role that reads none)."""
     who = client.principal()
     if who is None:
@@ -102,8 +105,8 @@ def layout(item: str | None = None, **_query: str) -> html.Div:
         return html.Div([header, note], id="risk-page")
     figure, key = _coverage_map(who, items)
     parts: list = [header]
-    if item and item.isdigit():
-        found = client.risk_item(who, int(item))
+    found = client.risk_item(who, int(item)) if item and item.isdigit() else None
+    if item:
         parts.append(item_panel(found) if found else html.P("无此事项", className="message"))
     parts += [
         html.Div(
@@ -113,6 +116,7 @@ def layout(item: str | None = None, **_query: str) -> html.Div:
             ],
             className="map-box",
         ),
+        forms(who, found, "en" if lang == "en" else "zh"),
         calendar(client.risk_calendar(who) or []),
         items_table(items),
         agencies_table(client.risk_agencies(who) or []),

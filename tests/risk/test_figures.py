@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api.db.risk import RiskItem
 from api.db.session import session_scope
 from api.principal import Principal
-from api.services import risk
+from api.services import risk, risk_assess, risk_follow
 from api.services.risk_review import RiskReportBody
 from tests.risk.helpers import add_agency, good_report, square
 
@@ -41,13 +41,13 @@ def build_register(db_url: str, world) -> None:
             item = risk.register_item(s, admin, new)
             if k % 4 == 0:
                 continue
-            risk.assign_agency(s, admin, item.id, "AGF",
+            risk_assess.assign_agency(s, admin, item.id, "AGF",
                                due_at=now + dt.timedelta(days=1) if k % 5 else None)  # fmt: skip
             if k % 3 == 1:
                 body = good_report(risk_level=["high", "medium", "low"][k % 3 - 1 + (k % 2)])
-                risk.submit_report(s, admin, item.id, RiskReportBody(**body))
+                risk_assess.submit_report(s, admin, item.id, RiskReportBody(**body))
             if k % 2 == 1:
-                risk.decide(s, admin, item.id, "implement")
+                risk_follow.decide(s, admin, item.id, "implement")
         table = RiskItem.__table__
         s.execute(table.update().where(RiskItem.id % 3 == 0).values(incidents=2))
         late = now - dt.timedelta(days=2)  # an assessment past its due date

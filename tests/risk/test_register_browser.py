@@ -1,20 +1,55 @@
-"""The whole workflow in Chromium: registered, assigned, a report that fails review, fixed,
-decided, and a case after the decision linked — driven through the API (the dashboard has
-no forms for the register yet), then read on the register page (map, item story,
-calendar, agencies) and on the wall's calendar. No request leaves the machine."""
+"""The whole workflow in Chromium, through the dashboard's forms: an item registered (a
+click on the map fills its point; a place outside the city is refused with the service's
+message, nothing written; the polygon pasted), assigned, a report that fails review (its
+failed rules and reasons shown, the draft back filled in), fixed, decided, a case after the
+decision linked, a follow-up review recorded; then the map, calendar, agencies and the
+wall's calendar. No request leaves the machine."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 
 import httpx
 import pytest
 
+from api.db.session import session_scope
 from tests.conftest import token_for
 from tests.dashboard.conftest import login_cookie, watched_page
-from tests.risk.helpers import assessor_token, good_report, item_body
+from tests.risk.helpers import EAST_SOUTH, good_report, item_body, square
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db_kind", ["sqlite"])]
+
+
+def f(field: str) -> str:
+    """The CSS selector of a form field (pattern-matching ids are JSON)."""
+    return f"[id='{json.dumps({'field': field, 'type': 'risk-f'}, separators=(',', ':'))}']"
+
+
+def cookie_of(db_url: str, settings, role: str, unit: str, agency: str | None = None) -> str:
+    from api.services.auth import create_user
+    from api.services.risk import add_member
+    from api.services.sessions import open_session
+
+    with session_scope(db_url) as session:
+        user = create_user(session, f"{role}-{agency or 'x'}", role, unit)
+        if agency:
+            add_member(session, agency, user.id)
+        return open_session(session, settings, user)
+
+
+def choose(page, field: str, option: str) -> None:
+    page.click(f(field))
+    page.get_by_role("option", name=option).click()
+
+
+def send(page, form: str) -> None:
+    """Press the form's button and wait for the page the step leads to."""
+    before = page.url
+    page.click(f"#{form} .risk-f-send")
+    page.wait_for_function(f"window.location.href !== {json.dumps(before)}", timeout=20_000)
+    page.wait_for_selector("#risk-item", timeout=20_000)
 
 
 def test_the_register_workflow_shown_on_the_dashboard(
@@ -31,8 +66,6 @@ def test_the_register_workflow_shown_on_the_dashboard(
         ).status_code
         == 201
     )
-    item = admin.post("/api/v1/risk-items", json=item_body(title="垃圾焚烧厂选址")).json()
-    rid = item["id"]
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=12)).isoformat()
     event = admin.post(
         "/api/v1/risk-items",
@@ -45,19 +78,80 @@ def test_the_register_workflow_shown_on_the_dashboard(
         ),
     ).json()
     assert event["status"] == "registered"
-    admin.post(f"/api/v1/risk-items/{rid}/assessment", json={"agency": "AG7"}).raise_for_status()
-    assessor = httpx.Client(
-        base_url=live_server.url,
-        timeout=30,
-        headers={"Authorization": f"Bearer {assessor_token(db_url, 'AG7')}"},
+
+    # 登记: a click on the map fills the point; outside the city is refused, nothing written
+    cookie = cookie_of(db_url, settings, "admin", world.city)
+    watched = watched_page(browser, live_server.url, cookie)
+    page = watched.page
+    page.goto(f"{live_server.url}/dashboard/risk")
+    page.wait_for_selector("#risk-map path.choroplethlocation", timeout=20_000)
+    box = page.evaluate(
+        "(() => { const r = document.querySelector('#risk-map .js-plotly-plot')._fullLayout"
+        ".geo._subplot.bgRect.node().getBoundingClientRect();"
+        " return {x: r.left, y: r.top, width: r.width, height: r.height}; })()"
     )
-    failed = assessor.post(
-        f"/api/v1/risk-items/{rid}/report", json=good_report(consultation={"consulted": 8})
-    ).json()
-    assert failed["status"] == "draft"
-    assert assessor.post(f"/api/v1/risk-items/{rid}/report", json=good_report()).json()["passed"]
-    decided = admin.post(f"/api/v1/risk-items/{rid}/decision", json={"decision": "adjust"})
-    assert decided.status_code == 200, decided.text
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"document.querySelector({json.dumps(f('lon'))}).value !== ''")
+    lon, lat = float(page.input_value(f("lon"))), float(page.input_value(f("lat")))
+    assert 120.9 < lon < 121.3 and 31.3 < lat < 31.7, (lon, lat)
+    planned = (dt.datetime.now(dt.UTC) + dt.timedelta(days=40)).date().isoformat()
+    page.fill(f("title"), "垃圾焚烧厂选址")
+    page.fill(f("planned"), planned)
+    page.fill(f("people"), "5000")
+    page.fill(f("department"), "住建局")
+    page.fill(f("geojson"), json.dumps(square(100.0, 30.0, 100.1, 30.1)))
+    page.click("#risk-register-form .risk-f-send")
+    page.wait_for_selector("#risk-f-message:has-text('outside every unit')", timeout=20_000)
+    assert "item=" not in page.url
+    page.set_input_files(  # the polygon uploaded as a file, read into the box
+        "#risk-f-upload input[type=file]",
+        files=[{"name": "site.geojson", "mimeType": "application/geo+json",
+                "buffer": json.dumps(square(*EAST_SOUTH)).encode()}],
+    )  # fmt: skip
+    page.wait_for_function(
+        f"document.querySelector({json.dumps(f('geojson'))}).value.includes('121.02')"
+    )
+    send(page, "risk-register-form")
+    rid = int(re.search(r"item=(\d+)", page.url).group(1))
+    assert page.inner_text("#risk-status") == "已登记"
+
+    # 评估: assigned to an agency
+    choose(page, "agency", "恒信评估所 (AG7)")
+    send(page, "risk-assign-form")
+    assert page.inner_text("#risk-status") == "评估中"
+    page.context.close()
+
+    # 报告提交: the assessor's report fails review, comes back filled in, is fixed
+    watched = watched_page(browser, live_server.url, cookie_of(db_url, settings, "assessor",
+                                                              world.city, "AG7"))  # fmt: skip
+    page = watched.page
+    page.goto(f"{live_server.url}/dashboard/risk?item={rid}&lang=en")
+    page.wait_for_selector("#risk-report-form", timeout=20_000)
+    report = good_report()
+    page.fill(f("risk_points"), "邻避情绪 | 高")
+    page.fill(f("consulted"), "8")
+    page.fill(f("objections"), "气味\n交通")
+    for section in ("legality", "reasonableness", "feasibility", "controllability"):
+        page.fill(f(section), report[section])
+    choose(page, "risk_level", "High")
+    page.fill(f("measures"), "邻避情绪 | 公开听证 | 王科长 | 2027-01-10")
+    send(page, "risk-report-form")
+    assert "consulted 8 of 5000" in page.inner_text("#risk-f-failed")
+    assert page.input_value(f("measures")) == "邻避情绪 | 公开听证 | 王科长 | 2027-01-10"
+    page.screenshot(path=str(artifacts / "risk_report_failed.png"), full_page=True)
+    page.fill(f("consulted"), "120")
+    send(page, "risk-report-form")
+    assert page.inner_text("#risk-status") == "已评估"
+    assert watched.external() == [] and watched.errors == []
+    page.context.close()
+
+    # 决策, then a case in the area is linked, and the 30-day review recorded
+    watched = watched_page(browser, live_server.url, cookie)
+    page = watched.page
+    page.goto(f"{live_server.url}/dashboard/risk?item={rid}")
+    page.wait_for_selector("#risk-decide-form", timeout=20_000)
+    choose(page, "decision", "调整后实施")
+    send(page, "risk-decide-form")
     case = admin.post(
         "/api/v1/cases",
         json={
@@ -71,17 +165,14 @@ def test_the_register_workflow_shown_on_the_dashboard(
         },
     ).json()["items"][0]["id"]
 
-    cookie = login_cookie(db_url, settings, "admin", world.city)
-    watched = watched_page(browser, live_server.url, cookie)
-    page = watched.page
-    page.goto(f"{live_server.url}/dashboard/risk?item={rid}")
-    page.wait_for_selector("#risk-item", timeout=20_000)
+    page.fill(f("note"), "走访群众，无异常")
+    send(page, "risk-follow-form")
     page.wait_for_selector(f"#{'risk-map'} path.choroplethlocation", timeout=20_000)
     story = page.locator("#risk-item").inner_text()
     assert "退回（草稿）" in story and "consulted 8 of 5000" in story
     assert "通过" in story and "调整后实施" in story
     assert f"案件 #{case}" in page.locator("#risk-links").inner_text()
-    assert "30天回访" in story and "90天回访" in story
+    assert "30天回访" in story and "90天回访" in story and "✓" in story
     assert "元宵灯会" in page.locator("#risk-calendar").inner_text()
     agencies = page.locator("#risk-agencies").inner_text()
     assert "恒信评估所" in agencies and "50.0%" in agencies

@@ -37,6 +37,8 @@ def test_the_small_world_has_a_register(small_world_url) -> None:
             select(func.count()).where(RiskItem.risk_level == "high", RiskItem.incidents > 0)
         )
         assert high_followed >= 3
+        events = s.scalar(select(func.count()).where(RiskLink.kind == "event"))
+        assert events > 0  # dispatch events in the areas after the decisions are linked too
         links = s.scalar(select(func.count()).select_from(RiskLink))
         assert links == s.scalar(select(func.sum(RiskItem.incidents)))
         assert s.scalar(select(func.count()).where(RiskItem.status != "decided")) > 0

@@ -80,8 +80,28 @@ def test_workflow_register_assign_review_decide_follow(app, client, db_url, worl
                                                  "lat": 31.45})  # fmt: skip
     client.post("/api/v1/cases", json={**case, "external_id": "out", "lon": 121.15, "lat": 31.45})
     linked = client.get(f"/api/v1/risk-items/{rid}").json()
-    assert [link["id"] for link in linked["links"]] == [inside.json()["items"][0]["id"]]
+    case_id = inside.json()["items"][0]["id"]
+    assert [link["id"] for link in linked["links"]] == [case_id]
     assert linked["incidents"] == 1
+
+    # dispatch events count too: a labour dispute inside is linked; a neighbours' quarrel,
+    # a traffic call, a dispute outside and one that became the linked case are not
+    event = {"source": "110", "type": "dispute", "received_at": now, "force_kind": "police",
+             "lon": 121.05, "lat": 31.45}  # fmt: skip
+    sent = client.post("/api/v1/events", json=[
+        {**event, "external_id": "labour", "category": "labour"},
+        {**event, "external_id": "quarrel", "category": "neighbour"},
+        {**event, "external_id": "car", "type": "traffic", "category": "collision"},
+        {**event, "external_id": "far", "category": "labour", "lon": 121.15},
+        {**event, "external_id": "same", "category": "commercial", "case_id": case_id},
+    ])  # fmt: skip
+    assert sent.status_code == 200 and sent.json()["created"] == 5, sent.text[:400]
+    labour = sent.json()["items"][0]["id"]
+    linked = client.get(f"/api/v1/risk-items/{rid}").json()
+    assert sorted((link["kind"], link["id"]) for link in linked["links"]) == [
+        ("case", case_id), ("event", labour)
+    ]  # fmt: skip
+    assert linked["incidents"] == 2
 
     # agencies: workload, failure rate, incident share
     ag = {a["code"]: a for a in client.get("/api/v1/agencies").json()["agencies"]}
