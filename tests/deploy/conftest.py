@@ -10,6 +10,7 @@ a missing PostgreSQL or nginx binary is a failure, never a skip."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -146,16 +147,15 @@ def replicated() -> Iterator[Replicated]:
         dispose_engines()
         # the replica: a base backup that writes its own primary_conninfo (-R)
         _run(["pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-              "-D", str(replica.data), "-R", "-X", "stream", "-c", "fast", "--no-sync"])  # fmt: skip
+              "-D", str(replica.data), "-R", "-X", "stream", "-c", "fast",
+              "--no-sync"])  # fmt: skip
         replica.start()
         yield Replicated(primary, replica, world, token)
     finally:
         dispose_engines()
         for cluster in (replica, primary):
-            try:
+            with contextlib.suppress(RuntimeError):
                 cluster.stop()
-            except RuntimeError:
-                pass
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -271,7 +271,7 @@ def balanced(replicated: Replicated) -> Iterator[Balanced]:
     if not Path(NGINX).exists():
         unavailable("nginx is not installed (apt-get install nginx-light)")
     folder = Path(tempfile.mkdtemp(prefix="zhili-balancer-"))
-    env = {"ZHILI_DATABASE_URL": replicated.url}
+    env = {"ZHILI_DATABASE_URL": replicated.url, "ZHILI_READ_DATABASE_URL": ""}
     servers = [start_server(name, folder, env) for name in ("a", "b")]
     proxy = None
     try:
