@@ -11,6 +11,7 @@ a missing PostgreSQL or nginx binary is a failure, never a skip."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -159,6 +160,24 @@ def replicated() -> Iterator[Replicated]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+PERIOD = {"start": "2025-03-01", "end": "2025-03-31"}
+_ids = itertools.count(1)  # external ids of the cases the tests send
+
+
+def case(**fields) -> dict:
+    """A case in the tiny world's first grid (东镇南村), reported in March 2025."""
+    return {
+        "source": "12345",
+        "external_id": f"LB{next(_ids):05d}",
+        "category": "neighbour",
+        "channel": "hotline_12345",
+        "reported_at": "2025-03-05T09:00:00+08:00",
+        "lon": 121.02,
+        "lat": 31.45,
+        "description": "楼上漏水",
+    } | fields
+
+
 # ---------------------------------------------------------------- servers and nginx
 
 
@@ -269,7 +288,7 @@ class Balanced:
 def balanced(replicated: Replicated) -> Iterator[Balanced]:
     """Servers a and b on the primary, nginx in front (round robin)."""
     if not Path(NGINX).exists():
-        unavailable("nginx is not installed (apt-get install nginx-light)")
+        unavailable("nginx is not installed (apt-get install nginx)")
     folder = Path(tempfile.mkdtemp(prefix="zhili-balancer-"))
     env = {"ZHILI_DATABASE_URL": replicated.url, "ZHILI_READ_DATABASE_URL": ""}
     servers = [start_server(name, folder, env) for name in ("a", "b")]

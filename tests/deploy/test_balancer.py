@@ -6,31 +6,15 @@ stops."""
 
 from __future__ import annotations
 
-import itertools
-
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from api.db.models import Case
 from api.db.session import session_scope
-from tests.deploy.conftest import Balanced
+from tests.deploy.conftest import PERIOD, Balanced, case
 
-PERIOD = {"start": "2025-03-01", "end": "2025-03-31"}
-_ids = itertools.count(1)
-
-
-def case(**fields) -> dict:
-    """A case in the tiny world's first grid (东镇南村), reported in March 2025."""
-    return {
-        "source": "12345",
-        "external_id": f"LB{next(_ids):05d}",
-        "category": "neighbour",
-        "channel": "hotline_12345",
-        "reported_at": "2025-03-05T09:00:00+08:00",
-        "lon": 121.02,
-        "lat": 31.45,
-        "description": "楼上漏水",
-    } | fields
+pytestmark = pytest.mark.postgis
 
 
 def caseload(client: httpx.Client, base: str, village: str) -> tuple[float, str | None]:

@@ -18,8 +18,9 @@ from api.db.models import AuditLog, Case
 from api.db.replica import ReplicaSession, read_session
 from api.db.session import session_scope
 from tests.conftest import token_for
-from tests.deploy.conftest import Replicated
-from tests.deploy.test_balancer import PERIOD, case
+from tests.deploy.conftest import PERIOD, Replicated, case
+
+pytestmark = pytest.mark.postgis
 
 
 def caseload(client: TestClient, village: str) -> float:
