@@ -121,3 +121,22 @@ def test_reads_route_to_the_replica_and_writes_to_the_primary(replicated: Replic
     plain = read_session(replicated.url, None)
     assert not isinstance(plain, ReplicaSession)
     plain.close()
+
+
+def test_health_says_when_the_read_database_is_down_or_no_replica(
+    replicated: Replicated, tmp_path: Path
+) -> None:
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.conftest import free_port
+
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/zhili"  # nothing listens there
+    for read_url, status in ((down, "unavailable"), (replicated.url, "not_a_replica")):
+        settings = Settings(
+            database_url=replicated.url, read_database_url=read_url, cache_dir=tmp_path
+        )
+        with TestClient(create_app(settings, with_dashboard=False)) as client:
+            body = health(client)
+        assert body["status"] == f"replica_{status}", body
+        assert body["replica"]["status"] == status, body
+        assert body["schema_revision"] == body["schema_head"]  # the primary answers
