@@ -15,11 +15,10 @@ the figures it gives are those of a moment ago, and ``/api/v1/health`` says how 
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Mapper, Session, sessionmaker
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
 
@@ -58,24 +57,14 @@ def _on_primary(mapper: Any, clause: ClauseElement | None) -> bool:
     return False
 
 
-@lru_cache(maxsize=8)
-def read_session_factory(url: str, read_url: str) -> sessionmaker[ReplicaSession]:
-    """Sessions that read on ``read_url`` (the replica) and write on ``url`` (the primary)."""
-    primary, replica = get_engine(url), get_engine(read_url)
-
-    class Bound(ReplicaSession):
-        pass
-
-    Bound.primary, Bound.replica = primary, replica
-    return sessionmaker(class_=Bound, expire_on_commit=False)
-
-
 def read_session(url: str, read_url: str | None) -> Session:
-    """A session for a request that only reads: on the replica when ``read_url`` is set,
-    else a plain session on ``url``."""
+    """A session for a request that only reads: on the replica ``read_url`` when it is
+    set (a ``ReplicaSession`` writing on ``url``), else a plain session on ``url``."""
     if not read_url:
         return session_factory(url)()
-    return read_session_factory(url, read_url)()
+    session = ReplicaSession(expire_on_commit=False)
+    session.primary, session.replica = get_engine(url), get_engine(read_url)
+    return session
 
 
 def primary_engine(session: Session) -> Engine:
