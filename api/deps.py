@@ -10,12 +10,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.db.models import AdminUnit
+from api.db.replica import read_session
 from api.db.session import session_factory
 from api.errors import ApiError
 from api.principal import Principal
 from api.services.auth import principal_for_token
 from api.services.scope import check_scope
 from api.services.sessions import COOKIE_NAME, principal_for_cookie
+
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
@@ -24,8 +27,15 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     ``async`` because opening a session does no I/O (it connects at its first query, in
     the thread that runs it): a plain ``def`` would cost a hop to the thread pool and back
     on entry and on exit. Closing one still in a transaction rolls it back on the server,
-    so that is done in the thread pool; after a commit, closing does no I/O."""
-    session = session_factory(request.app.state.settings.database_url)()
+    so that is done in the thread pool; after a commit, closing does no I/O.
+
+    A request that only reads (GET, HEAD) reads on the replica when one is configured
+    (``ZHILI_READ_DATABASE_URL``; ``api.db.replica``); its writes still go to the primary."""
+    settings = request.app.state.settings
+    if request.method in READ_METHODS:
+        session = read_session(settings.database_url, settings.read_database_url)
+    else:
+        session = session_factory(settings.database_url)()
     try:
         yield session
     finally:

@@ -18,6 +18,12 @@ class Settings(BaseSettings):
         "sqlite:///zhili.db",
         description="SQLAlchemy URL: sqlite:///file.db or postgresql+psycopg://user@host/db",
     )
+    read_database_url: str | None = Field(
+        None,
+        description="Optional PostgreSQL streaming replica of the database: requests that only "
+        "read (figures, maps, exports, lists, the dashboard) read there, every write goes to "
+        "database_url (docs/deploy.md)",
+    )
     cache_dir: Path = Field(Path(".cache/zhili"), description="Disk cache for display geometry")
     timezone: str = Field("Asia/Shanghai", description="Local time zone of naive timestamps")
     min_denominator: int = Field(10, ge=1, description="Rates over fewer cases are low_count")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from api import engine
 from api.db.models import AdminUnit
-from api.db.session import session_factory
+from api.db.replica import read_session
 from api.engine import (
     REGISTRY,
     ChoroplethTable,
@@ -57,8 +57,9 @@ def settings() -> Settings:
 
 @contextmanager
 def db() -> Iterator[Session]:
-    """A read session on the app's database."""
-    session = session_factory(settings().database_url)()
+    """A read session on the app's database (on its replica when one is configured: what
+    the dashboard writes, a saved view or an audit entry, still goes to the primary)."""
+    session = read_session(settings().database_url, settings().read_database_url)
     try:
         yield session
     finally:

@@ -67,7 +67,9 @@ def audit_export(
     flushed within a fraction of a second; only a crash of the database server in that
     window could lose it. Case changes keep the full guarantee."""
     if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        # on the connection the entry is written by (the primary, when reads go to a replica)
+        on = {"mapper": AuditLog.__mapper__}
+        session.connection(bind_arguments=on).exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     audit(
         session,
         principal.name if principal else "cli",
