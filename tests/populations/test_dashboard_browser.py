@@ -62,7 +62,8 @@ def test_special_populations_on_the_map_only_with_the_permission(browser, served
             _open(page, server, f"?metric=caseload{suffix}")
             page.wait_for_selector("#unit-map path.choroplethlocation", timeout=60_000)
             page.click("#unit-metric")
-            page.get_by_role("dialog").get_by_text(f"— {group} —", exact=True).wait_for(timeout=5_000)
+            heading = page.get_by_role("dialog").get_by_text(f"— {group} —", exact=True)
+            heading.wait_for(timeout=5_000)
             if lang == "zh":  # picked in the app: the page redraws with month periods
                 page.get_by_role("dialog").get_by_text("走访帮扶覆盖率", exact=True).click()
                 page.wait_for_selector("#unit-period input[value='2026-10']", timeout=60_000)
