@@ -84,6 +84,13 @@ def test_special_populations_on_the_map_only_with_the_permission(browser, served
             page.screenshot(path=f"{SHOTS}/populations_{lang}.png", full_page=True)
             assert "<5" in ranking, ranking[:600]
             page.screenshot(path=f"{SHOTS}/populations_{lang}.png", full_page=True)
+        # the wall draws the same month and the same "<5"
+        page.goto(f"{server.url}/dashboard/wall?metrics=visit_coverage_rate&units={TOWN}")
+        page.wait_for_selector("#wall-legend", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('#wall-legend').innerText.includes('<5')", timeout=60_000
+        )
+        page.screenshot(path=f"{SHOTS}/populations_wall.png")
         assert not [e for e in watched.errors if "favicon" not in e], watched.errors
         assert all(r.startswith(server.url) or r.startswith("data:") for r in watched.requests)
     finally:
