@@ -301,6 +301,7 @@ class MetricInfo:
     count_is_value: bool = False  # the count is the value itself (a caseload, a backlog)
     timed: bool = True  # False: the grid network now, whatever the period
     smoothable: bool = False  # a per-capita rate: smooth=eb applies
+    per_month: bool = False  # published per calendar month only (special populations)
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_zh
@@ -337,10 +338,28 @@ def metric_catalog() -> list[MetricInfo]:
             and m.denominator is None
             and m.kind not in ("percentile", "mean"),
             timed=m.timed,
-            smoothable=m.kind == "per_capita",
+            # smoothing borrows strength from neighbours' counts: not for protected ones
+            smoothable=m.kind == "per_capita" and not engine.is_protected(m),
+            per_month=engine.is_protected(m),
         )
         for m in REGISTRY.values()
     ]
+
+
+def readable_catalog(who: Principal | None) -> list[MetricInfo]:
+    """The metrics ``who`` may read, in the registry's order: the special-population
+    figures only with the permission (to anyone else they do not exist)."""
+    return [m for m in metric_catalog() if may_read_metric(who, m.id)]
+
+
+def published_months(metric: str) -> list[dt.date]:
+    """The calendar months (first days, oldest first) a per-month metric has figures
+    for; empty for any other metric."""
+    found = REGISTRY.get(metric)
+    if found is None:
+        return []
+    with db() as session:
+        return engine.published_months(engine_state(session), found)
 
 
 def _basis(metric) -> str:

@@ -22,7 +22,7 @@ from dashboard.components.legend import legend
 from dashboard.components.words import w
 from dashboard.i18n import format_change, format_value, t
 from dashboard.state import MapView
-from dashboard.views import catalog, label_points, map_model
+from dashboard.views import catalog, label_points, map_model, publishable
 
 WALL_ID = "cwall"
 TICK = "cwall-tick"
@@ -66,6 +66,7 @@ def _resolved(who: client.Principal, view: MapView) -> MapView | None:
     level = unit.child_level
     if view.show and view.show in [c for c, _, _ in client.levels_below(unit.level)]:
         level = view.show
+    view = publishable(view, catalog().get(view.metric))  # a per-month metric: a month
     return view.resolved(level, client.last_day()).with_(code=unit.code)
 
 
@@ -156,6 +157,7 @@ def render(who, wall: dict, index: int, lang: str, full: bool) -> dict | None:
             metric.higher_is_better,
             client.settings().min_denominator,
             lang,
+            suppressed=client.suppressed_label() if metric.per_month else None,
         ),
         "kpis": _cards(who, view, wall, metrics),
         "title": title,

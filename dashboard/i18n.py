@@ -30,6 +30,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "group_resolution": ("化解", "Resolution"),
     "group_grid": ("网格", "Grid network"),
     "group_risk": ("稳评", "Stability-risk register"),
+    "suppressed_note": (
+        "人数过少，为保护个人不予显示（含补充隐藏）",
+        "too few persons: withheld to protect them (with complementary cells)",
+    ),
+    "metric_unavailable": (
+        "没有指标“{metric}”，或您无权查看",
+        "no metric '{metric}', or not one you may read",
+    ),
+    "group_populations": ("特殊人群", "Special populations"),
+    "month_only": ("月份（按自然月发布）", "Month (published per calendar month)"),
     "no_data": ("无数据", "No data"),
     "loading": ("加载中…", "Loading…"),
     "no_data_note": ("该时段无案件或无分母", "no cases or no denominator in the period"),

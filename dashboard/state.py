@@ -21,6 +21,27 @@ COMPARES = ("yoy", "prev", "none")  # 同比, 环比, none
 METHODS = ("quantiles", "natural_breaks", "equal_interval")
 
 
+def is_month(period: str) -> bool:
+    """True when ``period`` names one calendar month, ``YYYY-MM`` (the period of the
+    figures published per month only)."""
+    return month_start(period) is not None
+
+
+def month_start(period: str) -> dt.date | None:
+    """The first day of the calendar month ``period`` (``YYYY-MM``) names, else None."""
+    if len(period) != 7 or period[4] != "-":
+        return None
+    try:
+        return dt.date(int(period[:4]), int(period[5:]), 1)
+    except ValueError:
+        return None
+
+
+def month_end(first: dt.date) -> dt.date:
+    """The last day of the month that starts on ``first``."""
+    return (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class MapView:
     """What one map shows, as one value: the unit whose children it draws, the metric, the
@@ -55,7 +76,7 @@ class MapView:
         period = query.get("period", "year")
         if start and end and start <= end:
             period = "custom"
-        elif period not in PERIODS:
+        elif period not in PERIODS and not is_month(period):
             period = "year"
         if period != "custom":
             start = end = None
@@ -223,6 +244,9 @@ def period_dates(view: MapView, on: dt.date) -> tuple[dt.date, dt.date]:
     data's last day, so a demo seeded in the past still shows its figures)."""
     if view.period == "custom" and view.start and view.end:
         return view.start, view.end
+    first = month_start(view.period)
+    if first is not None:  # one calendar month, whole
+        return first, month_end(first)
     if view.period == "month":
         return on.replace(day=1), on
     if view.period == "quarter":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ from dashboard import client
 from dashboard.components.choropleth import LOW_COUNT, NO_DATA, MapItem
 from dashboard.components.kpi import Kpi
 from dashboard.i18n import format_change, format_count, format_value, t
-from dashboard.state import MapView
+from dashboard.state import MapView, month_end, month_start
 
 # The KPI cards, by registry id, in order (those the registry lacks are left out).
 KPI_METRICS = (
@@ -34,8 +35,40 @@ class MapModel:
 
 
 def catalog() -> dict[str, client.MetricInfo]:
-    """The registry's metrics by id."""
-    return {m.id: m for m in client.metric_catalog()}
+    """The registry's metrics the viewer may read, by id (the special-population
+    figures only with the permission)."""
+    return {m.id: m for m in client.readable_catalog(client.principal())}
+
+
+def publishable(view: MapView, metric: client.MetricInfo | None) -> MapView:
+    """``view`` with a period its metric is published for (``month_view`` with the
+    months it has figures for)."""
+    monthly = bool(metric and metric.per_month)
+    return month_view(view, metric, client.published_months(view.metric) if monthly else [])
+
+
+def month_view(view: MapView, metric: client.MetricInfo | None, months: list[dt.date]) -> MapView:
+    """``view`` with a period its metric is published for. A per-month metric (special
+    populations) gets one whole calendar month (``period=YYYY-MM``): the month the view
+    names or whose days it covers when it has figures, else the last complete month with
+    figures (``months``: those it has, oldest first). Any other metric given a month
+    shows it as a custom period (its control has no month presets)."""
+    first = month_start(view.period)
+    if metric is None or not metric.per_month:
+        if first is None:
+            return view
+        return view.with_(period="custom", start=first, end=month_end(first))
+    if first is not None and (first in months or not months):
+        return view
+    if view.period == "custom" and view.start and view.end:
+        inside = view.start.replace(day=1)
+        if inside in months and view.end <= month_end(inside):
+            return view.with_(period=inside.strftime("%Y-%m"), start=None, end=None)
+    last = client.last_day()
+    complete = [m for m in months if month_end(m) <= last] or months
+    before = (last.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    pick = complete[-1] if complete else before  # nothing delivered: shown as no data
+    return view.with_(period=pick.strftime("%Y-%m"), start=None, end=None)
 
 
 def default_metric(metrics: dict[str, client.MetricInfo]) -> str:
@@ -90,7 +123,9 @@ def map_model(
                 "rank": rank.get(f.code),
                 "name": f.name,
                 "code": f.code,
-                "value": f.value,
+                # a suppressed figure reads "<5" in the table and its CSV, never 0 or blank
+                "value": value_text if f.suppressed else f.value,
+                "value_text": value_text,
                 "count": f.count,
                 "previous": f.previous,
                 "low_count": f.low_count,
@@ -243,7 +278,9 @@ def ranking_csv_text(rows: list[dict], view: MapView) -> str:
     return out.getvalue()
 
 
-def _number(value: float | None) -> str:
+def _number(value: float | str | None) -> str:
+    if isinstance(value, str):  # "<5": a suppressed figure
+        return value
     if value is None or value != value:
         return ""
     return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -8,7 +8,12 @@ domain.
 """
 
 from api.engine.choropleth import ChoroplethTable, choropleth_table, feature_collection
-from api.engine.disclosure import PeriodNotPublished, is_protected, protected_metric_ids
+from api.engine.disclosure import (
+    PeriodNotPublished,
+    is_protected,
+    protected_metric_ids,
+    published_months,
+)
 from api.engine.domain import (
     Current,
     Dimension,
@@ -102,6 +107,7 @@ __all__ = [
     "parse_shorthand",
     "pivot_cells",
     "protected_metric_ids",
+    "published_months",
     "ranking",
     "rebuild",
     "rebuild_rollups",

@@ -306,3 +306,14 @@ def protected_metric_ids() -> frozenset[str]:
     from api.engine.registry import REGISTRY
 
     return frozenset(m.id for m in REGISTRY.values() if is_protected(m))
+
+
+def published_months(state: State, metric: Metric) -> list[dt.date]:
+    """The calendar months (first days, oldest first) in which ``metric``'s protected
+    domain has data: the periods it may be asked for. Empty for a metric of no protected
+    domain."""
+    for name in metric.measures():
+        ref = MEASURES.get(name)
+        if ref is not None and ref.domain.protection is not None:
+            return sorted(disclosure_table(state, ref.domain).months)
+    return []

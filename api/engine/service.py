@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.domain import STEP_NAMES_ZH, STEPS
+from api.engine.disclosure import is_protected
 from api.engine.figures import Figures, Frame, evaluate, is_low_count
 from api.engine.periods import Period, PeriodError, bins, compare_period
 from api.engine.query import MetricQuery, MetricsError, ResolvedQuery, covers
@@ -97,6 +98,11 @@ def figure_columns(
     """``figure_rows`` without the unit summaries, as columns in ``shown`` order: floats
     (NaN where there is no value) and the ``low_count`` booleans. ``shown_key``: what
     ``shown`` is (a map's units), see ``Frame``."""
+    if q.smooth == "eb" and is_protected(q.metric):
+        # smoothing borrows from the neighbours' counts, suppressed ones included
+        raise MetricsError(
+            f"smooth=eb does not apply to {q.metric.id!r}: its small counts are protected"
+        )
     fig = _figures(state, q, shown, q.period, within, shown_key=shown_key)
     prev = None
     if q.previous is not None and q.timed:
@@ -222,6 +228,11 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
     state = engine_state(session)
     compare = query.compare  # per bin, not for the whole period
     q = query.or_period("last-365d").compared(None).resolve(state)
+    if interval != "month" and is_protected(q.metric):
+        raise MetricsError(
+            f"{q.metric.id!r} is published per calendar month: ask interval=month (a "
+            f"{interval}'s bin would show a month's figure as its own)"
+        )
     if not q.timed:
         raise MetricsError(f"{q.metric.id!r} describes the grid network now: no time series")
     try:

@@ -134,7 +134,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     shownOf: function (state) {
       if (!state) { return window.dash_clientside.no_update; }
       return {code: state.code, lang: state.lang, map: !!state.level,
-              show: state.show || null, layers: (state.layers || []).join(",")};
+              show: state.show || null, layers: (state.layers || []).join(","),
+              monthly: !!state.monthly};
     },
     shownLeft: function (href, shown) {
       var onUnit = /\/dashboard\/unit\/[^\/?#]+/.test(href || "");

@@ -1,7 +1,10 @@
-"""The controls bar: metric (grouped 案件 / 化解 / 网格, from the registry), period preset
-and date range, comparison 同比/环比, class method, language, exports."""
+"""The controls bar: metric (grouped 案件 / 化解 / 网格 / 特殊人群, from the registry),
+period preset and date range (for a metric published per calendar month only, the months
+it has figures for instead), comparison 同比/环比, class method, language, exports."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from dash import dcc, html
 
@@ -9,7 +12,7 @@ from dashboard import ids
 from dashboard.i18n import t
 from dashboard.state import COMPARES, METHODS, PERIODS, MapView
 
-GROUPS = ("caseload", "resolution", "grid", "risk")
+GROUPS = ("caseload", "resolution", "grid", "risk", "populations")
 # The controls' (id, property) in one order: the callbacks that read or set them list them
 # so, and ``control_values`` gives a view's values so.
 CONTROLS = (
@@ -56,12 +59,38 @@ def metric_options(metrics: list, lang: str) -> list[dict]:
     return options
 
 
-def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, str]]) -> html.Div:
+def period_options(view: MapView, months: list[dt.date] | None) -> list[dict]:
+    """The period control's choices: the presets and "custom", or for a metric published
+    per calendar month (``months``: those with figures, oldest first) its last twelve
+    months, newest first (``period=YYYY-MM``)."""
+    lang = view.lang
+    if months is None:
+        return [{"label": t(p, lang), "value": p} for p in (*PERIODS, "custom")]
+    shown = months[-12:][::-1]
+    if view.period not in {m.strftime("%Y-%m") for m in shown} and view.start:
+        shown = [view.start.replace(day=1), *shown]  # a month without figures, asked for
+    return [{"label": month_label(m, lang), "value": m.strftime("%Y-%m")} for m in shown]
+
+
+def month_label(first: dt.date, lang: str) -> str:
+    """A calendar month as the period control names it: 2026年10月, Oct 2026."""
+    return f"{first.year}年{first.month}月" if lang == "zh" else first.strftime("%b %Y")
+
+
+def controls(
+    metrics: list,
+    view: MapView,
+    exports: list[tuple[str, str, str, str]],
+    months: list[dt.date] | None = None,
+) -> html.Div:
     """The bar showing ``view`` (resolved: its period's days, its map's level) with every
-    metric of ``metrics``; ``exports``: (id, label, href, file name) of each export link."""
+    metric of ``metrics``; ``exports``: (id, label, href, file name) of each export link;
+    ``months``: for a metric published per calendar month, the months it has figures for
+    (the period control then offers those, and no free dates)."""
     metric, period, start, end, compare, method, keep, smooth = control_values(view)
     lang = view.lang
     smoothable = any(m.id == view.metric and m.smoothable for m in metrics)
+    monthly = months is not None
     return html.Div(
         [
             html.Label([t("metric", lang)], className="ctl-label"),
@@ -73,13 +102,13 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, st
                 searchable=False,
                 className="ctl-metric",
             ),
-            html.Label([t("period", lang)], className="ctl-label"),
+            html.Label([t("month_only" if monthly else "period", lang)], className="ctl-label"),
             dcc.RadioItems(
                 id=ids.PERIOD,
-                options=[{"label": t(p, lang), "value": p} for p in (*PERIODS, "custom")],
+                options=period_options(view, months),
                 value=period,
                 inline=True,
-                className="ctl-radio",
+                className="ctl-radio ctl-months" if monthly else "ctl-radio",
             ),
             dcc.DatePickerRange(
                 id=ids.DATES,
@@ -91,6 +120,7 @@ def controls(metrics: list, view: MapView, exports: list[tuple[str, str, str, st
                 start_date_placeholder_text=t("start_date", lang),
                 end_date_placeholder_text=t("end_date", lang),
                 className="ctl-dates",
+                **({"style": {"display": "none"}} if monthly else {}),
             ),
             html.Label([t("compare", lang)], className="ctl-label"),
             dcc.RadioItems(

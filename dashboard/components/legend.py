@@ -111,10 +111,13 @@ def legend(
     lang: str,
     kept: bool = False,
     note: str | None = None,
+    suppressed: str | None = None,
 ) -> html.Div:
     """Rows from the lowest class to the highest (``class_labels``), then no-data and
     low-count. ``kept``: the breaks are kept from another map, so the rows do not depend
-    on this map's values; ``note``: a line under the title (a smoothed map says so)."""
+    on this map's values; ``note``: a line under the title (a smoothed map says so);
+    ``suppressed``: the label of a small count kept from view (``<5``), for a map of counts
+    of persons (drawn grey, never as a value)."""
     colours = palette(len(bounds), higher_is_better)
     labels = class_labels(lower, bounds, fmt, lang, kept)
     rows = [
@@ -132,6 +135,8 @@ def legend(
             hatched=True,
         )
     )
+    if suppressed:
+        rows.append(_swatch(NO_DATA_COLOR, suppressed, t("suppressed_note", lang)))
     rows.append(_swatch(NO_DATA_COLOR, t("no_data", lang), t("no_data_note", lang)))
     head = [html.Div(title, className="legend-title")]
     if note:

@@ -38,6 +38,10 @@ BASIS_NAMES: dict[str, tuple[str, str]] = {
     "centers": ("综治中心数", "Centers"),
     "facilities_built": ("已建设施数", "Facilities built"),
     "population": ("常住人口", "Residents"),
+    "special_under_management": ("在管人数", "Under management"),
+    "floating_population": ("流动人口", "Floating population"),
+    "grids": ("网格数", "Grids"),
+    "help_stations_reported": ("报送村数", "Villages reporting"),
 }
 # Formats of the ranking's numbers (d3-format, as the DataTable writes them).
 D3_FORMATS = {"percent": ".1%", "integer": ",.0f", "decimal1": ",.1f", "decimal2": ",.2f"}

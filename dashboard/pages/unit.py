@@ -53,6 +53,7 @@ from dashboard.views import (
     label_points,
     map_height,
     map_model,
+    publishable,
     ranking_csv_text,
 )
 
@@ -146,6 +147,8 @@ def _problem_page(page: _Page, text: str) -> html.Div:
 
 def _refused(page: _Page) -> str | None:
     """The API's message when it would refuse the page's view, else ``None``."""
+    if page.view.metric not in page.metrics:  # unknown, or not for this reader
+        return t("metric_unavailable", page.lang, metric=page.view.metric)
     try:
         client.check_view(page.view)
     except client.FiguresError as exc:
@@ -163,12 +166,19 @@ def _open(view: MapView, metrics: dict[str, client.MetricInfo]) -> _Page | html.
     if unit is None:
         return _not_found(view.lang)
     level = _shown_level(unit, view)
+    metric = metrics.get(view.metric)
+    # a per-month metric: one whole calendar month (its days resolved below)
+    view = publishable(view, metric)
     if view.start is None or view.end is None or view.level != level:
         view = view.resolved(level, client.last_day())
-    metric = metrics.get(view.metric)
     if view.smooth == "eb" and not (metric and metric.smoothable):
         view = view.with_(smooth="none")  # smoothing applies to per-capita rates only
     return _Page(who, metrics, unit, view.with_(code=unit.code))
+
+
+def _months(metric: client.MetricInfo | None) -> list:
+    """The months a per-month metric has figures for (oldest first), else []."""
+    return client.published_months(metric.id) if metric and metric.per_month else []
 
 
 def _shown_level(unit: client.UnitView, view: MapView) -> str | None:
@@ -200,9 +210,18 @@ def _patchable(code: str | None, query: dict[str, str], shown: dict | None) -> b
         and shown.get("code") == code
         and shown.get("lang") == _lang(query)
         and (shown.get("show") or None) == (query.get("show") or None)
+        and bool(shown.get("monthly")) == _per_month(query.get("metric"))
         and (shown.get("layers") or "")
         == ",".join(sorted(filter(None, (query.get("layers") or "").split(","))))
     )
+
+
+def _per_month(metric: str | None) -> bool:
+    """True when ``metric`` (the default when None) is published per calendar month: a
+    switch to or from one redraws the page (its period control changes)."""
+    metrics = catalog()
+    found = metrics.get(metric or default_metric(metrics))
+    return bool(found and found.per_month)
 
 
 def layout(code: str | None = None, shown_: dict | None = None, **query: str):
@@ -228,7 +247,9 @@ def layout(code: str | None = None, shown_: dict | None = None, **query: str):
 def _page_layout(page: _Page) -> html.Div:
     """The unit page of ``page``'s view (the view checked: ``_refused``)."""
     unit, lang = page.unit, page.lang
-    bar = controls(list(page.metrics.values()), page.view, _exports(page))
+    metric = page.metric
+    months = _months(metric) if metric and metric.per_month else None
+    bar = controls(list(page.metrics.values()), page.view, _exports(page), months)
     cards = html.Div(_cards(page), className="kpis", id=ids.KPIS)
     alerts = client.open_alerts(page.who, unit.code)
     alert_panel = html.Div(_alert_list(page, alerts), id=ids.ALERTS_BOX)
@@ -360,6 +381,7 @@ def _legend(page: _Page, model: MapModel) -> html.Div:
         page.lang,
         kept=bool(page.view.keep),
         note=_smoothing_note(page, model),
+        suppressed=client.suppressed_label() if page.metric and page.metric.per_month else None,
     )
 
 
@@ -367,7 +389,7 @@ def _smoothing_note(page: _Page, model: MapModel) -> str | None:
     """A smoothed map says so, and says why when every unit got the same rate."""
     if page.view.smooth != "eb":
         return None
-    values = {r["value"] for r in model.ranking if r["value"] is not None}
+    values = {r["value"] for r in model.ranking if isinstance(r["value"], (int, float))}
     flat = len(values) == 1 and len(model.ranking) > 1
     return (
         t("smoothed", page.lang)
@@ -387,6 +409,7 @@ def _store(page: _Page, bounds: list[float]) -> dict:
     """The page's store: its view, the map's class bounds (what "keep breaks" keeps) and
     the unit pages' path (for the script that writes the URL)."""
     return page.view.store() | {
+        "monthly": bool(page.metric and page.metric.per_month),
         "bounds": [format_break(round_break(b, _format(page))) for b in bounds],
         "prefix": dash.get_relative_path("/unit/"),
     }

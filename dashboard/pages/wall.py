@@ -28,7 +28,7 @@ from dashboard.components.risk import wall_calendar
 from dashboard.composed_wall import composed_layout
 from dashboard.i18n import metric_title, t
 from dashboard.state import MapView
-from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model
+from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model, publishable
 
 dash.register_page(__name__, path="/wall", title="治理 Zhili · 大屏")
 
@@ -151,6 +151,7 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
     """Everything one view of the rotation shows (``stored``: as the store holds it), over
     its period as of the data's last day; the map as a whole figure (``full``) or a Patch."""
     asked = MapView.from_store(stored)
+    asked = publishable(asked, metrics.get(asked.metric))  # a per-month metric: a month
     view = asked.resolved(asked.level, client.last_day())
     metric, lang = metrics[view.metric], view.lang
     figures, bounds = client.choropleth(who, view)
@@ -198,6 +199,7 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
             metric.higher_is_better,
             client.settings().min_denominator,
             lang,
+            suppressed=client.suppressed_label() if metric.per_month else None,
         ),
         "kpis": kpi_cards(
             kpis(who, view, {m: metrics[m] for m in KPI_METRICS if m in metrics}),

@@ -50,3 +50,39 @@ def test_engine_counts_equal_a_recount(db_url, world):
             else:
                 assert row["numerator"] == truth[("visited", row["code"], "2026-10")]
                 assert row["denominator"] == truth[("under_management", row["code"], "2026-10")]
+
+
+def test_a_monthly_series_shows_each_months_published_figure(small_populations):
+    """The trend of a population metric: one point per calendar month, each the figure
+    the map publishes for that month (suppression included); no weekly or daily bins (a
+    bin holding a month's first day would show the month's figure as its own)."""
+    _, town, client = small_populations
+    for metric in ("visit_coverage_rate", "special_under_management"):
+        series = client.get(
+            f"/api/v1/units/{town}/timeseries",
+            params={"metric": metric, "start": "2026-01-01", "end": "2026-10-31"},
+        )
+        assert series.status_code == 200, series.text
+        points = series.json()["points"]
+        assert [p["start"][:7] for p in points] == [f"2026-{m:02d}" for m in range(1, 11)]
+        published = 0
+        for point in points:
+            month = client.get(
+                f"/api/v1/units/{town}/children/metrics",
+                params={"metric": metric, "period": point["start"][:7]},
+            ).json()["self"]
+            assert point["value"] == month["value"], point
+            assert bool(point.get("suppressed")) == bool(month.get("suppressed"))
+            published += month["value"] is not None
+        assert published >= 6  # the seed's six months
+        for interval in ("week", "day"):
+            refused = client.get(
+                f"/api/v1/units/{town}/timeseries",
+                params={"metric": metric, "interval": interval, "period": "2026-10"},
+            )
+            assert refused.status_code == 400 and "interval=month" in refused.text
+    smoothed = client.get(
+        f"/api/v1/units/{town}/children/metrics",
+        params={"metric": "floating_per_100", "period": "2026-10", "smooth": "eb"},
+    )
+    assert smoothed.status_code == 400 and "protected" in smoothed.text
