@@ -17,7 +17,7 @@ from api.schemas.events import (
     EventIngestOut,
     parse_events,
 )
-from api.services.coverage import coverage
+from api.services.reach import coverage
 from api.services.events import ingest_events, list_events
 
 router = APIRouter(prefix="/events", tags=["events"])

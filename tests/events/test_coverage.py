@@ -5,13 +5,16 @@ exactly those events."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from api.db.events import PatrolBase, PatrolUnit
 from api.db.session import session_scope
-from api.services.coverage import greedy_sites
+from api.services.coverage import coverage_reference, greedy_sites
+from api.services.reach import coverage, greedy_sites_sparse
 from tests.conftest import token_for
 
 
@@ -20,6 +23,12 @@ def test_greedy_maximum_coverage_takes_the_densest_disc_first() -> None:
     candidates = np.array([[0, 0], [10, 10], [30, 30], [100, 100]], dtype=float)
     assert greedy_sites(candidates, points, 1.5, 3) == [(0, 3), (1, 2), (2, 1)]
     assert greedy_sites(candidates, points, 1.5, 9)[-1] == (2, 1)  # stops when nothing is left
+    assert greedy_sites_sparse(candidates, points, 1.5, 9) == greedy_sites(
+        candidates, points, 1.5, 9
+    )
+    rng = np.random.default_rng(3)
+    points, candidates = rng.uniform(0, 50, (2000, 2)), rng.uniform(0, 50, (300, 2))
+    assert greedy_sites_sparse(candidates, points, 4, 6) == greedy_sites(candidates, points, 4, 6)
 
 
 @pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
@@ -53,3 +62,17 @@ def test_the_reach_the_gaps_and_the_best_new_base(app, db_url, world) -> None:
     assert len(got["suggestions"]) == 1  # nothing left to gain after it
     kinds = [f["properties"]["kind"] for f in got["layer"]["features"]]
     assert kinds == ["reach", "gap", "base", "suggested_base"]
+
+    # the fast path (cached parts, sampled residents) agrees with the plain reference
+    with session_scope(db_url) as session:
+        who = SimpleNamespace(unit_code=world.city)  # a reader at the city
+        for unit, minutes in ((world.city, 5), (world.city, 12), (world.towns[0], 5)):
+            fast = coverage(session, who, unit, minutes, suggest=3)
+            ref = coverage_reference(session, who, unit, minutes, suggest=3)
+            for key in ("events", "events_covered", "suggestions", "bases", "residents"):
+                assert fast[key] == ref[key], (unit, minutes, key)
+            assert fast["area_share"] == pytest.approx(ref["area_share"], rel=1e-6)
+            assert fast["residents_share"] == pytest.approx(ref["residents_share"], abs=0.01)
+            assert [f["properties"] for f in fast["layer"]["features"]] == [
+                f["properties"] for f in ref["layer"]["features"]
+            ]
