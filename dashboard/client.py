@@ -300,6 +300,7 @@ class MetricInfo:
     count_is_value: bool = False  # the count is the value itself (a caseload, a backlog)
     timed: bool = True  # False: the grid network now, whatever the period
     smoothable: bool = False  # a per-capita rate: smooth=eb applies
+    breakdowns: tuple[str, ...] = ()  # the dimensions it splits by (category, type, shift...)
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_zh
@@ -337,6 +338,7 @@ def metric_catalog() -> list[MetricInfo]:
             and m.kind not in ("percentile", "mean"),
             timed=m.timed,
             smoothable=m.kind == "per_capita",
+            breakdowns=tuple(m.breakdowns),
         )
         for m in REGISTRY.values()
     ]
@@ -503,8 +505,9 @@ def monthly(
 def breakdown(
     who: Principal, code: str, metric: str, by: str, start: dt.date, end: dt.date, lang: str
 ) -> list[tuple[str, float]]:
-    """``metric`` by ``category`` or ``channel``: (label, value), largest first; empty when
-    the metric has no such breakdown."""
+    """``metric`` by one of its breakdowns (``category``, ``channel``, ``type``,
+    ``force_kind``, ``shift``...): (label, value), largest first; empty when the metric has
+    no such breakdown."""
     with db() as session:
         _check(session, who, code)
         _check_metric(session, who, metric, code)
@@ -775,6 +778,7 @@ def wall_version(who: Principal, name: str) -> int | None:
 
 def map_layers() -> list[dict]:
     """The registered map layers: name, labels, legend."""
+    import api.services.patrol_layer  # noqa: F401  (registers the ``patrol`` layer)
     from api.services.layers import LAYERS
 
     return [layer.describe() for layer in LAYERS.values()]
@@ -782,6 +786,7 @@ def map_layers() -> list[dict]:
 
 def layer_points(who: Principal, name: str, code: str) -> dict | None:
     """The layer ``name``'s points under unit ``code`` (in ``who``'s scope), or None."""
+    import api.services.patrol_layer  # noqa: F401  (registers the ``patrol`` layer)
     from api.services.layers import LAYERS
     from api.services.layers import layer_points as service
 
