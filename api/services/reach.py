@@ -148,8 +148,12 @@ def _events(session: Session, root: str, start, end, plane: Plane) -> np.ndarray
     if end is not None:
         day_after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone)
         stmt = stmt.where(DispatchEvent.received_at < day_after)
-    rows = session.execute(stmt).all()
-    pts = np.array(rows, dtype=np.float64).reshape(-1, 2)
+    # the driver's tuples straight into numpy: ORM rows cost ten times the query at a city
+    result = session.connection().execute(stmt)
+    try:
+        pts = np.array(result.cursor.fetchall(), dtype=np.float64).reshape(-1, 2)
+    finally:
+        result.close()
     return plane.xy(pts[:, 0], pts[:, 1])
 
 
@@ -218,7 +222,20 @@ def coverage(
         lambda: _events(session, root, start, end, leaves.plane),
         keep=8,
     )
-    ev_in = _distance(base_xy, ev_xy, radius)
+    ev_in = _cached(
+        (
+            "inside",
+            db,
+            boundaries,
+            root,
+            start,
+            end,
+            get_version(session, "events"),
+            digest,
+            radius,
+        ),
+        lambda: _distance(base_xy, ev_xy, radius),
+    )
     picks = greedy_sites_sparse(leaves.centres, ev_xy[~ev_in], radius, suggest)
     return coverage_answer(
         root=root,
