@@ -58,7 +58,7 @@ _lock = threading.Lock()
 _cache: OrderedDict[tuple, object] = OrderedDict()
 
 
-def _cached(key: tuple, build, keep: int = 8):
+def _cached(key: tuple, build, keep: int = 24):
     """``build()`` once per ``key`` (the last ``keep`` kept)."""
     with _lock:
         if key in _cache:
@@ -217,26 +217,13 @@ def coverage(
         ("layer", db, boundaries, root, radius, digest),
         lambda: _layer(leaves, base_xy, radius),
     )
-    ev_xy = _cached(
-        ("events", db, boundaries, root, start, end, get_version(session, "events")),
-        lambda: _events(session, root, start, end, leaves.plane),
-        keep=8,
+    events = (db, boundaries, root, start, end, get_version(session, "events"))
+    ev_xy = _cached(("events", *events), lambda: _events(session, root, start, end, leaves.plane))
+    ev_in = _cached(("inside", *events, digest, radius), lambda: _distance(base_xy, ev_xy, radius))
+    picks = _cached(
+        ("picks", *events, digest, radius, suggest),
+        lambda: greedy_sites_sparse(leaves.centres, ev_xy[~ev_in], radius, suggest),
     )
-    ev_in = _cached(
-        (
-            "inside",
-            db,
-            boundaries,
-            root,
-            start,
-            end,
-            get_version(session, "events"),
-            digest,
-            radius,
-        ),
-        lambda: _distance(base_xy, ev_xy, radius),
-    )
-    picks = greedy_sites_sparse(leaves.centres, ev_xy[~ev_in], radius, suggest)
     return coverage_answer(
         root=root,
         minutes=minutes,
