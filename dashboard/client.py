@@ -302,6 +302,7 @@ class MetricInfo:
     timed: bool = True  # False: the grid network now, whatever the period
     smoothable: bool = False  # a per-capita rate: smooth=eb applies
     per_month: bool = False  # published per calendar month only (special populations)
+    breakdowns: tuple[str, ...] = ()  # the dimensions it splits by (category, type, shift...)
 
     def label(self, lang: str) -> str:
         return self.label_en if lang == "en" else self.label_zh
@@ -341,6 +342,7 @@ def metric_catalog() -> list[MetricInfo]:
             # smoothing borrows strength from neighbours' counts: not for protected ones
             smoothable=m.kind == "per_capita" and not engine.is_protected(m),
             per_month=engine.is_protected(m),
+            breakdowns=tuple(m.breakdowns),
         )
         for m in REGISTRY.values()
     ]
@@ -523,8 +525,9 @@ def monthly(
 def breakdown(
     who: Principal, code: str, metric: str, by: str, start: dt.date, end: dt.date, lang: str
 ) -> list[tuple[str, float]]:
-    """``metric`` by ``category`` or ``channel``: (label, value), largest first; empty when
-    the metric has no such breakdown."""
+    """``metric`` by one of its breakdowns (``category``, ``channel``, ``type``,
+    ``force_kind``, ``shift``...): (label, value), largest first; empty when the metric has
+    no such breakdown."""
     with db() as session:
         _check(session, who, code)
         _check_metric(session, who, metric, code)
@@ -865,6 +868,7 @@ def wall_version(who: Principal, name: str) -> int | None:
 
 def map_layers() -> list[dict]:
     """The registered map layers: name, labels, legend."""
+    import api.services.patrol_layer  # noqa: F401  (registers the ``patrol`` layer)
     from api.services.layers import LAYERS
 
     return [layer.describe() for layer in LAYERS.values()]
@@ -872,6 +876,7 @@ def map_layers() -> list[dict]:
 
 def layer_points(who: Principal, name: str, code: str) -> dict | None:
     """The layer ``name``'s points under unit ``code`` (in ``who``'s scope), or None."""
+    import api.services.patrol_layer  # noqa: F401  (registers the ``patrol`` layer)
     from api.services.layers import LAYERS
     from api.services.layers import layer_points as service
 

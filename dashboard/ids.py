@@ -39,6 +39,7 @@ DRAWN = "unit-drawn"  # the page state once its map is drawn: the rest fills aft
 TREND_BOX = "unit-trend-box"
 BREAKDOWN_CATEGORY_BOX = "unit-breakdown-category-box"
 BREAKDOWN_CHANNEL_BOX = "unit-breakdown-channel-box"
+BREAKDOWN_THIRD_BOX = "unit-breakdown-third-box"  # a metric's third breakdown (events: shift)
 RANKING_BOX = "unit-ranking-box"
 PATTERN_BOX = "unit-pattern-box"
 CASES_BOX = "unit-cases-box"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dashboard import client
@@ -148,9 +149,16 @@ def partial_change(
     return format_change(value, previous, fmt, lang)
 
 
-def kpis(who: client.Principal, view: MapView, metrics: dict[str, client.MetricInfo]) -> list[Kpi]:
-    """The KPI cards' figures for the view's unit itself, over its (resolved) period."""
+def kpis(
+    who: client.Principal,
+    view: MapView,
+    metrics: dict[str, client.MetricInfo],
+    extra: Sequence[str] = (),
+) -> list[Kpi]:
+    """The KPI cards' figures for the view's unit itself, over its (resolved) period: the
+    headline metrics, then ``extra`` ones asked for (a wall's events: on-scene rate...)."""
     wanted = [m for m in KPI_METRICS if m in metrics]
+    wanted += [m for m in extra if m in metrics and m not in wanted]
     figures = client.unit_figures(who, view.code, wanted, view.start, view.end, view.compare)
     out = []
     for m in wanted:

@@ -17,8 +17,9 @@ from api.schemas.events import (
     EventIngestOut,
     parse_events,
 )
-from api.services.coverage import coverage
+from api.services import patrol_layer  # noqa: F401  (registers the ``patrol`` map layer)
 from api.services.events import ingest_events, list_events
+from api.services.reach import coverage
 
 router = APIRouter(prefix="/events", tags=["events"])
 

@@ -5,7 +5,8 @@ its gaps as GeoJSON, and where new bases would cover the most uncovered events (
 maximum coverage over the leaf units' centres, each pick with the events it adds).
 
 Distances are on a local equirectangular plane (metres, scaled at the area's latitude):
-within 0.1 % over a city.
+within 0.1 % over a city. ``coverage_reference`` is the plain computation; the route serves
+``api.services.reach.coverage``, the same answer from cached parts (fast at a city).
 """
 
 from __future__ import annotations
@@ -68,23 +69,10 @@ def greedy_sites(
     return out
 
 
-def coverage(
-    session: Session,
-    user,
-    unit_code: str | None = None,
-    minutes: float = 5.0,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    suggest: int = 1,
-) -> dict:
-    """The coverage of ``unit_code``'s leaves (default: the caller's home unit) by the
-    bases within ``minutes``; events of the local days ``start``..``end`` (default: all)."""
-    root = unit_code or user.unit_code
-    if get_unit(session, root) is None or not in_scope(session, user.unit_code, root):
-        raise ApiError(404, f"no unit {root!r} in your jurisdiction")
-    speed = get_settings().reach_speed_kmh
-    radius = speed * 1000 * minutes / 60
-    leaves = session.execute(
+def leaf_rows(session: Session, root: str) -> list:
+    """(code, name, population, geom) of the current leaf units under ``root`` that have
+    a boundary."""
+    rows = session.execute(
         select(AdminUnit.code, AdminUnit.name, AdminUnit.population, AdminUnit.geom)
         .where(AdminUnit.id.in_(subtree_unit_ids(root)))
         .where(AdminUnit.valid_to.is_(None))
@@ -95,8 +83,107 @@ def coverage(
                 .where(AdminUnit.parent_code.is_not(None))
             )
         )
+        .order_by(AdminUnit.code)
     ).all()
-    leaves = [r for r in leaves if r.geom is not None]
+    return [r for r in rows if r.geom is not None]
+
+
+def feature(plane: Plane, kind: str, g) -> dict:
+    """A reach or gap polygon (metres) as a GeoJSON feature in lon/lat."""
+    g = shapely.set_precision(plane.lonlat(shapely.simplify(g, 10)), 1e-6)
+    return {
+        "type": "Feature",
+        "properties": {"kind": kind},
+        "geometry": shapely.geometry.mapping(g),
+    }
+
+
+def coverage_answer(
+    *,
+    root: str,
+    minutes: float,
+    speed: float,
+    radius: float,
+    bases: list,
+    residents: float,
+    covered_people: float,
+    ev_in: np.ndarray,
+    area_share: float | None,
+    picks: list[tuple[str, str, np.ndarray, int]],
+    plane: Plane,
+    features: list[dict],
+) -> dict:
+    """The coverage answer: shares, suggestions (code, name, site in metres, events
+    gained) and the GeoJSON layer (reach, gaps, bases, suggested bases)."""
+    suggestions = []
+    for code, name, xy, gain in picks:
+        lon_lat = plane.lonlat(shapely.Point(xy))
+        suggestions.append(
+            {
+                "unit_code": code,
+                "unit_name": name,
+                "lon": round(lon_lat.x, 6),
+                "lat": round(lon_lat.y, 6),
+                "events_gained": gain,
+                "share_gained": gain / len(ev_in) if len(ev_in) else None,
+            }
+        )
+    return {
+        "unit": root,
+        "minutes": minutes,
+        "speed_kmh": speed,
+        "radius_m": round(radius),
+        "bases": len(bases),
+        "residents": round(residents),
+        "residents_covered": round(covered_people),
+        "residents_share": covered_people / residents if residents else None,
+        "events": len(ev_in),
+        "events_covered": int(ev_in.sum()),
+        "events_share": float(ev_in.mean()) if len(ev_in) else None,
+        "area_share": area_share,
+        "suggestions": suggestions,
+        "layer": {
+            "type": "FeatureCollection",
+            "features": features
+            + [
+                {
+                    "type": "Feature",
+                    "properties": {"kind": "base", "code": b.code, "name": b.name},
+                    "geometry": {"type": "Point", "coordinates": [b.lon, b.lat]},
+                }
+                for b in bases
+            ]
+            + [
+                {
+                    "type": "Feature",
+                    "properties": {"kind": "suggested_base", **s},
+                    "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                }
+                for s in suggestions
+            ],
+        },
+    }
+
+
+def coverage_reference(
+    session: Session,
+    user,
+    unit_code: str | None = None,
+    minutes: float = 5.0,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    suggest: int = 1,
+) -> dict:
+    """The coverage of ``unit_code``'s leaves (default: the caller's home unit) by the
+    bases within ``minutes``; events of the local days ``start``..``end`` (default: all).
+    The plain computation (shapely unions, residents area-weighted per leaf): the
+    reference ``api.services.reach.coverage`` is checked against; slow at a city."""
+    root = unit_code or user.unit_code
+    if get_unit(session, root) is None or not in_scope(session, user.unit_code, root):
+        raise ApiError(404, f"no unit {root!r} in your jurisdiction")
+    speed = get_settings().reach_speed_kmh
+    radius = speed * 1000 * minutes / 60
+    leaves = leaf_rows(session, root)
     if not leaves:
         raise ApiError(404, f"unit {root!r} has no leaf units with boundaries")
     geoms = np.array([r.geom for r in leaves], dtype=object)
@@ -107,7 +194,9 @@ def coverage(
     flat = shapely.simplify(np.array([plane.geom(g) for g in geoms], dtype=object), 20)
     area = shapely.union_all(flat)
     bases = session.execute(
-        select(PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat)
+        select(PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat).order_by(
+            PatrolBase.code
+        )
     ).all()
     base_xy = (
         plane.xy([b.lon for b in bases], [b.lat for b in bases]) if bases else np.zeros((0, 2))
@@ -138,67 +227,23 @@ def coverage(
     pts = np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2)
     ev_xy = plane.xy(pts[:, 0], pts[:, 1])
     if len(bases) and len(ev_xy):
-        near, _ = cKDTree(base_xy).query(ev_xy, distance_upper_bound=radius)
-        ev_in = np.isfinite(near) & (near <= radius)
+        near, _ = cKDTree(base_xy).query(ev_xy, distance_upper_bound=radius * (1 + 1e-9))
+        ev_in = near <= radius
     else:
         ev_in = np.zeros(len(ev_xy), dtype=bool)
     centres = shapely.get_coordinates(shapely.point_on_surface(flat))
     picks = greedy_sites(centres, ev_xy[~ev_in], radius, suggest)
-    suggestions = []
-    for j, gain in picks:
-        lon_lat = plane.lonlat(shapely.Point(centres[j]))
-        suggestions.append(
-            {
-                "unit_code": leaves[j].code,
-                "unit_name": leaves[j].name,
-                "lon": round(lon_lat.x, 6),
-                "lat": round(lon_lat.y, 6),
-                "events_gained": gain,
-                "share_gained": gain / len(ev_xy) if len(ev_xy) else None,
-            }
-        )
-    total_people = float(pops.sum())
-
-    def feature(kind: str, g) -> dict:
-        g = shapely.set_precision(plane.lonlat(shapely.simplify(g, 10)), 1e-6)
-        return {
-            "type": "Feature",
-            "properties": {"kind": kind},
-            "geometry": shapely.geometry.mapping(g),
-        }
-
-    return {
-        "unit": root,
-        "minutes": minutes,
-        "speed_kmh": speed,
-        "radius_m": round(radius),
-        "bases": len(bases),
-        "residents": round(total_people),
-        "residents_covered": round(covered_people),
-        "residents_share": covered_people / total_people if total_people else None,
-        "events": len(ev_xy),
-        "events_covered": int(ev_in.sum()),
-        "events_share": float(ev_in.mean()) if len(ev_xy) else None,
-        "area_share": reach.area / area.area if area.area else None,
-        "suggestions": suggestions,
-        "layer": {
-            "type": "FeatureCollection",
-            "features": [feature("reach", reach), feature("gap", gaps)]
-            + [
-                {
-                    "type": "Feature",
-                    "properties": {"kind": "base", "code": b.code, "name": b.name},
-                    "geometry": {"type": "Point", "coordinates": [b.lon, b.lat]},
-                }
-                for b in bases
-            ]
-            + [
-                {
-                    "type": "Feature",
-                    "properties": {"kind": "suggested_base", **s},
-                    "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-                }
-                for s in suggestions
-            ],
-        },
-    }
+    return coverage_answer(
+        root=root,
+        minutes=minutes,
+        speed=speed,
+        radius=radius,
+        bases=bases,
+        residents=float(pops.sum()),
+        covered_people=covered_people,
+        ev_in=ev_in,
+        area_share=reach.area / area.area if area.area else None,
+        picks=[(leaves[j].code, leaves[j].name, centres[j], g) for j, g in picks],
+        plane=plane,
+        features=[feature(plane, "reach", reach), feature(plane, "gap", gaps)],
+    )

@@ -42,18 +42,77 @@ def _hover(props: dict, lang: str) -> str:
     return f"{props.get('unit_name', '')} · {w('layer_alerts', lang)}: {what}"
 
 
+def _rings(features: list[dict]) -> tuple[list, list]:
+    """The outer rings of (multi)polygon features, as one lon/lat line with gaps."""
+    lon: list = []
+    lat: list = []
+    for f in features:
+        g = f["geometry"]
+        polygons = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        for poly in polygons:
+            for x, y in poly[0]:
+                lon.append(x)
+                lat.append(y)
+            lon.append(None)
+            lat.append(None)
+    return lon, lat
+
+
+def area_traces(fc: dict, tiled: bool, lang: str) -> list[dict]:
+    """A layer's polygon features (a reach, its gaps), one filled trace per class."""
+    traces = []
+    for e in fc["layer"]["legend"]:
+        feats = [
+            f
+            for f in fc["features"]
+            if f["properties"]["class"] == e["key"]
+            and f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+        ]
+        if not feats:
+            continue
+        lon, lat = _rings(feats)
+        label = e["label_en"] if lang == "en" else e["label_zh"]
+        traces.append(
+            {
+                "type": "scattermap" if tiled else "scattergeo",
+                "mode": "lines",
+                "lon": lon,
+                "lat": lat,
+                "fill": "toself",
+                "fillcolor": e["color"] + "55",
+                "line": {"color": e["color"], "width": 0.5},
+                "hoverinfo": "skip",
+                "showlegend": False,
+                "name": f"layer-{fc['layer']['name']}-{e['key']}",
+                "meta": label,
+            }
+        )
+    return traces
+
+
+def _point_hover(props: dict, lang: str) -> str:
+    if "events_gained" in props:  # a suggested new base
+        gain = props["events_gained"]
+        return f"{props.get('unit_name', '')} · {w('suggested_base', lang)}: +{gain}"
+    if "force_kind" in props or props.get("class") == "base":
+        return props.get("name") or props.get("code", "")
+    return _hover(props, lang)
+
+
 def layer_traces(collections: list[dict], tiled: bool, lang: str) -> list[dict]:
     """One marker trace per layer (``collections``: each layer's GeoJSON with its legend),
-    a ``scattermap`` on a tiled map, else ``scattergeo``."""
+    a ``scattermap`` on a tiled map, else ``scattergeo``; a layer's areas (polygons) as
+    filled traces under its points."""
     traces = []
     for n, fc in enumerate(collections):
         legend = {e["key"]: e for e in fc["layer"]["legend"]}
-        feats = fc["features"]
+        traces.extend(area_traces(fc, tiled, lang))
+        feats = [f for f in fc["features"] if f["geometry"]["type"] == "Point"]
+        if not feats:
+            continue
         # facilities of one unit stand at one point: spread them a little
-        lon = [
-            f["geometry"]["coordinates"][0] + 0.004 * (i % 3 - 1) * (n + 1)
-            for i, f in enumerate(feats)
-        ]
+        spread = 0.004 * (n + 1) if fc["layer"]["name"] in ("facilities", "alerts") else 0
+        lon = [f["geometry"]["coordinates"][0] + spread * (i % 3 - 1) for i, f in enumerate(feats)]
         lat = [f["geometry"]["coordinates"][1] for f in feats]
         colour = [legend.get(f["properties"]["class"], {}).get("color", "#444") for f in feats]
         trace = {
@@ -61,7 +120,7 @@ def layer_traces(collections: list[dict], tiled: bool, lang: str) -> list[dict]:
             "mode": "markers",
             "lon": lon,
             "lat": lat,
-            "text": [_hover(f["properties"], lang) for f in feats],
+            "text": [_point_hover(f["properties"], lang) for f in feats],
             "hovertemplate": "%{text}<extra></extra>",
             "marker": {"size": 9, "color": colour},
             "showlegend": False,
@@ -69,7 +128,15 @@ def layer_traces(collections: list[dict], tiled: bool, lang: str) -> list[dict]:
         }
         if not tiled:
             symbol = "diamond" if fc["layer"]["name"] == "alerts" else "circle"
-            trace["marker"] |= {"symbol": symbol, "line": {"color": "#ffffff", "width": 1}}
+            symbols = [
+                "star"
+                if legend.get(f["properties"]["class"], {}).get("symbol") == "star"
+                else symbol
+                for f in feats
+            ]
+            trace["marker"] |= {"symbol": symbols, "line": {"color": "#ffffff", "width": 1}}
+            sizes = [14 if s == "star" else 9 for s in symbols]
+            trace["marker"]["size"] = sizes
         traces.append(trace)
     return traces
 

@@ -8,6 +8,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "layers": ("图层", "Layers"),
     "layer_facilities": ("中心与联动站", "Centers & stations"),
     "layer_alerts": ("预警", "Alerts"),
+    "suggested_base": ("建议新设点位, 新增覆盖警情", "suggested new base, events gained"),
     "built": ("已建成", "Built"),
     "under_construction": ("在建", "Under construction"),
     "required": ("应建未建", "Required, not built"),

@@ -63,10 +63,24 @@ log = logging.getLogger("zhili")
 PAGES_LOCATION = "_pages_location"  # dash.page_container's Location: the router's input
 CASE_LEVELS = ("village", "grid")
 ALERTS_LISTED = 12  # the list beside the map; the markers count them all
-BREAKDOWNS = (
-    ("category", ids.BREAKDOWN_CATEGORY, ids.BREAKDOWN_CATEGORY_BOX),
-    ("channel", ids.BREAKDOWN_CHANNEL, ids.BREAKDOWN_CHANNEL_BOX),
-)
+# the breakdown panels: slots the metric's own breakdowns fill in the registry's order
+# (cases: category, channel; events: type, force kind, shift); a slot left over is hidden
+BREAKDOWN_SLOTS = (ids.BREAKDOWN_CATEGORY_BOX, ids.BREAKDOWN_CHANNEL_BOX, ids.BREAKDOWN_THIRD_BOX)
+DEFAULT_BREAKDOWNS = ("category", "channel")
+
+
+def breakdowns_of(metric: client.MetricInfo | None) -> tuple[str, ...]:
+    """The dimensions the panels show for ``metric``: its own breakdowns but ``status``
+    (a state, not a split of the period's figure), at most one per slot."""
+    if metric is None:
+        return DEFAULT_BREAKDOWNS
+    return tuple(b for b in metric.breakdowns if b != "status")[: len(BREAKDOWN_SLOTS)]
+
+
+def _breakdown_title(by: str, lang: str) -> html.H3:
+    return html.H3(t(f"by_{by}", lang))
+
+
 EXPORT_FORMATS = (
     ("geojson", ids.EXPORT_GEOJSON),
     ("csv", ids.EXPORT_CSV),
@@ -290,7 +304,7 @@ def _page_layout(page: _Page) -> html.Div:
             bar,
             _picker(page),
             main,
-            _below(lang),
+            _below(lang, page.metric),
             html.Div(id=ids.PATTERN_BOX),
             html.Div(id=ids.RANKING_BOX),
             html.Div(id=ids.CASES_BOX),
@@ -510,7 +524,7 @@ def _loading(lang: str) -> html.P:
     return html.P(t("loading", lang), className="loading")
 
 
-def _below(lang: str) -> html.Div:
+def _below(lang: str, metric: client.MetricInfo | None = None) -> html.Div:
     """The trend and breakdown panels, empty until the map is drawn (``fill_below``,
     ``fill_breakdowns``): the breakdowns read the daily rollups (one GROUP BY over the
     unit's leaves), too slow at a city's scale to hold the map back."""
@@ -520,11 +534,15 @@ def _below(lang: str) -> html.Div:
             className="panel wide",
         )
     ]
-    for by, _, box in BREAKDOWNS:
+    shown = breakdowns_of(metric)
+    for k, box in enumerate(BREAKDOWN_SLOTS):
+        by = shown[k] if k < len(shown) else None
         panels.append(
             html.Div(
-                [html.H3(t(f"by_{by}", lang)), html.Div(_loading(lang), id=box)],
+                [_breakdown_title(by, lang), _loading(lang)] if by else [],
+                id=box,
                 className="panel",
+                style=None if by else {"display": "none"},
             )
         )
     return html.Div(panels, className="below")
@@ -666,13 +684,15 @@ def _trend(page: _Page):
 
 
 @dash.callback(
-    *(Output(box, "children") for _, _, box in BREAKDOWNS),
+    *(Output(box, "children") for box in BREAKDOWN_SLOTS),
+    *(Output(box, "style") for box in BREAKDOWN_SLOTS),
     Input(ids.DRAWN, "data"),
     prevent_initial_call=True,
 )
 def fill_breakdowns(data: dict | None):
-    """The breakdowns by category and by channel of the page's unit, metric and period
-    (the store's view)."""
+    """The metric's own breakdowns (cases: by category and by channel; events: by type,
+    force kind and shift) of the page's unit and period (the store's view), one panel
+    each; the slots left over are hidden."""
     who = client.principal()
     if who is None or not data or not data.get("code"):
         raise PreventUpdate
@@ -681,8 +701,14 @@ def fill_breakdowns(data: dict | None):
         raise PreventUpdate
     metric = catalog().get(view.metric)
     percent = bool(metric and metric.format == "percent")
+    shown = breakdowns_of(metric)
+    if not shown:  # a metric with no breakdown (a percentile, the grid network): say so
+        note = [_breakdown_title("none", view.lang), html.P(t("no_breakdown", view.lang))]
+        hidden = [[]] * (len(BREAKDOWN_SLOTS) - 1)
+        return (note, *hidden, None, *[{"display": "none"}] * len(hidden))
     graphs = []
-    for by, element_id, _ in BREAKDOWNS:
+    for by in shown:
+        element_id = f"unit-breakdown-{by}"
         try:
             rows = client.breakdown(
                 who, view.code, view.metric, by, view.start, view.end, view.lang
@@ -693,11 +719,20 @@ def fill_breakdowns(data: dict | None):
             [r[0] for r in rows], [r[1] for r in rows], percent, empty_text=t("no_data", view.lang)
         )
         graphs.append(
-            dcc.Graph(
-                id=element_id, figure=figure, config={"displaylogo": False}, className="chart"
-            )
+            [
+                _breakdown_title(by, view.lang),
+                dcc.Graph(
+                    id=element_id, figure=figure, config={"displaylogo": False}, className="chart"
+                ),
+            ]
         )
-    return tuple(graphs)
+    left = len(BREAKDOWN_SLOTS) - len(graphs)
+    return (
+        *graphs,
+        *[[]] * left,
+        *[None] * len(graphs),
+        *[{"display": "none"}] * left,
+    )
 
 
 @dash.callback(

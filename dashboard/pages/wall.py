@@ -47,6 +47,8 @@ def _views(who, query: dict[str, str], metrics: dict, lang: str) -> list[dict]:
     the wall's store holds them (``MapView.store`` and the unit's name)."""
     wanted = [m for m in query.get("metrics", "").split(",") if m in metrics]
     wanted = wanted or [m for m in DEFAULT_METRICS if m in metrics]
+    # a metric asked for that is not a headline card gets its card too (events' KPIs)
+    extra = [m for m in wanted if m not in KPI_METRICS]
     units = [u for u in query.get("units", "").split(",") if u] or [who.unit_code]
     views = []
     for code in units:
@@ -54,7 +56,8 @@ def _views(who, query: dict[str, str], metrics: dict, lang: str) -> list[dict]:
         if unit is None or unit.is_leaf:
             continue
         views.extend(
-            MapView(code, m, lang=lang, level=unit.child_level).store() | {"name": unit.name}
+            MapView(code, m, lang=lang, level=unit.child_level).store()
+            | {"name": unit.name, "cards": extra}
             for m in wanted
         )
     return views
@@ -202,7 +205,7 @@ def render(who, stored: dict, metrics: dict, full: bool) -> dict:
             suppressed=client.suppressed_label() if metric.per_month else None,
         ),
         "kpis": kpi_cards(
-            kpis(who, view, {m: metrics[m] for m in KPI_METRICS if m in metrics}),
+            kpis(who, view, metrics, stored.get("cards") or ()),
             view.compare,
             lang,
         ),

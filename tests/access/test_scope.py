@@ -625,11 +625,12 @@ def test_special_population_figures_walk_in_scope_and_need_the_permission(
         seed_populations(s, dt.date(2026, 10, 31), 1, 1)
     east, west = world.towns[0], world.towns[1]
     everyone = {world.city, *world.towns, *world.villages, *world.grids}
-    routes = [
-        path
+    operations = {
+        path: {p["name"] for p in item["get"].get("parameters", [])}
         for path, item in app.openapi()["paths"].items()
-        if "get" in item and any(p["name"] == "metric" for p in item["get"].get("parameters", []))
-    ]
+        if "get" in item
+    }
+    routes = [path for path, names in operations.items() if "metric" in names]
     assert "/api/v1/choropleth" in routes and len(routes) >= 4
     allowed = token_with(db_url, "official", east, permitted=True)
     refused = token_with(db_url, "official", east, permitted=False)
@@ -639,7 +640,8 @@ def test_special_population_figures_walk_in_scope_and_need_the_permission(
             params = {"metric": metric, "period": "2026-10"}
             for token, code in ((allowed, east), (allowed, west), (refused, east)):
                 url = path.replace("{code}", code)
-                query = {**params, "parent": code} if "{code}" not in path else params
+                where = "unit" if "unit" in operations[path] else "parent"  # the pivot: unit
+                query = {**params, where: code} if "{code}" not in path else params
                 with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as c:
                     r = c.get(url, params=query)
                 if token == refused:
