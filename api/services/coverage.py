@@ -105,6 +105,7 @@ def coverage_answer(
     speed: float,
     radius: float,
     bases: list,
+    leaf_codes: set[str],
     residents: float,
     covered_people: float,
     ev_in: np.ndarray,
@@ -114,7 +115,10 @@ def coverage_answer(
     features: list[dict],
 ) -> dict:
     """The coverage answer: shares, suggestions (code, name, site in metres, events
-    gained) and the GeoJSON layer (reach, gaps, bases, suggested bases)."""
+    gained) and the GeoJSON layer (reach, gaps, bases, suggested bases). Every base counts
+    for the reach (a neighbour's base covers across the border), but only the bases inside
+    ``leaf_codes`` (the unit's leaves: the caller's scope) are counted and shown."""
+    bases = [b for b in bases if b.unit_code in leaf_codes]
     suggestions = []
     for code, name, xy, gain in picks:
         lon_lat = plane.lonlat(shapely.Point(xy))
@@ -194,9 +198,9 @@ def coverage_reference(
     flat = shapely.simplify(np.array([plane.geom(g) for g in geoms], dtype=object), 20)
     area = shapely.union_all(flat)
     bases = session.execute(
-        select(PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat).order_by(
-            PatrolBase.code
-        )
+        select(
+            PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat, PatrolBase.unit_code
+        ).order_by(PatrolBase.code)
     ).all()
     base_xy = (
         plane.xy([b.lon for b in bases], [b.lat for b in bases]) if bases else np.zeros((0, 2))
@@ -244,6 +248,7 @@ def coverage_reference(
         ev_in=ev_in,
         area_share=reach.area / area.area if area.area else None,
         picks=[(leaves[j].code, leaves[j].name, centres[j], g) for j, g in picks],
+        leaf_codes={r.code for r in leaves},
         plane=plane,
         features=[feature(plane, "reach", reach), feature(plane, "gap", gaps)],
     )

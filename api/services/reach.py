@@ -206,9 +206,9 @@ def coverage(
         lambda: _leaves(session, root, radius / 20),
     )
     bases = session.execute(
-        select(PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat).order_by(
-            PatrolBase.code
-        )
+        select(
+            PatrolBase.code, PatrolBase.name, PatrolBase.lon, PatrolBase.lat, PatrolBase.unit_code
+        ).order_by(PatrolBase.code)
     ).all()
     lonlat = np.array([(b.lon, b.lat) for b in bases], dtype=np.float64).reshape(-1, 2)
     digest = hashlib.sha1(lonlat.tobytes()).hexdigest()
@@ -230,6 +230,7 @@ def coverage(
         speed=speed,
         radius=radius,
         bases=bases,
+        leaf_codes=set(leaves.codes),
         residents=leaves.residents,
         covered_people=layer["residents_covered"],
         ev_in=ev_in,
