@@ -242,7 +242,7 @@ def timeseries(session: Session, code: str, query: MetricQuery, interval: str = 
     i = state.units.index[code]
     points = []
     low_min = q.min_denominator
-    span = state.fact_span()
+    span = q.coverage  # the days the metric's own domains have data for
 
     def covered(part: Period) -> bool:  # a bin the data reach: its figures are figures
         return span is not None and part.end >= span[0] and part.start <= span[1]

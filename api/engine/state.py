@@ -80,14 +80,6 @@ class State:
         days = [c.last_fact_day for c in self.cubes.values() if c.last_fact_day]
         return max(days) if days else dt.date.today()
 
-    def fact_span(self) -> tuple[dt.date, dt.date] | None:
-        """The first and last day the dated facts cover (None when there are none): a
-        period outside it has no data, which is not zero."""
-        spans = [(c.day0, c.last_fact_day) for c in self.cubes.values() if c.last_fact_day]
-        if not spans:
-            return None
-        return min(first for first, _ in spans), max(last for _, last in spans)
-
     @property
     def extra_rows(self) -> int:
         return max((c.extra.rows for c in self.cubes.values()), default=0)

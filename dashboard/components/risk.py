@@ -10,6 +10,7 @@ from dash import html
 
 LEVEL_COLOURS = {"high": "#d7191c", "medium": "#f08c00", "low": "#1a9641", None: "#6b7785"}
 LEVEL_ZH = {"high": "高", "medium": "中", "low": "低", None: "未评估"}
+LEVEL_EN = {"high": "High", "medium": "Medium", "low": "Low", None: "Not assessed"}
 STATUS_ZH = {
     "registered": "已登记",
     "assessing": "评估中",
@@ -96,9 +97,10 @@ def item_traces(items: list[dict]) -> list[dict]:
     return traces
 
 
-def level_badge(level: str | None) -> html.Span:
+def level_badge(level: str | None, lang: str = "zh") -> html.Span:
+    words = LEVEL_EN if lang == "en" else LEVEL_ZH
     return html.Span(
-        LEVEL_ZH[level], className="risk-badge", style={"background": LEVEL_COLOURS[level]}
+        words[level], className="risk-badge", style={"background": LEVEL_COLOURS[level]}
     )
 
 
@@ -257,19 +259,23 @@ def item_panel(item: dict) -> html.Div:
     )
 
 
-def wall_calendar(events: list[dict] | None, limit: int = 5) -> html.Div | None:
-    """The wall's calendar: the next few large events with their risk level."""
+def wall_calendar(events: list[dict] | None, limit: int = 5, lang: str = "zh") -> html.Div | None:
+    """The wall's calendar: the next few large events with their risk level (an event's
+    title is data, shown as entered)."""
     if events is None:
         return None
+    en = lang == "en"
     rows = [
         html.Tr(
             [
                 html.Td(local_day(e["planned_at"])[5:]),
-                html.Td(e["title"]),
-                html.Td(level_badge(e["risk_level"])),
+                html.Td(e["title"], className="data-text"),
+                html.Td(level_badge(e["risk_level"], lang)),
             ]
         )
         for e in events[:limit]
     ]
-    body = html.Table(html.Tbody(rows)) if rows else html.P("近期无大型活动")
-    return html.Div([html.H3("近期大型活动 · 稳评"), body], className="wall-calendar")
+    empty = "No large events coming" if en else "近期无大型活动"
+    title = "Coming large events · risk register" if en else "近期大型活动 · 稳评"
+    body = html.Table(html.Tbody(rows)) if rows else html.P(empty)
+    return html.Div([html.H3(title), body], className="wall-calendar")

@@ -132,7 +132,8 @@ def layout(**query: str) -> html.Div:
                                     className="wall-trend",
                                 ),
                                 html.Div(
-                                    wall_calendar(client.risk_calendar(who)), id=WALL_CALENDAR
+                                    wall_calendar(client.risk_calendar(who), lang=lang),
+                                    id=WALL_CALENDAR,
                                 ),
                             ],
                             className="wall-side",
@@ -290,12 +291,15 @@ def refresh(n_intervals: int | None, wall: dict):
 @dash.callback(
     Output(WALL_CALENDAR, "children"),
     Input(ids.WALL_TICK, "n_intervals"),
+    State(ids.WALL_STATE, "data"),
     prevent_initial_call=True,
 )
-def refresh_calendar(_: int | None):
+def refresh_calendar(_: int | None, wall: dict | None):
     """The calendar of coming large events, as of this refresh."""
     who = client.principal()
-    return no_update if who is None else wall_calendar(client.risk_calendar(who))
+    views = (wall or {}).get("views") or [{}]
+    lang = "en" if views[0].get("lang") == "en" else "zh"
+    return no_update if who is None else wall_calendar(client.risk_calendar(who), lang=lang)
 
 
 dash.clientside_callback(

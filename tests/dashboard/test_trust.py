@@ -77,7 +77,7 @@ def test_months_without_data_are_gaps(small_world_url):
     from dashboard.components.charts import trend_figure
 
     with session_scope(small_world_url) as session:
-        first, last = engine_state(session).fact_span()
+        first, last = engine_state(session).coverage(["cases"])
         start = dt.date(first.year - 1, first.month, 1)  # a year before the data begin
         for metric in ("caseload", "safety_index"):
             query = MetricQuery(metric, start.isoformat(), last.isoformat(), compare="yoy")

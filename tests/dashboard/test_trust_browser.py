@@ -150,8 +150,9 @@ def unit_names(small: Small) -> list[str]:
 
 def page_text(page) -> str:
     """What the page says: its text, the charts' and map's text, the hover templates;
-    not the API's messages it quotes (the API answers in English)."""
-    quoted = page.locator(".api-message").all_inner_texts()
+    not the API's messages it quotes (the API answers in English), nor data shown as it was
+    entered (a risk item's title)."""
+    quoted = page.locator(".api-message, .data-text").all_inner_texts()  # data: as entered
     text = page.evaluate(
         """() => document.body.innerText + '\\n' +
             [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd =>
