@@ -124,12 +124,13 @@ class SeedRouting:
         t_esc = received + (span * (0.05 + 0.25 * draws[3])).astype(np.int64)
         t_disp = t_esc + ((until - t_esc) * 0.3).astype(np.int64)
         t_ret = t_disp + ((until - t_disp) * 0.5).astype(np.int64)
-        # 受理: the first handler accepts a case it worked (scheduled) or escalated, a tenth
+        # 受理: the first handler accepts a case it worked (scheduled, closed) or escalated, a tenth
         # of the way to its next step; the town accepts what was escalated to it before it
         # dispatches (or closes) it, the department what was dispatched to it
         scheduled = chunk["scheduled_at"].astype("datetime64[s]").astype(np.int64)
-        acc0 = esc | ~np.isnat(chunk["scheduled_at"])
-        first_next = np.where(esc, t_esc, np.where(acc0, scheduled, received))
+        was_scheduled = ~np.isnat(chunk["scheduled_at"])
+        acc0 = esc | was_scheduled | closed
+        first_next = np.where(esc, t_esc, np.where(was_scheduled, scheduled, until))
         t_acc0 = received + ((first_next - received) * 0.1).astype(np.int64)
         t_acct = t_esc + ((np.where(disp, t_disp, until) - t_esc) * 0.2).astype(np.int64)
         t_accd = t_disp + ((np.where(ret, t_ret, until) - t_disp) * 0.2).astype(np.int64)
