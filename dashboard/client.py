@@ -775,6 +775,7 @@ def wall_version(who: Principal, name: str) -> int | None:
 
 def map_layers() -> list[dict]:
     """The registered map layers: name, labels, legend."""
+    import api.services.case_points  # noqa: F401 (registers its layer)
     from api.services.layers import LAYERS
 
     return [layer.describe() for layer in LAYERS.values()]
