@@ -110,8 +110,7 @@ def test_rollups_kept_by_each_action_equal_a_rebuild(desk) -> None:
     wages = desk.post(category="labour")  # routed to the town's 劳动保障所
     moved = desk.post(category="neighbour")
     assert desk.act("department", wages, "accept").status_code == 200
-    # the state is built (a cube of a version never logged, as a fresh database's, reloads
-    # once on its first change)
+    # the state is built
     figures(desk, "desk_dispatches")
     loads = sum(state_module.loads.values())
     for action, extra in (("schedule", {}), ("handle", {"outcome": "resolved"})):
