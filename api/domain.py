@@ -88,3 +88,24 @@ DESK_ACTIONS: dict[str, tuple[str, str]] = {
 }
 # levels whose closes count as resolved locally (就地化解): the village and its grids
 LOCAL_LEVELS: tuple[str, ...] = ("village", "grid")
+# functional departments (职能部门) a unit may have, by kind: code → (zh, en)
+DEPARTMENT_KINDS: dict[str, tuple[str, str]] = {
+    "police": ("派出所", "Police station"),
+    "mediation": ("司法所（人民调解委员会）", "Justice office (mediation committee)"),
+    "petition": ("信访办", "Petitions office"),
+    "urban": ("城管", "Urban management"),
+    "housing": ("住建", "Housing and construction"),
+    "labour": ("劳动保障所", "Labour and social security"),
+    "market": ("市场监管所", "Market regulation"),
+    "environment": ("生态环境", "Ecology and environment"),
+    "health": ("卫健", "Health"),
+}
+
+
+def desk_node(level: str | None, department_kind: str | None) -> str:
+    """Where a case is on the desk's flow (分级分流): a level (``level:town``) or a kind of
+    department at a level (``dept:town:labour``); the key of the Sankey's nodes and of the
+    desk's rollups (``api.engine.domains.desk``)."""
+    if department_kind:
+        return f"dept:{level or ''}:{department_kind}"
+    return f"level:{level or ''}"

@@ -868,6 +868,7 @@ def wall_version(who: Principal, name: str) -> int | None:
 
 def map_layers() -> list[dict]:
     """The registered map layers: name, labels, legend."""
+    import api.services.case_points
     import api.services.patrol_layer  # noqa: F401  (registers the ``patrol`` layer)
     from api.services.layers import LAYERS
 

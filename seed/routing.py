@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from api.db.desk import CaseAction, Department
+from api.engine import DESK, rebuild
 from api.services.bulk import copy_columns
 from api.services.routing import Router, set_up_routing
 from seed.cases import CATEGORY_CODES
@@ -58,12 +59,9 @@ class SeedRouting:
                 self.dept[g, c] = -1 if found.department_id is None else found.department_id
         town = np.array(layout.town_codes, dtype=object)[layout.village_town[layout.grid_village]]
         self.town = town
-        departments = {
-            (u, k): i
-            for i, u, k in session.execute(
-                select(Department.id, Department.unit_code, Department.kind)
-            )
-        }
+        found = session.execute(select(Department.id, Department.unit_code, Department.kind))
+        departments = {(u, k): i for i, u, k in found}
+        self.kinds = {i: k for (_, k), i in departments.items()}
         self.dispatch_dept = np.array(
             [
                 [
@@ -126,64 +124,108 @@ class SeedRouting:
         t_esc = received + (span * (0.05 + 0.25 * draws[3])).astype(np.int64)
         t_disp = t_esc + ((until - t_esc) * 0.3).astype(np.int64)
         t_ret = t_disp + ((until - t_disp) * 0.5).astype(np.int64)
+        # 受理: the first handler accepts a case it worked (scheduled, closed) or escalated, a tenth
+        # of the way to its next step; the town accepts what was escalated to it before it
+        # dispatches (or closes) it, the department what was dispatched to it
+        scheduled = chunk["scheduled_at"].astype("datetime64[s]").astype(np.int64)
+        was_scheduled = ~np.isnat(chunk["scheduled_at"])
+        acc0 = esc | was_scheduled | closed
+        first_next = np.where(esc, t_esc, np.where(was_scheduled, scheduled, until))
+        t_acc0 = received + ((first_next - received) * 0.1).astype(np.int64)
+        t_acct = t_esc + ((np.where(disp, t_disp, until) - t_esc) * 0.2).astype(np.int64)
+        t_accd = t_disp + ((np.where(ret, t_ret, until) - t_disp) * 0.2).astype(np.int64)
         town = self.town[g]
         final_code = np.where(esc, town, code)
         final_dept = np.where(disp & ~ret, self.dispatch_dept[g, c], np.where(esc, -1, dept))
         since = np.where(ret, t_ret, np.where(disp, t_disp, np.where(esc, t_esc, received)))
-        version = 1 + esc.astype(np.int64) + disp + ret
+        accepted = np.where(
+            ret, -1, np.where(disp, t_accd, np.where(esc, t_acct, np.where(acc0, t_acc0, -1)))
+        )
+        one = np.int64(1)
+        v_acc0 = one + acc0
+        v_esc = v_acc0 + esc
+        v_acct = v_esc + esc
+        v_disp = v_acct + disp
+        v_accd = v_disp + disp
+        v_ret = v_accd + ret
         leaf = chunk["leaf_unit_id"]
-        for mask, action, at, frm, to, held, v in (
-            (esc, "escalate", t_esc, (code, level, dept), (town, "town", -1), t_esc - received, 2),
-            (
-                disp,
-                "dispatch",
-                t_disp,
-                (town, "town", -1),
-                (town, "town", self.dispatch_dept[g, c]),
-                t_disp - t_esc,
-                3,
-            ),
-            (
-                ret,
-                "return",
-                t_ret,
-                (town, "town", self.dispatch_dept[g, c]),
-                (town, "town", -1),
-                t_ret - t_disp,
-                4,
-            ),
-        ):
+        depts = self.dispatch_dept[g, c]
+        here = (code, level, dept)
+        at_town = (town, "town", -1)
+        with_dept = (town, "town", depts)
+        for mask, action, at, frm, to, held, wait, v in (
+            (acc0, "accept", t_acc0, here, here, None, t_acc0 - received, v_acc0),
+            (esc, "escalate", t_esc, here, at_town, t_esc - received, None, v_esc),
+            (esc, "accept", t_acct, at_town, at_town, None, t_acct - t_esc, v_acct),
+            (disp, "dispatch", t_disp, at_town, with_dept, t_disp - t_esc, t_disp - t_acct,
+             v_disp),
+            (disp, "accept", t_accd, with_dept, with_dept, None, t_accd - t_disp, v_accd),
+            (ret, "return", t_ret, with_dept, at_town, t_ret - t_disp, None, v_ret),
+        ):  # fmt: skip
             if mask.any():
                 self.moves.append(
-                    {
-                        "case_id": ids[mask],
-                        "leaf_unit_id": leaf[mask],
-                        "at": _ts(at[mask]),
-                        "action": np.full(mask.sum(), action, dtype=object),
-                        "user_name": np.full(mask.sum(), "seed", dtype=object),
-                        "from_unit": frm[0][mask].astype(object),
-                        "from_level": np.broadcast_to(frm[1], n)[mask].astype(object),
-                        "from_department_id": np.ma.masked_less(
-                            np.broadcast_to(frm[2], n)[mask].astype(np.int64), 0
-                        ),
-                        "to_unit": to[0][mask].astype(object),
-                        "to_level": np.broadcast_to(to[1], n)[mask].astype(object),
-                        "to_department_id": np.ma.masked_less(
-                            np.broadcast_to(to[2], n)[mask].astype(np.int64), 0
-                        ),
-                        "held_seconds": held[mask].astype(np.float64),
-                        "wait_seconds": np.where(
-                            action == "dispatch", held[mask].astype(np.float64), np.nan
-                        ),
-                        "version": np.full(mask.sum(), v, dtype=np.int64),
-                    }
+                    self._entries(mask, leaf, ids, action, at, frm, to, held, wait, v)
                 )
         return chunk | {
             "handling_unit_code": final_code.astype(object),
             "department_id": np.ma.masked_less(final_dept.astype(np.int64), 0),
-            "version": version,
+            "version": v_ret,
             "handler_since": _ts(since),
+            "accepted_at": np.where(accepted < 0, NAT, _ts(np.maximum(accepted, 0))),
         }
+
+    def _entries(self, mask, leaf, ids, action, at, frm, to, held, wait, version) -> dict:
+        """The timeline columns of ``action`` for the cases of ``mask``."""
+        n = len(mask)
+        count = int(mask.sum())
+
+        def side(unit) -> dict[str, np.ndarray]:
+            levels = np.broadcast_to(unit[1], n)[mask].astype(object)
+            depts = np.broadcast_to(unit[2], n)[mask].astype(np.int64)
+            kinds = self.kind_of(depts)
+            plain = levels.astype(str)
+            nodes = np.where(
+                kinds == "", np.char.add("level:", plain),
+                np.char.add(np.char.add(np.char.add("dept:", plain), ":"), kinds),
+            ).astype(object)  # fmt: skip
+            codes = np.broadcast_to(unit[0], n)[mask].astype(object)
+            return {"unit": codes, "level": levels, "dept": np.ma.masked_less(depts, 0),
+                    "node": nodes}  # fmt: skip
+
+        f, t = side(frm), side(to)
+
+        def seconds(values) -> np.ndarray:
+            if values is None:
+                return np.full(count, np.nan)
+            return np.asarray(values)[mask].astype(np.float64)
+
+        return {
+            "case_id": ids[mask],
+            "leaf_unit_id": leaf[mask],
+            "at": _ts(at[mask]),
+            "action": np.full(count, action, dtype=object),
+            "user_name": np.full(count, "seed", dtype=object),
+            "from_unit": f["unit"],
+            "from_level": f["level"],
+            "from_department_id": f["dept"],
+            "to_unit": t["unit"],
+            "to_level": t["level"],
+            "to_department_id": t["dept"],
+            "held_seconds": seconds(held),
+            "wait_seconds": seconds(wait),
+            "version": np.asarray(version)[mask].astype(np.int64),
+            "from_node": f["node"],
+            "to_node": t["node"],
+        }
+
+    def kind_of(self, departments: np.ndarray) -> np.ndarray:
+        """The kind of each department id ('' for none, −1)."""
+        ids = np.array(list(self.kinds) or [0], dtype=np.int64)
+        names = np.array(list(self.kinds.values()) or [""], dtype=object)
+        order = np.argsort(ids)
+        pos = np.clip(np.searchsorted(ids[order], departments), 0, len(ids) - 1)
+        found = ids[order][pos] == departments
+        return np.where(found, names[order][pos], "").astype(str)
 
     def write_actions(self, session: Session, cases: int) -> int:
         """Write the moves kept and a 办 (handle) entry per closed case; returns how many
@@ -200,18 +242,24 @@ class SeedRouting:
             if pg
             else "MAX(0, strftime('%s', c.handled_at) - strftime('%s', c.handler_since))"
         )
+        node = (
+            "CASE WHEN d.kind IS NULL THEN 'level:' || u.level "
+            "ELSE 'dept:' || u.level || ':' || d.kind END"
+        )
         written += session.execute(
             text(
                 "INSERT INTO case_action (case_id, leaf_unit_id, at, action, user_name, "
                 "from_unit, from_level, from_department_id, to_unit, to_level, "
-                "to_department_id, held_seconds, version) "
+                "to_department_id, held_seconds, version, from_node, to_node) "
                 "SELECT c.id, c.leaf_unit_id, c.handled_at, 'handle', 'seed', "
                 "c.handling_unit_code, u.level, c.department_id, c.handling_unit_code, "
-                f"u.level, c.department_id, {held}, c.version "
+                f"u.level, c.department_id, {held}, c.version, {node}, {node} "
                 'FROM "case" c JOIN admin_unit u ON u.code = c.handling_unit_code '
-                "AND u.valid_to IS NULL WHERE c.handled_at IS NOT NULL"
+                "AND u.valid_to IS NULL LEFT JOIN department d ON d.id = c.department_id "
+                "WHERE c.handled_at IS NOT NULL"
             )
         ).rowcount
+        rebuild(session, DESK)  # the desk's rollups, as every action keeps them
         return written
 
 

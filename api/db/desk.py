@@ -17,6 +17,7 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -101,6 +102,10 @@ class CaseAction(Base):
     to_unit: Mapped[str | None] = mapped_column(String(32))
     to_level: Mapped[str | None] = mapped_column(String(32))
     to_department_id: Mapped[int | None] = mapped_column(BigInteger)
+    # the handler before and after as a flow node (``api.domain.desk_node``): the level, or
+    # the kind of department at a level; kept for the rollups' keys (no join to department)
+    from_node: Mapped[str] = mapped_column(String(48), server_default="")
+    to_node: Mapped[str] = mapped_column(String(48), server_default="")
     reason: Mapped[str | None] = mapped_column(Text)
     held_seconds: Mapped[float | None] = mapped_column(Float)
     wait_seconds: Mapped[float | None] = mapped_column(Float)
@@ -112,3 +117,36 @@ class CaseAction(Base):
         Index("ix_case_action_case", "case_id", "id"),
         Index("ix_case_action_at", "at"),
     )
+
+
+class DeskRollupDaily(Base):
+    """The desk's actions by the local day they were taken, per leaf unit version, action
+    and flow (handler node before → after); kept by the engine from the ``desk`` domain's
+    declaration (``api.engine.domains.desk``) on every action. The Sankey sums it."""
+
+    __tablename__ = "desk_rollup_daily"
+
+    leaf_unit_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)
+    from_node: Mapped[str] = mapped_column(String(48), primary_key=True)
+    to_node: Mapped[str] = mapped_column(String(48), primary_key=True)
+    desk_actions: Mapped[int] = mapped_column(Integer, default=0)
+    desk_closes: Mapped[int] = mapped_column(Integer, default=0)
+    desk_closes_local: Mapped[int] = mapped_column(Integer, default=0)
+    desk_escalations: Mapped[int] = mapped_column(Integer, default=0)
+    desk_dispatches: Mapped[int] = mapped_column(Integer, default=0)
+    desk_returns: Mapped[int] = mapped_column(Integer, default=0)
+    desk_dispatch_wait_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
+    desk_turns_grid: Mapped[int] = mapped_column(Integer, default=0)
+    desk_held_seconds_grid: Mapped[int] = mapped_column(BigInteger, default=0)
+    desk_turns_village: Mapped[int] = mapped_column(Integer, default=0)
+    desk_held_seconds_village: Mapped[int] = mapped_column(BigInteger, default=0)
+    desk_turns_town: Mapped[int] = mapped_column(Integer, default=0)
+    desk_held_seconds_town: Mapped[int] = mapped_column(BigInteger, default=0)
+    desk_turns_district: Mapped[int] = mapped_column(Integer, default=0)
+    desk_held_seconds_district: Mapped[int] = mapped_column(BigInteger, default=0)
+    desk_turns_city: Mapped[int] = mapped_column(Integer, default=0)
+    desk_held_seconds_city: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_desk_rollup_daily_day", "day"),)

@@ -28,6 +28,7 @@ from api.engine.domain import (
     Tally,
 )
 from api.engine.domains.cases import CASES, SERIOUS
+from api.engine.domains.desk import DESK
 from api.engine.domains.events import EVENTS, EventFacts
 from api.engine.periods import Period, PeriodError, parse_shorthand
 from api.engine.pivot import PivotCells, PivotQuery, pivot_cells
@@ -58,6 +59,7 @@ from api.engine.units import UnitIndex
 
 __all__ = [
     "CASES",
+    "DESK",
     "EVENTS",
     "REGISTRY",
     "SERIOUS",

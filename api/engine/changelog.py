@@ -167,7 +167,10 @@ def read(
     """``domain``'s changes after ``since`` up to ``upto``, in order; None when they cannot
     bring a cube built at (``since``, ``token``) up to ``upto``: a version missing, a
     rebuild in between, or ``since``'s row not the one the cube saw."""
-    if token is None or upto < since:
+    # a cube read before anything was written (version 0, no row, empty tables) catches up
+    # from version 1 on; a rebuild since then left a row without deltas: a reload
+    fresh = since == 0 and token is None
+    if (token is None and not fresh) or upto < since:
         return None
     if upto == since:
         return []
@@ -181,11 +184,15 @@ def read(
         .where(RollupChange.version >= since, RollupChange.version <= upto)
         .order_by(RollupChange.version)
     ).all()
-    if [r[0] for r in rows] != list(range(since, upto + 1)) or rows[0][1] != token:
+    first = 1 if fresh else since
+    if [r[0] for r in rows] != list(range(first, upto + 1)):
         return None
-    if any(r[2] is None for r in rows[1:]):
+    if not fresh and rows[0][1] != token:
+        return None
+    rows = rows if fresh else rows[1:]
+    if any(r[2] is None for r in rows):
         return None
     try:
-        return [decode(version, token, bytes(blob)) for version, token, blob in rows[1:]]
+        return [decode(version, token, bytes(blob)) for version, token, blob in rows]
     except ValueError:  # written by another version of this code: read the tables again
         return None

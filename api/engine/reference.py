@@ -370,9 +370,9 @@ OWN_RECOUNT = frozenset({"risk_register"})  # small domains recounted here in pa
 
 
 def small_facts(session: Session, parent_code: str, level: str) -> pd.DataFrame:
-    """Every fact of each small domain (read from its table, no rollups: the desk's
-    timeline) under ``parent_code``, once for the unit of ``level`` it lies under: its
-    local ``day`` and each tally's value for that one fact, summed nowhere."""
+    """Every fact of each small domain (read from its table, no rollups) under
+    ``parent_code``, once for the unit of ``level`` it lies under: its local ``day`` and
+    each tally's value for that one fact, summed nowhere."""
     d = SqlDialect.of(session.get_bind().dialect.name)
     frames = []
     for domain in dated_domains():

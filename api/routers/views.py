@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ApiError
 from api.schemas.views import NewView, WallBody
+from api.services import case_points as _case_points  # noqa: F401 (registers its layer)
 from api.services import saved_views as views
 from api.services.layers import LAYERS, layer_points
 from api.services.scope import check_scope

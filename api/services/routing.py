@@ -25,20 +25,9 @@ from sqlalchemy.orm import Session
 
 from api.db.desk import Department, DepartmentMember, RoutingRule
 from api.db.models import AdminLevel, AdminUnit, UnitAncestry
-from api.domain import CATEGORY_BY_CODE
+from api.domain import CATEGORY_BY_CODE, DEPARTMENT_KINDS
 
-# 职能部门 kinds: code → (zh, en)
-DEPARTMENT_KINDS: dict[str, tuple[str, str]] = {
-    "police": ("派出所", "Police station"),
-    "mediation": ("司法所（人民调解委员会）", "Justice office (mediation committee)"),
-    "petition": ("信访办", "Petitions office"),
-    "urban": ("城管", "Urban management"),
-    "housing": ("住建", "Housing and construction"),
-    "labour": ("劳动保障所", "Labour and social security"),
-    "market": ("市场监管所", "Market regulation"),
-    "environment": ("生态环境", "Ecology and environment"),
-    "health": ("卫健", "Health"),
-}
+# 职能部门 kinds: DEPARTMENT_KINDS (api.domain), code → (zh, en)
 # the city's offices are bureaus (局) rather than stations (所)
 CITY_NAMES = {
     "police": "公安局",

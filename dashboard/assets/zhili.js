@@ -88,6 +88,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       var nu = window.dash_clientside.no_update;
       if (!click || !click.points || !click.points.length || !state) { return nu; }
       var point = click.points[0];
+      var data = point.customdata && (Array.isArray(point.customdata) ? point.customdata[0] : point.customdata);
+      if (typeof data === "string" && data.indexOf("case:") === 0) {  /* a case point: to the desk */
+        var lang = new URLSearchParams(window.location.search).get("lang");
+        return state.prefix.replace(/unit\/$/, "desk") + "?case=" + data.slice(5) +
+          (lang ? "&lang=" + lang : "");
+      }
       var code = point.location || (point.customdata && point.customdata[0]);  /* a shape, or an alert marker */
       if (!code) { return nu; }
       window.__zhiliDrawSeq = (window.__zhiliDrawSeq || 0) + 1;  /* drop pending fills */

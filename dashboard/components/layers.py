@@ -99,12 +99,44 @@ def _point_hover(props: dict, lang: str) -> str:
     return _hover(props, lang)
 
 
+def case_trace(fc: dict, tiled: bool, lang: str) -> dict:
+    """The cases layer: a point per case coloured by its class (step, overdue), its id in
+    ``customdata`` (a click opens it on the desk); clustered on a tiled map (MapLibre's
+    clusters: counts when zoomed out, single points when zoomed in)."""
+    legend = {e["key"]: e for e in fc["layer"]["legend"]}
+    feats = fc["features"]
+    words = {e["key"]: e["label_en"] if lang == "en" else e["label_zh"] for e in legend.values()}
+    trace = {
+        "type": "scattermap" if tiled else "scattergeo",
+        "mode": "markers",
+        "lon": [f["geometry"]["coordinates"][0] for f in feats],
+        "lat": [f["geometry"]["coordinates"][1] for f in feats],
+        "customdata": [f"case:{f['properties']['id']}" for f in feats],
+        "text": [
+            f"#{f['properties']['id']} · {words.get(f['properties']['class'], '')}" for f in feats
+        ],
+        "hovertemplate": "%{text}<extra></extra>",
+        "marker": {
+            "size": 6,
+            "color": [legend.get(f["properties"]["class"], {}).get("color", "#444") for f in feats],
+        },
+        "showlegend": False,
+        "name": "layer-cases",
+    }
+    if tiled:
+        trace["cluster"] = {"enabled": True, "maxzoom": 13, "color": "#41729f", "opacity": 0.8}
+    return trace
+
+
 def layer_traces(collections: list[dict], tiled: bool, lang: str) -> list[dict]:
     """One marker trace per layer (``collections``: each layer's GeoJSON with its legend),
     a ``scattermap`` on a tiled map, else ``scattergeo``; a layer's areas (polygons) as
     filled traces under its points."""
     traces = []
     for n, fc in enumerate(collections):
+        if fc["layer"]["name"] == "cases":
+            traces.append(case_trace(fc, tiled, lang))
+            continue
         legend = {e["key"]: e for e in fc["layer"]["legend"]}
         traces.extend(area_traces(fc, tiled, lang))
         feats = [f for f in fc["features"] if f["geometry"]["type"] == "Point"]

@@ -90,6 +90,12 @@ def step_label(status: str, lang: str) -> str:
     return pick(STEP_NAMES_ZH.get(status, status), status, lang)
 
 
+def _case_of(query: dict) -> int | None:
+    """The case a link opens (``?case=<id>``, from a point of the map's cases layer)."""
+    found = str(query.get("case") or "")
+    return int(found) if found.isdigit() else None
+
+
 def layout(**query: str) -> html.Div:
     """The desk of the logged-in user (or a link to the login)."""
     lang = "en" if query.get("lang") == "en" else "zh"
@@ -104,7 +110,7 @@ def layout(**query: str) -> html.Div:
         scopes.append({"label": w("below", lang), "value": "below"})
     return html.Div(
         [
-            dcc.Store(id=STORE, data={"lang": lang, "case": None, "n": 0}),
+            dcc.Store(id=STORE, data={"lang": lang, "case": _case_of(query), "n": 0}),
             html.H1(f"{w('desk', lang)} · {who.name}", className="desk-title"),
             html.Div(
                 [

@@ -97,3 +97,53 @@ def test_figures_by_level_equal_a_recount_and_follow_each_action(desk) -> None:
         (link["source"], link["target"], link["value"]) for link in flow_after["links"]
     }
     assert flow_after["closes"] == 2
+
+
+def test_rollups_kept_by_each_action_equal_a_rebuild(desk) -> None:
+    """The daily rows every action moved (``apply_changes``) are those a rebuild from the
+    whole timeline makes; the cube caught up from the change log, not a reload."""
+    from sqlalchemy import text
+
+    from api.engine import DESK, rebuild
+    from api.engine import state as state_module
+
+    wages = desk.post(category="labour")  # routed to the town's 劳动保障所
+    moved = desk.post(category="neighbour")
+    assert desk.act("department", wages, "accept").status_code == 200
+    # the state is built
+    figures(desk, "desk_dispatches")
+    loads = sum(state_module.loads.values())
+    for action, extra in (("schedule", {}), ("handle", {"outcome": "resolved"})):
+        assert desk.act("department", wages, action, **extra).status_code == 200
+    steps = (
+        ("village_worker", "accept", {}),
+        ("village_worker", "escalate", {"reason": "needs the town"}),
+        ("official", "accept", {}),
+        ("official", "dispatch", {"department": desk.departments["labour"]}),
+        ("department", "return", {"reason": "not ours"}),
+    )
+    for who, action, extra in steps:
+        assert desk.act(who, moved, action, **extra).status_code == 200, (action, who)
+
+    east = desk.world.towns[0]
+    assert figures(desk, "desk_dispatches")[east][0] >= 1
+    assert figures(desk, "desk_returns")[east][0] >= 1
+    assert sum(state_module.loads.values()) == loads  # caught up from the log: no reload
+
+    def rows(session) -> list[tuple]:
+        return sorted(
+            tuple(r) for r in session.execute(text("SELECT * FROM desk_rollup_daily")).all()
+        )
+
+    with session_scope(desk.db_url) as session:
+        kept = rows(session)
+        nodes = set(
+            session.execute(text("SELECT action, from_node, to_node FROM case_action")).all()
+        )
+        assert ("dispatch", "level:town", "dept:town:labour") in nodes
+        assert ("return", "dept:town:labour", "level:town") in nodes
+        assert ("handle", "dept:town:labour", "dept:town:labour") in nodes
+        rebuild(session, DESK)
+        session.flush()
+        assert rows(session) == kept and kept
+        session.rollback()
