@@ -29,6 +29,7 @@ from api.engine import (
 from api.errors import ApiError
 from api.ogc.features import level_features, select_features
 from api.ogc.openapi import openapi_document
+from api.services.populations import audit_read, check_metric_access
 from api.services.units import list_levels
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -280,7 +281,7 @@ def items(
 
 FIGURE_PARAMS = ("metric", "start", "end", "period", "compare")
 FIGURE_KEYS = ("value", "numerator", "denominator", "count", "low_count", "ci_low", "ci_high",
-               "previous", "change", "change_pct", "base_partial")  # fmt: skip
+               "previous", "change", "change_pct", "base_partial", "suppressed")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,9 @@ def _figures(request: Request, session, user, level: str) -> ItemFigures | None:
         if any(asked.values()):
             raise ApiError(400, "start, end, period and compare go with metric=")
         return None
+    # a special-population figure: only with the permission, every read audited (as the API)
+    check_metric_access(user, asked["metric"])
+    audit_read(session, user, asked["metric"], request.url.path, dict(request.query_params))
     settings = request.app.state.settings
     query = MetricQuery(
         asked["metric"], asked["start"], asked["end"], asked["period"], asked["compare"],

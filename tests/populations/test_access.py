@@ -149,3 +149,24 @@ def test_every_export_carries_the_maps_suppression(tiny, tmp_path):
     frame = gpd.read_file(path)
     assert set(frame.loc[frame["suppressed"].astype(bool), "code"]) == hidden
     assert frame.loc[frame["code"].isin(hidden), "value"].isna().all()
+
+
+def test_the_ogc_collections_guard_and_suppress_as_the_api(tiny):
+    """A GIS asking the OGC items for a special-population metric: refused without the
+    permission; with it, audited, and a suppressed unit is null and flagged, as in the API."""
+    url, w, client = tiny
+    params = {"metric": "visit_coverage_rate", "period": "2026-10"}
+    refused = _as(client, token_with(url, "analyst", w.city, permitted=False))
+    r = refused.get("/ogc/collections/village/items", params=params)
+    assert r.status_code == 403 and "special_populations permission" in r.json()["message"]
+    c = _as(client, token_with(url, "analyst", w.city, permitted=True))
+    before = _reads(url)
+    api = c.get("/api/v1/choropleth", params={**params, "level": "village"}).json()
+    ogc = c.get("/ogc/collections/village/items", params={**params, "limit": 1000}).json()
+    assert _reads(url) == before + 2
+    shown = {f["properties"]["code"]: f["properties"] for f in api["features"]}
+    for f in ogc["features"]:
+        p = f["properties"]
+        assert p.get("suppressed") == shown[p["code"]].get("suppressed")
+        if p.get("suppressed"):
+            assert p["value"] is None
