@@ -106,7 +106,7 @@ def get_coverage(
     session: SessionDep,
     user: Reader,
     unit: Annotated[str | None, Query(max_length=32)] = None,
-    minutes: Annotated[float, Query(gt=0, le=60)] = 5.0,
+    minutes: Annotated[float, Query(ge=1, le=30)] = 5.0,
     start: dt.date | None = None,
     end: dt.date | None = None,
     suggest: Annotated[int, Query(ge=0, le=10)] = 1,

@@ -85,7 +85,9 @@ def _leaves(session: Session, root: str, spacing_max: float) -> _Leaves:
         outline = shapely.union_all(flat)
     x0, y0, x1, y1 = outline.bounds
     step = max(np.sqrt(outline.area / SAMPLES), 1.0)
-    step = min(step, spacing_max)
+    # fine enough for the radius, but never more than 4 × SAMPLES points (a tiny radius
+    # over a city would ask for millions)
+    step = max(min(step, spacing_max), np.sqrt(outline.area / (4 * SAMPLES)))
     xs = np.arange(x0 + step / 2, x1, step)
     ys = np.arange(y0 + step / 2, y1, step)
     gx, gy = np.meshgrid(xs, ys)

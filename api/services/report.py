@@ -302,7 +302,15 @@ th {{ background: #f3f3f3; }}
 
 def render(html_text: str, pngs: bool = True) -> Report:
     """The HTML printed to PDF by headless Chromium (offline: any request to another host
-    is refused), and each A4 page as a PNG."""
+    is refused), and each A4 page as a PNG. Rendered in a thread of its own: Playwright's
+    sync API refuses a thread whose event loop runs (a server's, a caller's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="report") as pool:
+        return pool.submit(_render, html_text, pngs).result()
+
+
+def _render(html_text: str, pngs: bool) -> Report:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

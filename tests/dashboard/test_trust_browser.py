@@ -423,7 +423,8 @@ def test_low_count_units_are_hatched(page, city_page, small, artifacts):
     page.wait_for_selector("#unit-map path[data-low-count]", timeout=20_000)
     z, fills = page.evaluate(
         """() => [document.querySelector('#unit-map .js-plotly-plot').data[0].z,
-                  [...document.querySelectorAll('#unit-map path.choroplethlocation')]
+                  [...document.querySelectorAll(
+                        '#unit-map .choroplethlayer > .trace:first-child path.choroplethlocation')]
                     .map(p => p.style.fill)]"""
     )
     assert -1 in z

@@ -35,6 +35,8 @@ def test_every_metric_by_and_level_answers(trust_client, one_unit_per_level) -> 
                     assert r.json()["items"], (metric, by, level)
                     continue
                 message = r.json().get("message", "")
+                if r.status_code == 403 and "special_populations" in message:
+                    continue  # a special-population figure: not for this caller at all
                 if not (400 <= r.status_code < 500 and by in message):
                     bad.append((metric, by, level, r.status_code, message))
     assert not bad, bad
