@@ -235,19 +235,6 @@ def composed_layout(name: str, lang: str) -> html.Div:
     )
 
 
-@dash.callback(
-    Output(MAP, "figure"),
-    Output(LEGEND, "children"),
-    Output(KPIS, "children"),
-    Output(TITLE, "children"),
-    Output(TICKER, "children"),
-    Output(ASOF, "children"),
-    Output(TICK, "interval"),
-    Output(STORE, "data"),
-    Input(TICK, "n_intervals"),
-    State(STORE, "data"),
-    prevent_initial_call=True,
-)
 def next_view(_: int | None, state: dict):
     """The next view of the wall, as the wall now is (read again when its version moved)."""
     who = client.principal()
@@ -273,10 +260,28 @@ def next_view(_: int | None, state: dict):
             panel["asof"], panel["seconds"] * 1000, state)  # fmt: skip
 
 
-dash.clientside_callback(
-    ClientsideFunction("zhiliViews", "fitStage"),
-    Output(CLOCK, "disabled"),
-    Input(CLOCK, "n_intervals"),
-)
-
 __all__ = ["composed_layout", "render"]
+
+
+def register_callbacks() -> None:
+    """This module's callbacks, for the Dash app being built: called by its page
+    module, which Dash runs once per app (a module-level ``dash.callback`` would go to
+    the first app of the process only)."""
+    dash.callback(
+        Output(MAP, "figure"),
+        Output(LEGEND, "children"),
+        Output(KPIS, "children"),
+        Output(TITLE, "children"),
+        Output(TICKER, "children"),
+        Output(ASOF, "children"),
+        Output(TICK, "interval"),
+        Output(STORE, "data"),
+        Input(TICK, "n_intervals"),
+        State(STORE, "data"),
+        prevent_initial_call=True,
+    )(next_view)
+    dash.clientside_callback(
+        ClientsideFunction("zhiliViews", "fitStage"),
+        Output(CLOCK, "disabled"),
+        Input(CLOCK, "n_intervals"),
+    )

@@ -331,14 +331,6 @@ def _request(step: str, v: dict, lang: str) -> dict:
     return {"days": v.get("days") or 0, "note": (v.get("note") or "").strip() or None}
 
 
-@dash.callback(
-    Output(MESSAGE, "children"),
-    Output(GO, "href"),
-    Input({"type": BUTTON, "step": ALL}, "n_clicks"),
-    State({"type": FIELD, "field": ALL}, "value"),
-    State(STORE, "data"),
-    prevent_initial_call=True,
-)
 def take_step(clicks: list, _values: list, store: dict):
     """One form's button: its step through the register's services; on success the page
     shows the item again (its story, the next step's form), else the refusal's message."""
@@ -363,14 +355,28 @@ def take_step(clicks: list, _values: list, store: dict):
     return "", dash.get_relative_path("/risk") + query
 
 
-@dash.callback(
-    Output(_f("geojson"), "value"),
-    Input(UPLOAD, "contents"),
-    prevent_initial_call=True,
-)
 def read_upload(contents: str | None):
     """An uploaded GeoJSON file into the polygon's box (read there, like a pasted one)."""
     if not contents:
         raise PreventUpdate
     _, _, data = contents.partition(",")
     return base64.b64decode(data).decode("utf-8", errors="replace")
+
+
+def register_callbacks() -> None:
+    """This module's callbacks, for the Dash app being built: called by its page
+    module, which Dash runs once per app (a module-level ``dash.callback`` would go to
+    the first app of the process only)."""
+    dash.callback(
+        Output(MESSAGE, "children"),
+        Output(GO, "href"),
+        Input({"type": BUTTON, "step": ALL}, "n_clicks"),
+        State({"type": FIELD, "field": ALL}, "value"),
+        State(STORE, "data"),
+        prevent_initial_call=True,
+    )(take_step)
+    dash.callback(
+        Output(_f("geojson"), "value"),
+        Input(UPLOAD, "contents"),
+        prevent_initial_call=True,
+    )(read_upload)

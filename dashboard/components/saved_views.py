@@ -51,14 +51,6 @@ def saved_views_box(who: client.Principal, lang: str) -> html.Details:
     )
 
 
-@dash.callback(
-    Output(VIEW_SAVED, "children"),
-    Input(VIEW_SAVE, "n_clicks"),
-    State(VIEW_NAME, "value"),
-    State(VIEW_SHARED, "value"),
-    State(ids.STATE, "data"),
-    prevent_initial_call=True,
-)
 def save(clicks: int, name: str | None, shared: list | None, state: dict | None):
     """Save the page's view (the store's) under ``name``; show its short link."""
     who = client.principal()
@@ -71,3 +63,17 @@ def save(clicks: int, name: str | None, shared: list | None, state: dict | None)
     except ValueError as exc:
         return html.Span(str(exc), className="error")
     return [w("saved", lang) + " ", html.A(saved["link"], href=saved["link"])]
+
+
+def register_callbacks() -> None:
+    """This module's callbacks, for the Dash app being built: called by its page
+    module, which Dash runs once per app (a module-level ``dash.callback`` would go to
+    the first app of the process only)."""
+    dash.callback(
+        Output(VIEW_SAVED, "children"),
+        Input(VIEW_SAVE, "n_clicks"),
+        State(VIEW_NAME, "value"),
+        State(VIEW_SHARED, "value"),
+        State(ids.STATE, "data"),
+        prevent_initial_call=True,
+    )(save)

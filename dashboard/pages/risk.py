@@ -20,10 +20,12 @@ from dashboard.components.choropleth import GRAPH_CONFIG, map_figure
 from dashboard.components.legend import legend
 from dashboard.components.risk import agencies_table, calendar, item_panel, item_traces, items_table
 from dashboard.components.risk_forms import forms
+from dashboard.components.risk_forms import register_callbacks as _risk_forms_callbacks
 from dashboard.state import MapView
 from dashboard.views import catalog, label_points, map_model
 
 dash.register_page(__name__, path="/risk", title="治理 Zhili · 稳评")
+_risk_forms_callbacks()  # its callbacks, for this app (Dash runs a page once per app)
 
 COVERAGE = "assessed_before_decision_rate"
 YEARS = 3

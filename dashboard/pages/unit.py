@@ -37,6 +37,7 @@ from dashboard.components.kpi import kpi_cards
 from dashboard.components.layers import LAYER_TOGGLES, layer_legend, layer_toggles, layer_traces
 from dashboard.components.legend import legend
 from dashboard.components.level_picker import LEVEL_PICKER, level_picker
+from dashboard.components.saved_views import register_callbacks as _saved_views_callbacks
 from dashboard.components.saved_views import saved_views_box
 from dashboard.components.tables import cases_table, ranking_columns, ranking_table
 from dashboard.i18n import format_value, metric_title, t
@@ -58,6 +59,7 @@ from dashboard.views import (
 )
 
 dash.register_page(__name__, path_template="/unit/<code>", title="治理 Zhili")
+_saved_views_callbacks()  # its callbacks, for this app (Dash runs a page once per app)
 
 log = logging.getLogger("zhili")
 PAGES_LOCATION = "_pages_location"  # dash.page_container's Location: the router's input

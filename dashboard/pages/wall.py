@@ -26,11 +26,13 @@ from dashboard.components.kpi import kpi_cards
 from dashboard.components.legend import legend
 from dashboard.components.risk import wall_calendar
 from dashboard.composed_wall import composed_layout
+from dashboard.composed_wall import register_callbacks as _composed_wall_callbacks
 from dashboard.i18n import metric_title, t
 from dashboard.state import MapView
 from dashboard.views import KPI_METRICS, catalog, kpis, label_points, map_model, publishable
 
 dash.register_page(__name__, path="/wall", title="治理 Zhili · 大屏")
+_composed_wall_callbacks()  # its callbacks, for this app (Dash runs a page once per app)
 
 DEFAULT_METRICS = ("caseload", "resolution_rate", "on_time_rate", "open_backlog")
 STALE_AFTER = 3  # refresh intervals without a good refresh before "data as of" turns red
