@@ -360,7 +360,10 @@ def read_upload(contents: str | None):
     if not contents:
         raise PreventUpdate
     _, _, data = contents.partition(",")
-    return base64.b64decode(data).decode("utf-8", errors="replace")
+    try:
+        return base64.b64decode(data, validate=True).decode("utf-8", errors="replace")
+    except ValueError:  # not what a browser sends for a file (binascii.Error is one)
+        raise PreventUpdate from None
 
 
 def register_callbacks() -> None:
